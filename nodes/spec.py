@@ -1,0 +1,181 @@
+"""The node contract: each node kind declares itself once with a NodeSpec.
+
+Validation, the preset schema, the palette, the inspector and the compiler all read
+this declaration; nothing else repeats it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PortType = Literal["video", "mask", "audio"]
+Role = Literal["source", "sink", "thin", "thick", "cpu"]
+Size = tuple[int, int]  # (width, height) in pixels
+
+SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
+
+
+class NodeError(Exception):
+    """A user-facing failure of one node (missing file, bad frame, no device)."""
+
+    def __init__(self, message: str, node: str | None = None, port: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.node = node
+        self.port = port
+
+    def __str__(self) -> str:
+        where = self.node or ""
+        if self.port:
+            where += f".{self.port}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -> Any:
+    """A file path param; the inspector shows a file dialog for it (kind: "image", "video", ...)."""
+    return Field(default, json_schema_extra={"widget": "file", "file_kind": kind, "save": save}, **kw)
+
+
+class Params(BaseModel):
+    """Base of every node's params model: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    type: PortType
+    required: bool = True
+    accepts: tuple[PortType, ...] = ()  # further types an input accepts besides `type`
+
+    def accepts_type(self, t: PortType) -> bool:
+        return t == self.type or t in self.accepts
+
+
+# ---- GPU stages -------------------------------------------------------------------
+# A stage input names a node input port ("in") or an earlier stage of the same node ("@0").
+
+
+@dataclass(frozen=True)
+class Uniform:
+    name: str
+    glsl_type: str  # "float", "int", "vec2", "vec3", "vec4", "float[32]" ...
+
+
+@dataclass(frozen=True)
+class GpuStage:
+    """One GLSL function call.
+
+    thick: ``<out> fn(sampler2D in0, ..., ivec2 p, uniforms...)`` reads neighbourhoods, heads a pass.
+    thin:  ``<out> fn(<in0>, ..., uniforms...)`` a pure per-pixel function, fused into a pass.
+    Types: video values are vec4, mask values float.
+    """
+
+    role: Literal["thick", "thin"]
+    fn: str  # GLSL function name
+    glsl: str  # file in shaders/
+    inputs: tuple[str, ...]
+    input_types: tuple[PortType, ...]
+    out_type: PortType
+    out_size: Size
+    uniforms: tuple[Uniform, ...] = ()
+    values: Callable[[Any], dict[str, Any]] = lambda p: {}  # params -> uniform values
+    cost: float = 1.0  # relative per-pixel cost, to split a fused pass's time among members
+    label: str = ""  # e.g. "h", "v", "down"
+
+
+@dataclass(frozen=True)
+class CpuStage:
+    """A Python step between GPU stages (e.g. inference on a read-back tensor)."""
+
+    inputs: tuple[str, ...]
+    input_types: tuple[PortType, ...]
+    out_type: PortType
+    out_size: Size
+    label: str = ""
+
+
+@dataclass
+class Body:
+    """What a GPU or CPU node does, built from its params and its inputs' sizes."""
+
+    stages: list[GpuStage | CpuStage]
+    outputs: dict[str, int]  # output port -> stage index
+
+
+# ---- runtime objects for CPU-side nodes --------------------------------------------
+
+
+@dataclass
+class SourceInfo:
+    size: Size
+    fps: float
+    frame_count: int | None  # None: endless (camera, looping video, endless pattern, still image)
+    still: bool = False  # a still image: the same frame every time
+    out_type: PortType = "video"
+
+
+class Source:
+    """An opened source: frames come as HxWx3 (BGR) or HxWx4 (BGRA) uint8 arrays."""
+
+    info: SourceInfo
+
+    def read(self, index: int) -> Any:  # raise EndOfStream when there is no frame `index`
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class EndOfStream(Exception):
+    pass
+
+
+class Sink:
+    """An opened sink: receives, per input port, HxWx4 RGBA uint8 (video) or HxW uint8 (mask)."""
+
+    def write(self, inputs: dict[str, Any], index: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finalise the output: a complete, playable file replaces the target (also after Ctrl+C)."""
+
+    def discard(self) -> None:
+        """The run failed: drop the partial output, leave any existing target untouched."""
+
+
+@dataclass(frozen=True)
+class OpenContext:
+    """What a source or sink may know when it opens."""
+
+    node_id: str
+    fps: float = 30.0  # the graph's frame rate (from its first source)
+    in_size: Size | None = None  # sinks: size of their input
+    in_type: PortType | None = None
+    live: bool = False
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    type: str
+    category: str  # palette group: "source", "filter", "composite", "sink", ...
+    role: Role
+    Params: type[Params]
+    doc: str  # Inputs / Outputs / Params / Notes; the palette tooltip
+    inputs: tuple[Port, ...] = ()
+    outputs: tuple[Port, ...] = ()
+    # gpu/cpu nodes: (params, {input port: size}) -> Body
+    build: Callable[[Any, dict[str, Size]], Body] | None = None
+    # source nodes: (params, OpenContext) -> Source ; sink nodes: (params, OpenContext) -> Sink
+    open: Callable[[Any, OpenContext], Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def input(self, name: str) -> Port | None:
+        return next((p for p in self.inputs if p.name == name), None)
+
+    def output(self, name: str) -> Port | None:
+        return next((p for p in self.outputs if p.name == name), None)

@@ -1,0 +1,1 @@
+"""fusegraph engine: graph model, validation, compiler, GPU executor, CLI."""

@@ -1,0 +1,222 @@
+"""Validated graph -> Plan: dead-node removal, stage expansion, fusion, ordering, texture pool.
+
+Fusion (see docs/design.md): a pass is one thick stage, or a texture read, followed by the
+thin stages that consume its values at the same resolution; a value needed outside its pass
+becomes an extra render target (MRT); lower-resolution inputs are sampled directly.
+"""
+from __future__ import annotations
+
+from nodes import REGISTRY
+from nodes.spec import CpuStage, GpuStage, NodeError, Size, SourceInfo
+from runtime.codegen import generate
+from runtime.graph import Graph
+from runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, Step, Upload, Value
+from runtime.pool import assign_slots
+from runtime.validate import topo_order
+
+MAX_SAMPLERS = 16  # kept under GL_MAX_TEXTURE_IMAGE_UNITS of any GL 3.3 driver
+MAX_DRAW_BUFFERS = 8  # GL_MAX_DRAW_BUFFERS guaranteed by GL 3.3
+
+
+class CompileError(Exception):
+    pass
+
+
+def live_nodes(graph: Graph) -> list[str]:
+    """Nodes with a path to a sink, in topological order."""
+    keep = {n.id for n in graph.nodes if REGISTRY[n.type].role == "sink"}
+    changed = True
+    while changed:
+        changed = False
+        for l in graph.links:
+            if l.dst_node in keep and l.src_node not in keep:
+                keep.add(l.src_node)
+                changed = True
+    return [n for n in topo_order(graph) if n in keep]
+
+
+def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
+    """Why thin stage `ref` cannot join pass `p`, or None if it can."""
+    if isinstance(ref.stage, GpuStage) and ref.stage.role != "thin":
+        return "not per-pixel"
+    if ref.out.size != p.size:
+        return f"resolution differs ({ref.out.size[0]}x{ref.out.size[1]} vs {p.size[0]}x{p.size[1]})"
+    regs = p.registers
+    extra = [v for v in ref.inputs if v not in regs]
+    if len(set(p.samplers) | set(extra)) > MAX_SAMPLERS:
+        return "sampler limit"
+    if any(depends_on(producer, p) for producer in (v for v in extra)):
+        return "input computed after this pass"
+    return None
+
+
+def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = True,
+                  max_draw_buffers: int = MAX_DRAW_BUFFERS) -> Plan:
+    order = live_nodes(graph)
+    dropped = [n.id for n in graph.nodes if n.id not in order]
+    outputs: dict[str, Value] = {}  # "node.port" -> value
+    producer: dict[Value, Step] = {}
+    steps: list[Step] = []
+    values: list[Value] = []
+    sinks: list[SinkStep] = []
+
+    def depends_on(value: Value, target: Step) -> bool:
+        """Does the step producing `value` (transitively) depend on `target`?"""
+        todo, seen = [producer[value]], set()
+        while todo:
+            s = todo.pop()
+            if s is target:
+                return True
+            if s not in seen:
+                seen.add(s)
+                todo += list(s.deps)
+        return False
+
+    for node_id in order:
+        node = graph.node(node_id)
+        spec = REGISTRY[node.type]
+        inputs = {l.dst_port: outputs[l.src] for l in graph.links if l.dst_node == node_id and l.src in outputs}
+        if spec.role == "source":
+            info = sources[node_id]
+            v = Value(f"{node_id}@0", node_id, 0, info.out_type, info.size, texture=True, dtype="u3")
+            up = Upload(name=f"upload:{node_id}", node=node_id, value=v)
+            steps.append(up)
+            producer[v] = up
+            values.append(v)
+            for port in spec.outputs:
+                outputs[f"{node_id}.{port.name}"] = v
+            continue
+        if spec.role == "sink":
+            sink = SinkStep(name=f"sink:{node_id}", node=node_id, inputs=dict(inputs))
+            sink.deps = {producer[v] for v in inputs.values()}
+            sinks.append(sink)
+            continue
+        try:
+            body = spec.build(node.params, {k: v.size for k, v in inputs.items()})
+        except NodeError as exc:
+            exc.node = exc.node or node_id
+            raise
+        local: list[Value] = []
+        for i, stage in enumerate(body.stages):
+            ins = [local[int(name[1:])] if name.startswith("@") else inputs[name] for name in stage.inputs]
+            out = Value(f"{node_id}@{i}", node_id, i, stage.out_type, stage.out_size)
+            ref = StageRef(node_id, i, stage, ins, out, node.type)
+            local.append(out)
+            values.append(out)
+            if isinstance(stage, CpuStage):
+                step = CpuStep(name=f"cpu:{ref.name}", ref=ref)
+                out.texture, out.dtype = True, "f4"  # the CPU result is uploaded as float32
+            else:
+                step = _place(ref, steps, producer, depends_on, fuse)
+            if step not in steps:
+                steps.append(step)
+            step.deps |= {producer[v] for v in ins if producer[v] is not step}
+            producer[out] = step
+        for port, idx in body.outputs.items():
+            outputs[f"{node_id}.{port}"] = local[idx]
+    steps += sinks
+    _materialise(steps, max_draw_buffers)
+    steps = _order(steps)
+    for i, p in enumerate(s for s in steps if isinstance(s, Pass)):
+        p.name = f"pass{i}:" + "+".join(dict.fromkeys(m.name for m in p.members))
+    slots = assign_slots(steps, values)
+    for p in steps:
+        if isinstance(p, Pass):
+            p.source = generate(p)
+    return Plan(steps, values, outputs, slots, dropped, fused=fuse)
+
+
+def _place(ref: StageRef, steps: list[Step], producer, depends_on, fuse: bool) -> Pass:
+    """The pass a GPU stage joins, or a new one it heads."""
+    reason = "fusion off" if not fuse else "not per-pixel" if ref.stage.role == "thick" else "no input in a pass"
+    if fuse and ref.stage.role == "thin":
+        candidates = [producer[v] for v in ref.inputs if isinstance(producer[v], Pass)]
+        for p in sorted(set(candidates), key=steps.index, reverse=True):
+            why = fusion_break(p, ref, depends_on)
+            if why is None:
+                p.members.append(ref)
+                return p
+            reason = why
+    p = Pass(name=f"pass{sum(isinstance(s, Pass) for s in steps)}:{ref.name}", size=ref.out.size,
+             members=[ref], break_reason=reason)
+    return p
+
+
+def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
+    """Decide which values are textures (render targets) and which samplers each pass binds."""
+    readers: dict[Value, list[tuple[Step, bool]]] = {}  # value -> (step, read by GPU?)
+    for s in steps:
+        if isinstance(s, Pass):
+            regs = s.registers
+            for m in s.members:
+                thick = m.stage.role == "thick"
+                for v in m.inputs:
+                    if thick or v not in regs:
+                        readers.setdefault(v, []).append((s, True))
+                        if v not in s.samplers:
+                            s.samplers.append(v)
+        elif isinstance(s, CpuStep):
+            for v in s.ref.inputs:
+                readers.setdefault(v, []).append((s, False))
+        elif isinstance(s, SinkStep):
+            for v in s.inputs.values():
+                readers.setdefault(v, []).append((s, False))
+    for s in steps:
+        if isinstance(s, Pass):
+            s.outputs = [m.out for m in s.members if m.out in readers]
+            if not s.outputs:  # keep the last value so the pass has a target
+                s.outputs = [s.members[-1].out]
+            if len(s.outputs) > max_draw_buffers:
+                raise CompileError(f"{s.name}: {len(s.outputs)} outputs exceed {max_draw_buffers} draw buffers")
+            for v in s.outputs:
+                v.texture = True
+                gpu_read = any(on_gpu for _, on_gpu in readers.get(v, []))
+                v.dtype = "f2" if gpu_read else "f1"
+
+
+def _order(steps: list[Step]) -> list[Step]:
+    """Topological order of steps, stable on creation order."""
+    done: list[Step] = []
+    placed: set[Step] = set()
+    pending = list(steps)
+    while pending:
+        for s in pending:
+            if s.deps <= placed:
+                done.append(s)
+                placed.add(s)
+                pending.remove(s)
+                break
+        else:
+            raise CompileError("internal: step dependencies form a cycle")
+    return done
+
+
+def describe(plan: Plan, graph: Graph | None = None) -> str:
+    """The plan as text (`fusegraph plan`)."""
+    lines = []
+    n_pass = len(plan.passes)
+    up, down = plan.transfer_bytes()
+    lines.append(f"{n_pass} GPU pass(es), {len(plan.steps)} step(s), {len(plan.slots)} pooled texture(s), "
+                 f"{'fused' if plan.fused else 'unfused (--no-fuse)'}")
+    for s in plan.steps:
+        if isinstance(s, Upload):
+            w, h = s.value.size
+            lines.append(f"  upload  {s.node}: {w}x{h} rgb8 ({w * h * 3 / 1e6:.2f} MB)")
+        elif isinstance(s, Pass):
+            w, h = s.size
+            members = ", ".join(f"{m.name} ({m.stage.role} {m.stage.fn})" for m in s.members)
+            outs = ", ".join(f"{v.key} {v.size[0]}x{v.size[1]} {v.type}/{v.dtype}" for v in s.outputs)
+            ins = ", ".join(v.key for v in s.samplers) or "-"
+            lines.append(f"  {s.name}  [{w}x{h}]")
+            lines.append(f"      members: {members}")
+            lines.append(f"      reads: {ins}; writes: {outs}")
+            lines.append(f"      new pass because: {s.break_reason}")
+        elif isinstance(s, CpuStep):
+            lines.append(f"  cpu     {s.ref.name}: reads {', '.join(v.key for v in s.ref.inputs)}")
+        elif isinstance(s, SinkStep):
+            reads = ", ".join(f"{p}={v.key} {v.size[0]}x{v.size[1]}" for p, v in s.inputs.items())
+            lines.append(f"  sink    {s.node}: reads back {reads}")
+    lines.append(f"per frame: {up / 1e6:.2f} MB uploaded, {down / 1e6:.2f} MB read back")
+    if plan.dropped:
+        lines.append(f"dropped (no path to a sink): {', '.join(plan.dropped)}")
+    return "\n".join(lines)

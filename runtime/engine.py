@@ -1,0 +1,279 @@
+"""The executor: opens sources and sinks, compiles, and runs the plan frame by frame.
+
+Offline mode processes every frame in order. Parameter edits arrive as messages applied
+between frames: a change that keeps the plan's structure is a uniform update; one that
+changes it (a size, a stage) recompiles without reopening the sources.
+"""
+from __future__ import annotations
+
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nodes import REGISTRY
+from nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
+from runtime.compiler import compile_graph
+from runtime.gpu import Gpu
+from runtime.graph import Graph
+from runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
+
+
+@dataclass
+class StepTiming:
+    name: str
+    nodes: list[str]
+    ms: float = 0.0
+    shares: dict[str, float] = field(default_factory=dict)  # node -> fraction of this step's time
+
+
+class Engine:
+    def __init__(self, graph: Graph, *, gpu: Gpu | None = None, fuse: bool = True,
+                 profile: bool = False, live: bool = False):
+        self.graph = graph
+        self.gpu = gpu or Gpu()
+        self._own_gpu = gpu is None
+        self.fuse, self.profile, self.live = fuse, profile, live
+        self.params = {n.id: n.params for n in graph.nodes}
+        self.sources: dict[str, Source] = {}
+        self.sinks: dict[str, Sink] = {}
+        self.plan: Plan | None = None
+        self.textures: list = []
+        self.fbos: dict[str, Any] = {}
+        self.timings: dict[str, StepTiming] = {}
+        self.trace: list[tuple[str, float, float]] = []  # (row, start s, duration s)
+        self.messages: queue.Queue = queue.Queue()
+        self.frames_done = 0
+        self._uniform_cache: dict[tuple[str, str], Any] = {}
+        self._t0 = time.perf_counter()
+
+    # ---- life cycle ------------------------------------------------------------------
+    def open(self) -> None:
+        try:
+            for node in self.graph.nodes:
+                if REGISTRY[node.type].role == "source":
+                    self.sources[node.id] = self._open_source(node.id)
+            self._compile()
+            for step in self.plan.steps:
+                if isinstance(step, SinkStep):
+                    self.sinks[step.node] = self._open_sink(step)
+        except BaseException:
+            self.close(ok=False)
+            raise
+
+    def _open_source(self, node_id: str) -> Source:
+        spec = REGISTRY[self.graph.node(node_id).type]
+        try:
+            return spec.open(self.params[node_id], OpenContext(node_id=node_id, live=self.live))
+        except NodeError as exc:
+            exc.node = exc.node or node_id
+            raise
+
+    def _open_sink(self, step: SinkStep) -> Sink:
+        spec = REGISTRY[self.graph.node(step.node).type]
+        first = next(iter(step.inputs.values()), None)
+        ctx = OpenContext(node_id=step.node, fps=self.fps, live=self.live,
+                          in_size=first.size if first else None, in_type=first.type if first else None)
+        try:
+            return spec.open(self.params[step.node], ctx)
+        except NodeError as exc:
+            exc.node = exc.node or step.node
+            raise
+
+    @property
+    def source_infos(self) -> dict[str, SourceInfo]:
+        return {k: s.info for k, s in self.sources.items()}
+
+    @property
+    def fps(self) -> float:
+        infos = [s.info for s in self.sources.values() if not s.info.still]
+        return infos[0].fps if infos else 30.0
+
+    def frame_count(self) -> int | None:
+        """Frames the graph yields offline: the shortest finite source; 1 if all are stills."""
+        infos = [s.info for s in self.sources.values()]
+        finite = [i.frame_count for i in infos if i.frame_count is not None]
+        if finite:
+            return min(finite)
+        return 1 if infos and all(i.still for i in infos) else None
+
+    def _compile(self) -> None:
+        self._release_targets()
+        graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
+                                                        for n in self.graph.nodes]})
+        self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse)
+        self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
+        for p in self.plan.passes:
+            self.gpu.program(p.source)
+            self.fbos[p.name] = self.gpu.framebuffer([self.textures[v.slot] for v in p.outputs])
+        self._uniform_cache.clear()
+        self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
+
+    def _release_targets(self) -> None:
+        for fbo in self.fbos.values():
+            self.gpu.release_framebuffer(fbo)
+        for tex in self.textures:
+            self.gpu.release_texture(tex)
+        self.fbos, self.textures = {}, []
+
+    def close(self, ok: bool = True) -> None:
+        """ok: finalise outputs; not ok (a failure): discard partial outputs."""
+        errors = []
+        for sink in self.sinks.values():
+            try:
+                sink.close() if ok else sink.discard()
+            except Exception as exc:  # keep closing the others; report the first
+                errors.append(exc)
+        for src in self.sources.values():
+            src.close()
+        self.sinks, self.sources = {}, {}
+        self._release_targets()
+        if self._own_gpu:
+            self.gpu.release()
+        if errors:
+            raise errors[0]
+
+    # ---- edits between frames ---------------------------------------------------------
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        """Queue a parameter edit (thread-safe); it applies before the next frame."""
+        self.messages.put((node_id, name, value))
+
+    def _apply_messages(self) -> None:
+        dirty = False
+        while not self.messages.empty():
+            node_id, name, value = self.messages.get_nowait()
+            old = self.params[node_id]
+            new = type(old).model_validate({**old.model_dump(), name: value})
+            self.params[node_id] = new
+            role = REGISTRY[self.graph.node(node_id).type].role
+            if role == "source":
+                self.sources[node_id].close()
+                self.sources[node_id] = self._open_source(node_id)
+                dirty = True
+            elif role == "sink":
+                step = next(s for s in self.plan.steps if isinstance(s, SinkStep) and s.node == node_id)
+                self.sinks[node_id].close()
+                self.sinks[node_id] = self._open_sink(step)
+            elif self._structure(node_id, old) != self._structure(node_id, new):
+                dirty = True
+        if dirty:
+            self._compile()
+
+    def _structure(self, node_id: str, params) -> Any:
+        """What of a node's body decides the plan (everything but uniform values)."""
+        inputs = {l.dst_port: self.plan.outputs[l.src].size for l in self.graph.links
+                  if l.dst_node == node_id and l.src in self.plan.outputs}
+        body = REGISTRY[self.graph.node(node_id).type].build(params, inputs)
+        return [(s.__class__, getattr(s, "fn", None), getattr(s, "glsl", None), s.inputs, s.out_type,
+                 s.out_size, getattr(s, "uniforms", None)) for s in body.stages], body.outputs
+
+    # ---- one frame ---------------------------------------------------------------------
+    def process(self, index: int) -> bool:
+        """Run frame `index`; False when a finite source has no such frame."""
+        self._apply_messages()
+        frames: dict[str, np.ndarray] = {}
+        for node_id, src in self.sources.items():
+            t = time.perf_counter()
+            try:
+                frames[node_id] = src.read(index)
+            except EndOfStream:
+                return False
+            except NodeError as exc:
+                exc.node = exc.node or node_id
+                raise
+            self._record(f"upload:{node_id}", t)
+        for step in self.plan.steps:
+            t = time.perf_counter()
+            if isinstance(step, Upload):
+                self._upload(step, frames[step.node])
+            elif isinstance(step, Pass):
+                self._run_pass(step)
+            elif isinstance(step, CpuStep):
+                raise NotImplementedError("CPU stages arrive with the neural_net node")
+            elif isinstance(step, SinkStep):
+                self._sink(step, index)
+            if self.profile:
+                self.gpu.ctx.finish()
+            self._record(step.name, t, accumulate=isinstance(step, Upload))
+        self.frames_done += 1
+        return True
+
+    def _record(self, name: str, start: float, accumulate: bool = False) -> None:
+        end = time.perf_counter()
+        timing = self.timings.get(name)
+        if timing is not None:
+            timing.ms = (timing.ms if accumulate else 0.0) + (end - start) * 1000.0
+            if not accumulate:  # an upload's read and write are two parts of one row
+                pass
+        if self.profile:
+            self.trace.append((name, start - self._t0, end - start))
+
+    def _upload(self, step: Upload, frame: np.ndarray) -> None:
+        w, h = step.value.size
+        if frame.shape[:2] != (h, w) or frame.dtype != np.uint8:
+            raise NodeError(f"frame {self.frames_done} is {frame.shape[1]}x{frame.shape[0]} {frame.dtype}, "
+                            f"expected {w}x{h} uint8 (a source may not change size while running)",
+                            node=step.node)
+        if frame.ndim == 3 and frame.shape[2] == 4:
+            frame = frame[..., :3]
+        self.gpu.write(self.textures[step.value.slot], frame)
+        if self.timings.get(step.name):
+            self.timings[step.name].ms = 0.0  # the row restarts: read time was recorded under the same name
+
+    def _run_pass(self, p: Pass) -> None:
+        prog, vao = self.gpu.program(p.source)
+        fbo = self.fbos[p.name]
+        fbo.use()
+        for unit, v in enumerate(p.samplers):
+            self.textures[v.slot].use(location=unit)
+            self._set(prog, p.name, f"t{unit}", unit)
+        self._set(prog, p.name, "fg_size", (float(p.size[0]), float(p.size[1])))
+        from runtime.codegen import uniform_name
+
+        for m in p.members:
+            values = m.stage.values(self.params[m.node])
+            for u in m.stage.uniforms:
+                self._set(prog, p.name, uniform_name(m, u.name), values[u.name])
+        vao.render(vertices=3)
+
+    def _set(self, prog, pass_name: str, name: str, value: Any) -> None:
+        key = (pass_name, name)
+        if isinstance(value, (list, tuple, np.ndarray)) and len(value) > 4:
+            value = tuple(float(x) for x in value)
+        if self._uniform_cache.get(key) == value:
+            return
+        self._uniform_cache[key] = value
+        member = prog.get(name, None)
+        if member is None:  # optimised away by the GLSL compiler
+            return
+        if isinstance(value, tuple) and member.array_length > 1:
+            data = np.zeros(member.array_length, np.float32)
+            data[: len(value)] = value[: member.array_length]
+            member.write(data.tobytes())
+        else:
+            member.value = value
+
+    def _sink(self, step: SinkStep, index: int) -> None:
+        arrays = {port: self.gpu.read(self.textures[v.slot], v.dtype) for port, v in step.inputs.items()}
+        try:
+            self.sinks[step.node].write(arrays, index)
+        except NodeError as exc:
+            exc.node = exc.node or step.node
+            raise
+
+    # ---- timing --------------------------------------------------------------------------
+    def node_ms(self) -> dict[str, float]:
+        """Each node's time in the last frame; a fused pass is split by its members' cost."""
+        out: dict[str, float] = {}
+        for step in self.plan.steps:
+            ms = self.timings[step.name].ms
+            if isinstance(step, Pass):
+                total = sum(m.stage.cost for m in step.members)
+                for m in step.members:
+                    out[m.node] = out.get(m.node, 0.0) + ms * m.stage.cost / total
+            else:
+                for n in step.nodes:
+                    out[n] = out.get(n, 0.0) + ms
+        return out

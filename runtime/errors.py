@@ -1,0 +1,36 @@
+"""Validation problems as records, reported all at once (never a traceback)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GraphError:
+    code: str  # e.g. "unknown_type", "param_range", "type_mismatch", "cycle"
+    message: str
+    node: str | None = None
+    port: str | None = None
+    param: str | None = None
+    received: Any = None
+
+    def __str__(self) -> str:
+        where = self.node or "graph"
+        if self.port:
+            where += f".{self.port}"
+        if self.param:
+            where += f" param '{self.param}'"
+        text = f"{where}: {self.message} [{self.code}]"
+        if self.received is not None:
+            text += f" (received {self.received!r})"
+        return text
+
+
+class GraphInvalid(Exception):
+    """A graph document with problems; `errors` lists them all."""
+
+    def __init__(self, errors: list[GraphError], source: str = ""):
+        self.errors = errors
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(head + f"{len(errors)} problem(s)\n" + "\n".join(f"  {e}" for e in errors))

@@ -1,0 +1,86 @@
+"""The engine's GL context and the GPU objects it owns: programs (cached by source), textures, targets."""
+from __future__ import annotations
+
+import moderngl
+import numpy as np
+
+from runtime.codegen import VERTEX
+
+DTYPE = {"u3": "f1", "f1": "f1", "f2": "f2", "f4": "f4"}
+NP_DTYPE = {"f1": np.uint8, "f2": np.float16, "f4": np.float32}
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
+
+
+class ShaderError(Exception):
+    """A generated program failed to compile: the message holds the numbered source."""
+
+
+def create_context() -> moderngl.Context:
+    """A standalone context: EGL (headless) first, then the platform default."""
+    try:
+        return moderngl.create_standalone_context(require=330, backend="egl")
+    except Exception:  # no EGL on this platform: let moderngl pick (GLX, WGL, CGL)
+        return moderngl.create_standalone_context(require=330)
+
+
+class Gpu:
+    def __init__(self, ctx: moderngl.Context | None = None):
+        self.ctx = ctx or create_context()
+        self.programs: dict[str, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self.textures = 0  # live counts, for leak checks
+        self.framebuffers = 0
+        renderer = self.ctx.info.get("GL_RENDERER", "").lower()
+        self.renderer = self.ctx.info.get("GL_RENDERER", "")
+        # llvmpipe's timer queries do not measure real time: time there with glFinish instead.
+        self.timers_trustworthy = not any(s in renderer for s in SOFTWARE_RENDERERS)
+
+    def program(self, source: str) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        cached = self.programs.get(source)
+        if cached is None:
+            try:
+                prog = self.ctx.program(vertex_shader=VERTEX, fragment_shader=source)
+            except moderngl.Error as exc:
+                numbered = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(source.splitlines()))
+                raise ShaderError(f"{exc}\n--- generated source ---\n{numbered}") from None
+            cached = (prog, self.ctx.vertex_array(prog, []))
+            self.programs[source] = cached
+        return cached
+
+    def texture(self, size: tuple[int, int], components: int, dtype: str) -> moderngl.Texture:
+        tex = self.ctx.texture(size, components, dtype=DTYPE[dtype])
+        tex.repeat_x = tex.repeat_y = False  # clamp to edge, as the numpy references do
+        tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        if dtype == "u3":  # sources upload BGR bytes as they come from OpenCV
+            tex.swizzle = "BGR1"
+        self.textures += 1
+        return tex
+
+    def framebuffer(self, textures: list[moderngl.Texture]) -> moderngl.Framebuffer:
+        self.framebuffers += 1
+        return self.ctx.framebuffer(color_attachments=textures)
+
+    def release_texture(self, tex: moderngl.Texture) -> None:
+        tex.release()
+        self.textures -= 1
+
+    def release_framebuffer(self, fbo: moderngl.Framebuffer) -> None:
+        fbo.release()
+        self.framebuffers -= 1
+
+    @staticmethod
+    def read(tex: moderngl.Texture, dtype: str) -> np.ndarray:
+        """Texture -> HxWxC (or HxW for one channel) array; row 0 is the image's top row."""
+        data = np.frombuffer(tex.read(alignment=1), dtype=NP_DTYPE[DTYPE[dtype]])
+        w, h = tex.size
+        return data.reshape(h, w) if tex.components == 1 else data.reshape(h, w, tex.components)
+
+    @staticmethod
+    def write(tex: moderngl.Texture, array: np.ndarray) -> None:
+        tex.write(np.ascontiguousarray(array), alignment=1)
+
+    def release(self) -> None:
+        for prog, vao in self.programs.values():
+            vao.release()
+            prog.release()
+        self.programs.clear()
+        self.ctx.release()
