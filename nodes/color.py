@@ -20,10 +20,10 @@ class ColorParams(Params):
     gamma: float = Field(1.0, ge=0.1, le=10.0)
 
 
-def build(p: ColorParams, sizes):
+def build(p: ColorParams, ins):
     stage = GpuStage(
         role="thin", fn="fg_color", glsl="color.glsl",
-        inputs=("in",), input_types=("video",), out_type="video", out_size=sizes["in"],
+        inputs=("in",), input_types=("video",), out_type="video", out_size=ins["in"].size,
         uniforms=(Uniform("brightness", "float"), Uniform("contrast", "float"),
                   Uniform("saturation", "float"), Uniform("gamma", "float")),
         values=lambda p: {"brightness": p.brightness, "contrast": p.contrast,

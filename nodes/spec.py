@@ -51,6 +51,7 @@ class Port:
     type: PortType
     required: bool = True
     accepts: tuple[PortType, ...] = ()  # further types an input accepts besides `type`
+    follows: str | None = None  # an output whose type is that of this input (e.g. blur of a mask)
 
     def accepts_type(self, t: PortType) -> bool:
         return t == self.type or t in self.accepts
@@ -70,9 +71,10 @@ class Uniform:
 class GpuStage:
     """One GLSL function call.
 
-    thick: ``<out> fn(sampler2D in0, ..., ivec2 p, uniforms...)`` reads neighbourhoods, heads a pass.
-    thin:  ``<out> fn(<in0>, ..., uniforms...)`` a pure per-pixel function, fused into a pass.
-    Types: video values are vec4, mask values float.
+    thick: ``vec4 fn(sampler2D in0, ..., ivec2 p, uniforms...)`` reads neighbourhoods, heads a
+           pass; p is the output texel; a mask output is the result's .r.
+    thin:  ``<out> fn(<in0>, ..., uniforms...)`` a pure per-pixel function, fused into a pass;
+           video values are vec4, mask values float (converted when a port accepts both).
     """
 
     role: Literal["thick", "thin"]
@@ -97,6 +99,14 @@ class CpuStage:
     out_type: PortType
     out_size: Size
     label: str = ""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a node's input port receives: the linked value's size and type."""
+
+    size: Size
+    type: PortType
 
 
 @dataclass
@@ -168,8 +178,8 @@ class NodeSpec:
     doc: str  # Inputs / Outputs / Params / Notes; the palette tooltip
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Port, ...] = ()
-    # gpu/cpu nodes: (params, {input port: size}) -> Body
-    build: Callable[[Any, dict[str, Size]], Body] | None = None
+    # gpu/cpu nodes: (params, {connected input port: Incoming}) -> Body
+    build: Callable[[Any, dict[str, Incoming]], Body] | None = None
     # source nodes: (params, OpenContext) -> Source ; sink nodes: (params, OpenContext) -> Sink
     open: Callable[[Any, OpenContext], Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)

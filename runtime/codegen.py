@@ -71,7 +71,10 @@ def generate(p: Pass) -> str:
             args.append("p")
         args += [uniform_name(m, u.name) for u in m.stage.uniforms]
         out_t = GLSL_TYPE[m.stage.out_type]
-        lines.append(f"    {out_t} {var(m.out)} = {m.stage.fn}({', '.join(args)});  // {m.name} ({m.node_type})")
+        call = f"{m.stage.fn}({', '.join(args)})"
+        if m.stage.role == "thick" and m.stage.out_type == "mask":
+            call += ".r"
+        lines.append(f"    {out_t} {var(m.out)} = {call};  // {m.name} ({m.node_type})")
         regs.add(m.out)
     for i, v in enumerate(p.outputs):
         value = var(v) if v.type != "mask" else f"vec4({var(v)}, 0.0, 0.0, 1.0)"

@@ -7,7 +7,7 @@ becomes an extra render target (MRT); lower-resolution inputs are sampled direct
 from __future__ import annotations
 
 from nodes import REGISTRY
-from nodes.spec import CpuStage, GpuStage, NodeError, Size, SourceInfo
+from nodes.spec import CpuStage, GpuStage, Incoming, NodeError, SourceInfo
 from runtime.codegen import generate
 from runtime.graph import Graph
 from runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, Step, Upload, Value
@@ -92,7 +92,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             sinks.append(sink)
             continue
         try:
-            body = spec.build(node.params, {k: v.size for k, v in inputs.items()})
+            body = spec.build(node.params, {k: Incoming(v.size, v.type) for k, v in inputs.items()})
         except NodeError as exc:
             exc.node = exc.node or node_id
             raise

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from nodes import REGISTRY
-from nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
+from nodes.spec import EndOfStream, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
 from runtime.compiler import compile_graph
 from runtime.gpu import Gpu
 from runtime.graph import Graph
@@ -50,13 +50,14 @@ class Engine:
         self._t0 = time.perf_counter()
 
     # ---- life cycle ------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self, sinks: bool = True) -> None:
+        """Open sources, compile, open sinks (sinks=False: only plan, e.g. `fusegraph plan`)."""
         try:
             for node in self.graph.nodes:
                 if REGISTRY[node.type].role == "source":
                     self.sources[node.id] = self._open_source(node.id)
             self._compile()
-            for step in self.plan.steps:
+            for step in self.plan.steps if sinks else []:
                 if isinstance(step, SinkStep):
                     self.sinks[step.node] = self._open_sink(step)
         except BaseException:
@@ -163,7 +164,8 @@ class Engine:
 
     def _structure(self, node_id: str, params) -> Any:
         """What of a node's body decides the plan (everything but uniform values)."""
-        inputs = {l.dst_port: self.plan.outputs[l.src].size for l in self.graph.links
+        inputs = {l.dst_port: Incoming(self.plan.outputs[l.src].size, self.plan.outputs[l.src].type)
+                  for l in self.graph.links
                   if l.dst_node == node_id and l.src in self.plan.outputs}
         body = REGISTRY[self.graph.node(node_id).type].build(params, inputs)
         return [(s.__class__, getattr(s, "fn", None), getattr(s, "glsl", None), s.inputs, s.out_type,
@@ -240,15 +242,15 @@ class Engine:
 
     def _set(self, prog, pass_name: str, name: str, value: Any) -> None:
         key = (pass_name, name)
-        if isinstance(value, (list, tuple, np.ndarray)) and len(value) > 4:
-            value = tuple(float(x) for x in value)
+        if isinstance(value, np.ndarray):
+            value = tuple(value.tolist())
         if self._uniform_cache.get(key) == value:
             return
         self._uniform_cache[key] = value
         member = prog.get(name, None)
         if member is None:  # optimised away by the GLSL compiler
             return
-        if isinstance(value, tuple) and member.array_length > 1:
+        if member.array_length > 1:
             data = np.zeros(member.array_length, np.float32)
             data[: len(value)] = value[: member.array_length]
             member.write(data.tobytes())

@@ -179,7 +179,8 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     return partial
 
 
-def load_graph(path: str | os.PathLike) -> Graph:
+def read_document(path: str | os.PathLike) -> Any:
+    """The raw JSON of a preset; file and syntax problems as GraphInvalid."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -188,11 +189,14 @@ def load_graph(path: str | os.PathLike) -> Graph:
     except (OSError, UnicodeDecodeError) as exc:
         raise GraphInvalid([GraphError("file", f"cannot read preset '{path}': {exc}")], str(path)) from None
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise GraphInvalid([GraphError("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: "
                                                  f"{exc.msg}")], str(path)) from None
-    return parse_graph(doc, str(path))
+
+
+def load_graph(path: str | os.PathLike) -> Graph:
+    return parse_graph(read_document(path), str(path))
 
 
 def save_graph(graph: Graph, path: str | os.PathLike) -> None:

@@ -41,7 +41,7 @@ def link_error(graph: Graph, link: Link, known_ids: Iterable[str] = ()) -> Graph
             return err
     src_spec = REGISTRY[graph.node(link.src_node).type]
     dst_spec = REGISTRY[graph.node(link.dst_node).type]
-    out_t = src_spec.output(link.src_port).type
+    out_t = output_type(graph, link.src_node, link.src_port)
     in_port = dst_spec.input(link.dst_port)
     if not in_port.accepts_type(out_t):
         want = "/".join((in_port.type,) + in_port.accepts)
@@ -56,6 +56,16 @@ def link_error(graph: Graph, link: Link, known_ids: Iterable[str] = ()) -> Graph
         return GraphError("cycle", f"link {link.src} -> {link.dst} would close a cycle",
                           node=link.dst_node, port=link.dst_port)
     return None
+
+
+def output_type(graph: Graph, node_id: str, port: str) -> str:
+    """The type an output carries: declared, or that of the input it follows."""
+    out = REGISTRY[graph.node(node_id).type].output(port)
+    if out.follows:
+        feed = next((l for l in graph.links if l.dst == f"{node_id}.{out.follows}"), None)
+        if feed is not None:
+            return output_type(graph, feed.src_node, feed.src_port)
+    return out.type
 
 
 def check_links(graph: Graph, links: list[Link], known_ids: Iterable[str] = ()) -> tuple[list[Link], list[GraphError]]:

@@ -1,0 +1,81 @@
+"""resize: scale a picture or mask to a new size.
+
+Inputs:  in (video or mask)
+Outputs: out (same type as in)
+Params:  width, height (0 keeps the aspect ratio from the other; both 0 keeps the size),
+         filter (bilinear, nearest, area: the mean of the source texels under the output
+         texel, for clean downscales)
+Notes:   thick (a gather from the source). Filter is a uniform: switching it does not recompile.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from nodes.reference import bilinear, nearest
+from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+
+FILTERS = {"bilinear": 0, "nearest": 1, "area": 2}
+MAX_AREA = 16  # texels per axis the area filter averages (larger ratios are sampled)
+
+
+class ResizeParams(Params):
+    width: int = Field(640, ge=0, le=8192)
+    height: int = Field(0, ge=0, le=8192)
+    filter: Literal["bilinear", "nearest", "area"] = "area"
+
+
+def out_size(p: ResizeParams, size: tuple[int, int]) -> tuple[int, int]:
+    w, h = size
+    if p.width and p.height:
+        return p.width, p.height
+    if p.width:
+        return p.width, max(1, round(h * p.width / w))
+    if p.height:
+        return max(1, round(w * p.height / h)), p.height
+    return w, h
+
+
+def build(p: ResizeParams, ins):
+    kind = ins["in"].type
+    size = out_size(p, ins["in"].size)
+    stage = GpuStage("thick", "fg_resize", "resize.glsl", ("in",), (kind,), kind, size,
+                     (Uniform("mode", "int"),), lambda q: {"mode": FILTERS[q.filter]}, cost=4)
+    return Body([stage], {"out": 0})
+
+
+def _area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    ih, iw = img.shape[:2]
+
+    def spans(n_out, n_in):
+        lo = np.floor(np.arange(n_out) * n_in / n_out).astype(int)
+        hi = np.maximum(lo + 1, np.floor((np.arange(n_out) + 1) * n_in / n_out).astype(int))
+        return lo, np.minimum(hi, lo + MAX_AREA)
+
+    (x0, x1), (y0, y1) = spans(w, iw), spans(h, ih)
+    out = np.zeros((h, w) + img.shape[2:])
+    for j in range(h):
+        rows = img[y0[j]:y1[j]]
+        for i in range(w):
+            out[j, i] = rows[:, x0[i]:x1[i]].mean(axis=(0, 1))
+    return out
+
+
+def reference(img: np.ndarray, p: ResizeParams) -> np.ndarray:
+    size = out_size(p, img.shape[1::-1])
+    ih, iw = img.shape[:2]
+    if p.filter == "nearest":
+        return nearest(img, size)
+    if p.filter == "area" and size[0] <= iw and size[1] <= ih:
+        return _area(img, size)
+    return bilinear(img, size)
+
+
+SPEC = NodeSpec(
+    type="resize", category="filter", role="thick", Params=ResizeParams, doc=__doc__,
+    inputs=(Port("in", "video", accepts=("mask",)),), outputs=(Port("out", "video", follows="in"),),
+    build=build, extra={"reference": reference},
+)
