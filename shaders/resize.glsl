@@ -1,4 +1,18 @@
 // resize: bilinear (0), nearest (1), area mean (2) (reference: nodes/resize.py)
+
+// Bilinear from four texel reads in float: exact on any driver (a sampler may filter an
+// 8-bit texture with 8-bit weights, which is 1.5/255 off the float result).
+vec4 fg_bilinear(sampler2D src, vec2 c) {
+    ivec2 last = textureSize(src, 0) - 1;
+    vec2 x = c - 0.5;
+    ivec2 i = ivec2(floor(x));
+    vec2 f = x - vec2(i);
+    vec4 a = texelFetch(src, clamp(i, ivec2(0), last), 0);
+    vec4 b = texelFetch(src, clamp(i + ivec2(1, 0), ivec2(0), last), 0);
+    vec4 c0 = texelFetch(src, clamp(i + ivec2(0, 1), ivec2(0), last), 0);
+    vec4 d = texelFetch(src, clamp(i + ivec2(1, 1), ivec2(0), last), 0);
+    return mix(mix(a, b, f.x), mix(c0, d, f.x), f.y);
+}
 vec4 fg_resize(sampler2D src, ivec2 p, int mode) {
     ivec2 isz = textureSize(src, 0);
     vec2 ratio = vec2(isz) / fg_size;
@@ -13,5 +27,5 @@ vec4 fg_resize(sampler2D src, ivec2 p, int mode) {
                 acc += texelFetch(src, ivec2(x, y), 0);
         return acc / float((hi.x - lo.x) * (hi.y - lo.y));
     }
-    return texture(src, (vec2(p) + 0.5) / fg_size);
+    return fg_bilinear(src, (vec2(p) + 0.5) * ratio);
 }

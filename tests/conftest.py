@@ -1,0 +1,69 @@
+"""Shared fixtures: one small headless GL context for the session, graphs run on arrays."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from runtime.engine import Engine
+from runtime.gpu import Gpu
+from runtime.graph import parse_graph
+
+
+@pytest.fixture(scope="session")
+def gpu():
+    g = Gpu()
+    yield g
+    g.release()
+
+
+@pytest.fixture
+def write_png(tmp_path):
+    """Save an HxWx3 RGB uint8 array as a PNG (stored BGR, as OpenCV reads it) and return its path."""
+    count = [0]
+
+    def write(rgb: np.ndarray) -> str:
+        count[0] += 1
+        path = tmp_path / f"in{count[0]}.png"
+        assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
+        return str(path)
+
+    return write
+
+
+def graph_doc(nodes: list[dict], links: list[tuple[str, str]]) -> dict:
+    return {"format": 2, "nodes": nodes, "links": [{"from": a, "to": b} for a, b in links]}
+
+
+@pytest.fixture
+def run_graph(gpu):
+    """Run a graph document for `frames` frames; return {preview id: last frame} (and the engine)."""
+
+    def run(doc: dict, fuse: bool = True, frames: int = 1, engine_out: list | None = None):
+        engine = Engine(parse_graph(doc), gpu=gpu, fuse=fuse)
+        engine.open()
+        try:
+            for i in range(frames):
+                assert engine.process(i)
+            out = {k: np.array(s.last) for k, s in engine.sinks.items() if hasattr(s, "last")}
+            if engine_out is not None:
+                engine_out.append(engine)
+        finally:
+            engine.close()
+        return out
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real photograph (scikit-image ships it): 512x512 RGB uint8."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def to_float(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> float64 RGBA in [0,1], as the GPU sees an uploaded frame."""
+    f = rgb.astype(np.float64) / 255.0
+    return np.concatenate([f, np.ones(f.shape[:2] + (1,))], axis=-1)

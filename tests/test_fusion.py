@@ -1,0 +1,125 @@
+"""The compiler: pass counts, MRT, dead nodes, pooling, and fused output == unfused output."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import graph_doc
+from nodes.spec import SourceInfo
+from runtime.compiler import compile_graph, describe, fusion_break
+from runtime.graph import parse_graph
+from runtime.plan import Pass
+
+
+def chain_doc(path, sigma=3.0, scale="full", sink="view"):
+    """image -> blur -> color -> threshold, composite(fg=color, bg=image, mask=threshold) -> sink"""
+    return graph_doc([
+        {"id": "src", "type": "image", "params": {"path": path}},
+        {"id": "blur", "type": "blur", "params": {"sigma": sigma, "scale": scale}},
+        {"id": "col", "type": "color", "params": {"saturation": 1.8, "gamma": 1.3}},
+        {"id": "th", "type": "threshold", "params": {"level": 0.4}},
+        {"id": "mix", "type": "composite", "params": {"opacity": 0.8}},
+        {"id": sink, "type": "preview", "params": {"max_width": 3840}},
+    ], [("src.out", "blur.in"), ("blur.out", "col.in"), ("col.out", "th.in"), ("col.out", "mix.fg"),
+        ("src.out", "mix.bg"), ("th.out", "mix.mask"), ("mix.out", f"{sink}.in")])
+
+
+def plan_of(doc, fuse=True, size=(64, 48)):
+    return compile_graph(parse_graph(doc), {"src": SourceInfo(size, 30.0, 10)}, fuse=fuse)
+
+
+def test_thin_ops_fuse_into_the_thick_pass():
+    plan = plan_of(chain_doc("x.png"))
+    names = [p.name for p in plan.passes]
+    assert len(plan.passes) == 2, names  # blur.h, then blur.v + color + threshold + composite
+    assert [m.node for m in plan.passes[1].members] == ["blur", "col", "th", "mix"]
+    assert plan.passes[1].outputs == [plan.outputs["mix.out"]]  # intermediates stay in registers
+    assert len(plan_of(chain_doc("x.png"), fuse=False).passes) == 5
+
+
+def test_low_resolution_blur_breaks_fusion_and_is_sampled_directly():
+    plan = plan_of(chain_doc("x.png", sigma=20.0, scale="auto"), size=(256, 128))
+    # down, h, v+col+th at 1/8 size; the composite runs at full size and samples the small colour
+    assert len(plan.passes) == 4
+    last = plan.passes[-1]
+    assert [m.node for m in last.members] == ["mix"]
+    assert "resolution differs" in last.break_reason or "no input" in last.break_reason
+    assert "texture(" in last.source and "texelFetch" in last.source
+
+
+def test_value_needed_elsewhere_becomes_an_extra_render_target():
+    doc = chain_doc("x.png")
+    doc["nodes"].append({"id": "tap", "type": "preview", "params": {"max_width": 3840}})
+    doc["links"].append({"from": "col.out", "to": "tap.in"})
+    plan = plan_of(doc)
+    assert len(plan.passes) == 2
+    assert {v.key for v in plan.passes[1].outputs} == {"col@0", "mix@0"}
+    assert "layout(location = 1)" in plan.passes[1].source
+
+
+def test_dead_nodes_are_dropped():
+    doc = chain_doc("x.png")
+    doc["nodes"].append({"id": "unused", "type": "color", "params": {}})
+    doc["links"].append({"from": "src.out", "to": "unused.in"})
+    plan = plan_of(doc)
+    assert plan.dropped == ["unused"]
+    assert all("unused" not in p.nodes for p in plan.passes)
+
+
+def test_fusion_break_gives_reasons():
+    plan = plan_of(chain_doc("x.png"), fuse=False)
+    by_node = {p.members[0].node: p for p in plan.passes}
+    thin = by_node["col"].members[0]
+    assert fusion_break(by_node["blur"], by_node["blur"].members[0], lambda v, p: False) == "not per-pixel"
+    assert fusion_break(by_node["blur"], thin, lambda v, p: False) is None  # same size, thin: it could join
+
+
+def test_textures_are_pooled_by_liveness():
+    nodes = [{"id": "src", "type": "image", "params": {"path": "x.png"}}]
+    links, prev = [], "src"
+    for i in range(6):  # a chain of thick ops: each intermediate dies after the next pass
+        nodes.append({"id": f"r{i}", "type": "resize", "params": {"width": 64, "height": 48, "filter": "nearest"}})
+        links.append((f"{prev}.out", f"r{i}.in"))
+        prev = f"r{i}"
+    nodes.append({"id": "view", "type": "preview", "params": {"max_width": 3840}})
+    links.append((f"{prev}.out", "view.in"))
+    plan = plan_of(graph_doc(nodes, links))
+    assert len(plan.passes) == 6
+    assert len(plan.slots) == 4  # upload, two ping-pong f2 targets, one 8-bit target for the read-back
+
+
+def test_plan_text_lists_passes_sizes_and_transfers():
+    text = describe(plan_of(chain_doc("x.png")))
+    assert "pass1:blur.v+col+th+mix" in text and "[64x48]" in text
+    assert "uploaded" in text and "read back" in text
+
+
+@pytest.mark.parametrize("sigma,scale", [(3.0, "full"), (20.0, "auto")])
+def test_fused_output_equals_unfused(run_graph, write_png, astronaut, sigma, scale):
+    rng = np.random.default_rng(11)
+    for rgb in (astronaut[::2, ::2].copy(), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)):
+        doc = chain_doc(write_png(rgb), sigma, scale)
+        fused = run_graph(doc, fuse=True)["view"].astype(int)
+        unfused = run_graph(doc, fuse=False)["view"].astype(int)
+        assert np.abs(fused - unfused).max() <= 1  # half-float intermediates only when unfused
+
+
+def test_param_change_is_a_uniform_update_and_structure_change_recompiles(run_graph, write_png, astronaut, gpu):
+    from runtime.engine import Engine
+
+    engine = Engine(parse_graph(chain_doc(write_png(astronaut[::4, ::4].copy()))), gpu=gpu)
+    engine.open()
+    try:
+        engine.process(0)
+        plan, programs = engine.plan, len(gpu.programs)
+        before = np.array(engine.sinks["view"].last)
+        engine.set_param("col", "saturation", 0.0)
+        engine.process(1)
+        assert engine.plan is plan and len(gpu.programs) == programs  # no recompile
+        assert not np.array_equal(before, engine.sinks["view"].last)
+        engine.set_param("blur", "scale", "half")  # a different texture size: a new plan
+        engine.process(2)
+        assert engine.plan is not plan
+        assert engine.plan.passes[0].size == (64, 64)  # 128x128 at half scale
+    finally:
+        engine.close()
