@@ -69,8 +69,14 @@ def build(p: BlurParams, ins):
     return Body(stages, {"out": len(stages) - 1})
 
 
+def quantize(img: np.ndarray) -> np.ndarray:
+    """8-bit storage between passes (a thick op's input is an 8-bit texture, see the compiler)."""
+    return np.round(np.clip(img, 0.0, 1.0) * 255.0) / 255.0
+
+
 def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
-    """float64 HxW[xC] -> the blurred image at the working resolution (clamp-to-edge)."""
+    """float64 HxW[xC] -> the blurred image at the working resolution (clamp-to-edge), with
+    the 8-bit storage of the intermediate results."""
     f = factor(p)
     if f > 1:
         h, w = img.shape[:2]
@@ -78,7 +84,7 @@ def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
         xs = np.minimum(np.arange(math.ceil(w / f) * f), w - 1)
         big = img[ys][:, xs]
         big = big.reshape(len(ys) // f, f, len(xs) // f, f, *img.shape[2:])
-        img = big.mean(axis=(1, 3))
+        img = quantize(big.mean(axis=(1, 3)))
     k = weights(p.sigma / f)
     r = len(k) - 1
     for axis in (1, 0):
@@ -87,7 +93,7 @@ def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
         for t in range(-r, r + 1):
             idx = np.clip(np.arange(n) + t, 0, n - 1)
             acc += k[abs(t)] * np.take(img, idx, axis=axis)
-        img = acc
+        img = quantize(acc) if axis == 1 else acc
     return img
 
 

@@ -144,7 +144,7 @@ def _place(ref: StageRef, steps: list[Step], producer, depends_on, fuse: bool) -
 
 def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
     """Decide which values are textures (render targets) and which samplers each pass binds."""
-    readers: dict[Value, list[tuple[Step, bool]]] = {}  # value -> (step, read by GPU?)
+    readers: dict[Value, list[str]] = {}  # value -> how each reader reads it: "thick", "thin", "cpu"
     for s in steps:
         if isinstance(s, Pass):
             regs = s.registers
@@ -152,15 +152,12 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                 thick = m.stage.role == "thick"
                 for v in m.inputs:
                     if thick or v not in regs:
-                        readers.setdefault(v, []).append((s, True))
+                        readers.setdefault(v, []).append("thick" if thick else "thin")
                         if v not in s.samplers:
                             s.samplers.append(v)
-        elif isinstance(s, CpuStep):
-            for v in s.ref.inputs:
-                readers.setdefault(v, []).append((s, False))
-        elif isinstance(s, SinkStep):
-            for v in s.inputs.values():
-                readers.setdefault(v, []).append((s, False))
+        else:
+            for v in s.reads():
+                readers.setdefault(v, []).append("cpu")
     for s in steps:
         if isinstance(s, Pass):
             s.outputs = [m.out for m in s.members if m.out in readers]
@@ -170,8 +167,14 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                 raise CompileError(f"{s.name}: {len(s.outputs)} outputs exceed {max_draw_buffers} draw buffers")
             for v in s.outputs:
                 v.texture = True
-                gpu_read = any(on_gpu for _, on_gpu in readers.get(v, []))
-                v.dtype = "f2" if gpu_read else "f1"
+                v.dtype = texture_format(readers.get(v, []))
+
+
+def texture_format(how_read: list[str]) -> str:
+    """8-bit where a value is gathered by a thick op or read back; half float where only thin
+    stages read it (one texel each). Software GL fetches 8-bit texels about twice as fast as
+    half floats, and a thin read of half floats keeps a split chain equal to the fused one."""
+    return "f2" if how_read and all(h == "thin" for h in how_read) else "f1"
 
 
 def _order(steps: list[Step]) -> list[Step]:

@@ -133,18 +133,18 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
         if not isinstance(raw, dict) or not isinstance(node_id, str):
             errors.append(GraphError("invalid", "a node needs an 'id' string", node=label))
             continue
+        if node_id in seen:  # also when the first node of that id failed to parse
+            errors.append(GraphError("duplicate_id", "node id used twice", node=node_id))
+            continue
+        seen.add(node_id)
         kind = raw.get("type")
         if kind not in NODE_MODELS:
             close = difflib.get_close_matches(str(kind), NODE_MODELS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             errors.append(GraphError("unknown_type", f"unknown node type{hint}", node=label, received=kind))
             continue
-        if node_id in seen:
-            errors.append(GraphError("duplicate_id", "node id used twice", node=node_id))
-            continue
         try:
             nodes.append(NODE_MODELS[kind].model_validate(raw))
-            seen.add(node_id)
         except ValidationError as exc:
             errors.extend(_pydantic_errors(exc, label))
     links = []
@@ -168,10 +168,20 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
                                                                       if isinstance(n, dict)})
     errors += link_errors
     partial = Graph(nodes=nodes, links=good_links)
-    if not errors:
-        from runtime.validate import check_graph
+    from runtime.validate import check_graph
 
-        errors = check_graph(partial)
+    # Whole-graph problems are reported with the rest, except those that only follow from a
+    # problem already reported: an input whose link was refused or whose source did not parse
+    # is not also "missing"; a sink (or a node of unknown type) that did not parse still counts.
+    linked = {l.dst for l in links}
+    meant = {n.get("type") for n in raw_nodes if isinstance(n, dict)}
+    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in meant if isinstance(t, str))
+    for err in check_graph(partial):
+        if err.code == "missing_input" and f"{err.node}.{err.port}" in linked:
+            continue
+        if err.code == "no_sink" and has_sink:
+            continue
+        errors.append(err)
     if errors:
         exc = GraphInvalid(errors, source)
         exc.partial = partial  # type: ignore[attr-defined]

@@ -3,5 +3,8 @@ vec4 fg_color(vec4 c, float brightness, float contrast, float saturation, float 
     vec3 rgb = (c.rgb + brightness - 0.5) * contrast + 0.5;
     float y = dot(rgb, vec3(0.2126, 0.7152, 0.0722));
     rgb = y + (rgb - y) * saturation;
-    return vec4(pow(clamp(rgb, 0.0, 1.0), vec3(1.0 / gamma)), c.a);
+    rgb = clamp(rgb, 0.0, 1.0);
+    if (gamma != 1.0)  // a uniform branch: pow is costly on software GL
+        rgb = pow(rgb, vec3(1.0 / gamma));
+    return vec4(rgb, c.a);
 }

@@ -85,7 +85,7 @@ def test_textures_are_pooled_by_liveness():
     links.append((f"{prev}.out", "view.in"))
     plan = plan_of(graph_doc(nodes, links))
     assert len(plan.passes) == 6
-    assert len(plan.slots) == 4  # upload, two ping-pong f2 targets, one 8-bit target for the read-back
+    assert len(plan.slots) == 3  # the upload and two 8-bit targets used in turn
 
 
 def test_plan_text_lists_passes_sizes_and_transfers():

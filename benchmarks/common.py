@@ -1,0 +1,40 @@
+"""Benchmark helpers: synchronised frame timing, memory, a table printer."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from runtime.engine import Engine
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (Linux /proc), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def time_frames(engine: Engine, frames: int, warmup: int = 3, start: int = 0) -> list[float]:
+    """Wall-clock ms per frame, the GPU synchronised at the end of each frame (llvmpipe's timer
+    queries do not report real time, so we measure with glFinish)."""
+    for i in range(warmup):
+        engine.process(start + i)
+    engine.gpu.ctx.finish()
+    out = []
+    for i in range(frames):
+        t = time.perf_counter()
+        engine.process(start + warmup + i)
+        engine.gpu.ctx.finish()
+        out.append((time.perf_counter() - t) * 1000.0)
+    return out
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)

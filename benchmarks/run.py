@@ -1,0 +1,26 @@
+"""All benchmarks in one run: `./fg bench` (or `python -m benchmarks.run [--soak-frames N]`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import fusion, soak  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", choices=["fusion", "soak"], help="run one benchmark")
+    ap.add_argument("--soak-frames", type=int, default=10_000)
+    args = ap.parse_args()
+    if args.only in (None, "fusion"):
+        fusion.run()
+    if args.only in (None, "soak"):
+        soak.run(frames=args.soak_frames)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
