@@ -176,6 +176,7 @@ class Engine:
         """Run frame `index`; False when a finite source has no such frame."""
         self._apply_messages()
         frames: dict[str, np.ndarray] = {}
+        read_ms: dict[str, float] = {}
         for node_id, src in self.sources.items():
             t = time.perf_counter()
             try:
@@ -185,32 +186,38 @@ class Engine:
             except NodeError as exc:
                 exc.node = exc.node or node_id
                 raise
-            self._record(f"upload:{node_id}", t)
+            read_ms[node_id] = (time.perf_counter() - t) * 1000.0
+        queries = []
         for step in self.plan.steps:
             t = time.perf_counter()
             if isinstance(step, Upload):
                 self._upload(step, frames[step.node])
             elif isinstance(step, Pass):
-                self._run_pass(step)
+                if self.profile and self.gpu.timers_trustworthy:
+                    query = self.gpu.ctx.query(time=True)
+                    with query:
+                        self._run_pass(step)
+                    queries.append((step, query))
+                else:
+                    self._run_pass(step)
             elif isinstance(step, CpuStep):
                 raise NotImplementedError("CPU stages arrive with the neural_net node")
             elif isinstance(step, SinkStep):
                 self._sink(step, index)
-            if self.profile:
-                self.gpu.ctx.finish()
-            self._record(step.name, t, accumulate=isinstance(step, Upload))
+            if self.profile and not self.gpu.timers_trustworthy:
+                self.gpu.ctx.finish()  # synchronised timing: the step's GPU work is inside its interval
+            self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
+        for step, query in queries:  # GL timer queries, where the driver's are real time
+            self.timings[step.name].ms = query.elapsed / 1e6
+            query.release()
         self.frames_done += 1
         return True
 
-    def _record(self, name: str, start: float, accumulate: bool = False) -> None:
+    def _record(self, step, start: float, extra_ms: float = 0.0) -> None:
         end = time.perf_counter()
-        timing = self.timings.get(name)
-        if timing is not None:
-            timing.ms = (timing.ms if accumulate else 0.0) + (end - start) * 1000.0
-            if not accumulate:  # an upload's read and write are two parts of one row
-                pass
+        self.timings[step.name].ms = (end - start) * 1000.0 + extra_ms
         if self.profile:
-            self.trace.append((name, start - self._t0, end - start))
+            self.trace.append((step.name, start - self._t0 - extra_ms / 1000.0, end - start + extra_ms / 1000.0))
 
     def _upload(self, step: Upload, frame: np.ndarray) -> None:
         w, h = step.value.size
@@ -221,8 +228,6 @@ class Engine:
         if frame.ndim == 3 and frame.shape[2] == 4:
             frame = frame[..., :3]
         self.gpu.write(self.textures[step.value.slot], frame)
-        if self.timings.get(step.name):
-            self.timings[step.name].ms = 0.0  # the row restarts: read time was recorded under the same name
 
     def _run_pass(self, p: Pass) -> None:
         prog, vao = self.gpu.program(p.source)
