@@ -32,5 +32,6 @@ class GraphInvalid(Exception):
     def __init__(self, errors: list[GraphError], source: str = ""):
         self.errors = errors
         self.source = source
+        self.partial = None  # the loadable part of the graph, when there is one (for the editor)
         head = f"{source}: " if source else ""
         super().__init__(head + f"{len(errors)} problem(s)\n" + "\n".join(f"  {e}" for e in errors))

@@ -184,7 +184,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
         errors.append(err)
     if errors:
         exc = GraphInvalid(errors, source)
-        exc.partial = partial  # type: ignore[attr-defined]
+        exc.partial = partial
         raise exc
     return partial
 
