@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from nodes import REGISTRY
@@ -203,7 +204,7 @@ class Engine:
             elif isinstance(step, CpuStep):
                 raise NotImplementedError("CPU stages arrive with the neural_net node")
             elif isinstance(step, SinkStep):
-                self._sink(step, index)
+                self._sink(step, index, frames)
             if self.profile and not self.gpu.timers_trustworthy:
                 self.gpu.ctx.finish()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
@@ -262,13 +263,18 @@ class Engine:
         else:
             member.value = value
 
-    def _sink(self, step: SinkStep, index: int) -> None:
-        arrays = {port: self.gpu.read(self.textures[v.slot], v.dtype) for port, v in step.inputs.items()}
+    def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
+        arrays = {port: self._read_back(v, frames) for port, v in step.inputs.items()}
         try:
             self.sinks[step.node].write(arrays, index)
         except NodeError as exc:
             exc.node = exc.node or step.node
             raise
+
+    def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
+        if v.dtype == "u3":  # a source straight into a sink: its frame is still on the CPU
+            return cv2.cvtColor(frames[v.node], cv2.COLOR_BGR2RGBA)
+        return self.gpu.read(self.textures[v.slot], v.dtype)
 
     # ---- timing --------------------------------------------------------------------------
     def node_ms(self) -> dict[str, float]:

@@ -123,3 +123,13 @@ def test_param_change_is_a_uniform_update_and_structure_change_recompiles(run_gr
         assert engine.plan.passes[0].size == (64, 64)  # 128x128 at half scale
     finally:
         engine.close()
+
+
+def test_source_straight_into_a_sink_keeps_channel_order(run_graph, write_png):
+    rgb = np.zeros((24, 32, 3), np.uint8)
+    rgb[..., 0] = 200  # pure red
+    out = run_graph(graph_doc([{"id": "src", "type": "image", "params": {"path": write_png(rgb)}},
+                               {"id": "view", "type": "preview", "params": {"max_width": 3840}}],
+                              [("src.out", "view.in")]))["view"]
+    assert out.shape == (24, 32, 4)
+    assert (out[..., 0] == 200).all() and (out[..., 1:3] == 0).all() and (out[..., 3] == 255).all()

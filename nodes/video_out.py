@@ -1,0 +1,164 @@
+"""video_out: write the frames to an H.264 video file (MP4 plays everywhere).
+
+Inputs:  in (video; a mask is written as grey)
+Params:  path (.mp4, .m4v, .mov or .mkv), codec (h264), crf (quality: 18-23 looks good, 51 is
+         worst, 0 is lossless but few players play it), preset (encoder speed: faster = bigger file)
+Notes:   yuv420p, BT.709, at the graph's frame rate; frame i is shown at time i / fps. Odd sizes
+         are padded to even by repeating the last row/column. The video is written next to the
+         target under a temporary name and renamed over it when the run ends (also after Ctrl+C),
+         so a failed run never leaves a broken file nor destroys the previous one. A run that
+         ends before any frame arrives writes nothing.
+"""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Literal
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+from pydantic import Field
+
+from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
+
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+ENCODERS = {"h264": "libx264"}
+BT709 = 1  # AVCOL_SPC/PRI/TRC_BT709: tag the stream so players convert colours the way we did
+LIMITED = 1  # AVCOL_RANGE_MPEG (16..235), what players expect from H.264
+
+
+class VideoOutParams(Params):
+    path: str = path_field(kind="video", save=True)
+    codec: Literal["h264"] = "h264"
+    crf: int = Field(20, ge=0, le=51, description="quality: lower is better and bigger")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+
+
+def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:
+    """(folder, file name) of a file we are about to write, or a NodeError if we cannot."""
+    if not path:
+        raise NodeError(f"no {what} file chosen", node=node)
+    folder, name = os.path.split(os.path.abspath(path))
+    if not name:
+        raise NodeError(f"'{path}' is a folder: add a file name", node=node)
+    if not os.path.isdir(folder):
+        raise NodeError(f"cannot write '{path}': the folder '{folder}' does not exist", node=node)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NodeError(f"cannot write '{path}': no permission to write in '{folder}'", node=node)
+    if os.path.isdir(path):
+        raise NodeError(f"cannot write '{path}': it is a folder", node=node)
+    return folder, name
+
+
+def as_picture(img) -> tuple[np.ndarray, str]:
+    """An input frame (RGBA, RGB or grey HxW / HxWx1 uint8) and its PyAV pixel format."""
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    fmt = "gray" if img.ndim == 2 else {3: "rgb24", 4: "rgba"}.get(img.shape[2])
+    if img.dtype != np.uint8 or fmt is None:
+        raise ValueError(f"expected an 8-bit RGBA, RGB or grey frame, got {img.dtype} {img.shape}")
+    return np.ascontiguousarray(img), fmt
+
+
+class VideoOut(Sink):
+    def __init__(self, p: VideoOutParams, ctx: OpenContext):
+        self.node = ctx.node_id
+        self.path = p.path
+        folder, name = check_target(p.path, self.node, "video")
+        ext = os.path.splitext(name)[1].lower()
+        if ext not in CONTAINERS:
+            raise NodeError(f"cannot write '{p.path}': use a .mp4, .m4v, .mov or .mkv file name",
+                            node=self.node)
+        self.target = os.path.join(folder, name)
+        self.temp = os.path.join(folder, f".{os.path.splitext(name)[0]}.partial{ext}")
+        self.p = p
+        self.rate = Fraction(ctx.fps).limit_denominator(1001)
+        try:  # create the file now: a problem shows at open, not after the first frame
+            self.container = av.open(self.temp, "w", format=CONTAINERS[ext],
+                                     options={"movflags": "+faststart"} if ext != ".mkv" else {})
+        except (OSError, av.FFmpegError) as e:
+            raise NodeError(f"cannot write '{p.path}': {getattr(e, 'strerror', None) or e}",
+                            node=self.node) from None
+        self.stream = None  # added at the first frame, when the size is known
+        self.last_pts = -1
+        self.state = "open"  # -> "closed" | "discarded"
+
+    def _add_stream(self, w: int, h: int) -> None:
+        st = self.container.add_stream(ENCODERS[self.p.codec], rate=self.rate)
+        st.width, st.height, st.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
+        st.time_base = 1 / self.rate  # pts counts frames
+        st.options = {"crf": str(self.p.crf), "preset": self.p.preset}
+        cc = st.codec_context
+        cc.colorspace = cc.color_primaries = cc.color_trc = BT709
+        cc.color_range = LIMITED
+        self.stream, self.size = st, (w, h)
+
+    def write(self, inputs: dict, index: int) -> None:
+        if self.state != "open":
+            raise NodeError("the video file is already finished", node=self.node)
+        img, fmt = as_picture(inputs["in"])
+        h, w = img.shape[:2]
+        if self.stream is None:
+            self._add_stream(w, h)
+        elif (w, h) != self.size:
+            raise NodeError(f"frame {index} is {w}x{h}, the video is {self.size[0]}x{self.size[1]}",
+                            node=self.node)
+        if w % 2 or h % 2:  # 4:2:0 needs even sizes: repeat the edge rather than crop a line
+            img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+        frame = av.VideoFrame.from_ndarray(img, format=fmt).reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+        frame.pts = self.last_pts = max(index, self.last_pts + 1)  # pts must increase
+        self._encode(frame)
+
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        """Encode a frame (None: flush the encoder) and write the packets out."""
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
+            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
+                            node=self.node) from None
+
+    def close(self) -> None:
+        if self.state != "open":
+            return
+        if self.stream is None:  # no frames: nothing to write, an existing file stays as it was
+            self.discard()
+            return
+        try:
+            self._encode(None)  # the frames the encoder still holds
+            self.container.close()  # writes the index: from here on the file plays
+            os.replace(self.temp, self.target)
+        except (OSError, av.FFmpegError) as e:
+            self.discard()
+            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
+                            node=self.node) from None
+        except BaseException:
+            self.discard()
+            raise
+        self.state = "closed"
+
+    def discard(self) -> None:
+        if self.state != "open":
+            return
+        self.state = "discarded"
+        try:
+            self.container.close()
+        except (OSError, av.FFmpegError):
+            pass  # the partial file is going away anyway
+        try:
+            os.remove(self.temp)
+        except FileNotFoundError:
+            pass
+
+
+def open_video_out(p: VideoOutParams, ctx: OpenContext) -> VideoOut:
+    return VideoOut(p, ctx)
+
+
+SPEC = NodeSpec(
+    type="video_out", category="sink", role="sink", Params=VideoOutParams, doc=__doc__,
+    inputs=(Port("in", "video", accepts=("mask",)),), open=open_video_out,
+)
