@@ -13,6 +13,7 @@ from nodes.spec import OpenContext
 from runtime.engine import Engine
 from runtime.gpu import Gpu
 from runtime.graph import parse_graph
+from runtime.plan import Pass
 
 
 def chain(path: str) -> dict:
@@ -38,26 +39,35 @@ def run(rounds: int = 5, frames: int = 10) -> dict:
         path = str(Path(tmp) / "frame.png")
         cv2.imwrite(path, frame)
         graph = parse_graph(chain(path))
-        engines = {"fused": Engine(graph, gpu=gpu, fuse=True), "unfused": Engine(graph, gpu=gpu, fuse=False)}
+        # profile mode: glFinish after each step, so each pass's time is its own
+        engines = {"fused": Engine(graph, gpu=gpu, fuse=True, profile=True),
+                   "unfused": Engine(graph, gpu=gpu, fuse=False, profile=True)}
         for e in engines.values():
             e.open()
         times: dict[str, list[float]] = {k: [] for k in engines}
+        gpu_ms: dict[str, list[float]] = {k: [] for k in engines}
         for r in range(rounds):  # alternate, so both see the same machine load
             for name, e in engines.items():
-                times[name] += time_frames(e, frames, warmup=2, start=r * (frames + 2))
+                for ms in time_frames(e, frames, warmup=2, start=r * (frames + 2)):
+                    times[name].append(ms)
+                    gpu_ms[name].append(sum(t.ms for s, t in zip(e.plan.steps, e.timings.values())
+                                            if isinstance(s, Pass)))
         outs = {k: np.array(e.sinks["view"].last, dtype=int) for k, e in engines.items()}
         passes = {k: len(e.plan.passes) for k, e in engines.items()}
         for e in engines.values():
             e.close()
     gpu.release()
     ms = {k: median(v) for k, v in times.items()}
+    pass_ms = {k: median(v) for k, v in gpu_ms.items()}
     diff = int(np.abs(outs["fused"] - outs["unfused"]).max())
-    result = {"ms": ms, "passes": passes, "ratio": ms["unfused"] / ms["fused"], "max_diff": diff}
-    print("\n== fusion: blur + 4 thin ops (color, color, threshold, composite) at 1280x720 ==")
-    print(table([["mode", "passes", "ms/frame (median)"],
-                 *[[k, str(passes[k]), f"{ms[k]:.1f}"] for k in ms]]))
-    print(f"fused is {result['ratio']:.2f}x faster than unfused (target >= 2x); "
-          f"max output difference {diff}/255 (target <= 1)")
+    result = {"ms": ms, "pass_ms": pass_ms, "passes": passes, "ratio": ms["unfused"] / ms["fused"],
+              "pass_ratio": pass_ms["unfused"] / pass_ms["fused"], "max_diff": diff}
+    print("\n== fusion: blur (sigma 2) + 4 thin ops (color, color with gamma, threshold, composite), 1280x720 ==")
+    print(table([["mode", "passes", "frame ms (median)", "GPU passes ms"],
+                 *[[k, str(passes[k]), f"{ms[k]:.1f}", f"{pass_ms[k]:.1f}"] for k in ms]]))
+    print(f"fused is {result['ratio']:.2f}x faster per frame, {result['pass_ratio']:.2f}x in its GPU passes "
+          f"(target >= 2x); max output difference {diff}/255 (target <= 1)")
+    print("(a frame also holds the upload, the read-back and the preview copy, the same in both modes)")
     return result
 
 

@@ -3,7 +3,7 @@
 Inputs:  fg (video), bg (video), mask (mask, optional: without it the fg's alpha is used;
          a video here is read by its luma)
 Outputs: out (video)
-Params:  opacity (of the foreground), mode (normal, add, multiply, screen)
+Params:  opacity (of the foreground), mode (normal, add, multiply, screen; compiled in)
 Notes:   per-pixel (thin): fuses into the pass of its last input; inputs at another
          resolution (a quarter-size blur, a small mask) are sampled bilinearly there.
 """
@@ -25,14 +25,15 @@ class CompositeParams(Params):
 
 def build(p: CompositeParams, ins):
     size = max((i.size for i in ins.values()), key=lambda s: s[0] * s[1])
-    uniforms = (Uniform("opacity", "float"), Uniform("mode", "int"))
-    values = lambda q: {"opacity": q.opacity, "mode": MODES[q.mode]}  # noqa: E731
+    uniforms = (Uniform("opacity", "float"),)
+    values = lambda q: {"opacity": q.opacity}  # noqa: E731
+    mode = (str(MODES[p.mode]),)  # an enum: switching it switches programs
     if "mask" in ins:
         stage = GpuStage("thin", "fg_composite", "composite.glsl", ("fg", "bg", "mask"),
-                         ("video", "video", "mask"), "video", size, uniforms, values)
+                         ("video", "video", "mask"), "video", size, uniforms, values, consts=mode)
     else:
         stage = GpuStage("thin", "fg_composite_alpha", "composite.glsl", ("fg", "bg"),
-                         ("video", "video"), "video", size, uniforms, values)
+                         ("video", "video"), "video", size, uniforms, values, consts=mode)
     return Body([stage], {"out": 0})
 
 

@@ -5,7 +5,7 @@ Outputs: out (same type as in)
 Params:  width, height (0 keeps the aspect ratio from the other; both 0 keeps the size),
          filter (bilinear, nearest, area: the mean of the source texels under the output
          texel, for clean downscales)
-Notes:   thick (a gather from the source). Filter is a uniform: switching it does not recompile.
+Notes:   thick (a gather from the source). The filter is compiled in (an enum).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from nodes.reference import bilinear, nearest
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from nodes.spec import Body, GpuStage, NodeSpec, Params, Port
 
 FILTERS = {"bilinear": 0, "nearest": 1, "area": 2}
 MAX_AREA = 16  # texels per axis the area filter averages (larger ratios are sampled)
@@ -42,7 +42,7 @@ def build(p: ResizeParams, ins):
     kind = ins["in"].type
     size = out_size(p, ins["in"].size)
     stage = GpuStage("thick", "fg_resize", "resize.glsl", ("in",), (kind,), kind, size,
-                     (Uniform("mode", "int"),), lambda q: {"mode": FILTERS[q.filter]}, cost=4)
+                     consts=(str(FILTERS[p.filter]),), cost=4)
     return Body([stage], {"out": 0})
 
 

@@ -71,9 +71,9 @@ class Uniform:
 class GpuStage:
     """One GLSL function call.
 
-    thick: ``vec4 fn(sampler2D in0, ..., ivec2 p, uniforms...)`` reads neighbourhoods, heads a
+    thick: ``vec4 fn(sampler2D in0, ..., ivec2 p, consts..., uniforms...)`` reads neighbourhoods, heads a
            pass; p is the output texel; a mask output is the result's .r.
-    thin:  ``<out> fn(<in0>, ..., uniforms...)`` a pure per-pixel function, fused into a pass;
+    thin:  ``<out> fn(<in0>, ..., consts..., uniforms...)`` a pure per-pixel function, fused into a pass;
            video values are vec4, mask values float (converted when a port accepts both).
     """
 
@@ -86,6 +86,9 @@ class GpuStage:
     out_size: Size
     uniforms: tuple[Uniform, ...] = ()
     values: Callable[[Any], dict[str, Any]] = lambda p: {}  # params -> uniform values
+    # GLSL literals passed before the uniforms (after p): compile-time constants such as a loop
+    # bound, which software GL can only unroll when it is constant. Changing one recompiles.
+    consts: tuple[str, ...] = ()
     cost: float = 1.0  # relative per-pixel cost, to split a fused pass's time among members
     label: str = ""  # e.g. "h", "v", "down"
 

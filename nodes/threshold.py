@@ -20,8 +20,9 @@ class ThresholdParams(Params):
 
 def build(p: ThresholdParams, ins):
     stage = GpuStage("thin", "fg_threshold", "threshold.glsl", ("in",), ("mask",), "mask", ins["in"].size,
-                     (Uniform("level", "float"), Uniform("softness", "float"), Uniform("invert", "float")),
-                     lambda q: {"level": q.level, "softness": q.softness, "invert": float(q.invert)})
+                     (Uniform("level", "float"), Uniform("softness", "float")),
+                     lambda q: {"level": q.level, "softness": q.softness},
+                     consts=("true" if p.invert else "false",))
     return Body([stage], {"out": 0})
 
 

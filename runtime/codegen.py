@@ -69,6 +69,7 @@ def generate(p: Pass) -> str:
                 args.append(_convert(_read(v, units[v], p), v.type, t))
         if m.stage.role == "thick":
             args.append("p")
+        args += list(m.stage.consts)
         args += [uniform_name(m, u.name) for u in m.stage.uniforms]
         out_t = GLSL_TYPE[m.stage.out_type]
         call = f"{m.stage.fn}({', '.join(args)})"

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
 import numpy as np
 
 from nodes import REGISTRY
-from nodes.spec import EndOfStream, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
+from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
 from runtime.compiler import compile_graph
 from runtime.gpu import Gpu
 from runtime.graph import Graph
@@ -169,8 +169,7 @@ class Engine:
                   for l in self.graph.links
                   if l.dst_node == node_id and l.src in self.plan.outputs}
         body = REGISTRY[self.graph.node(node_id).type].build(params, inputs)
-        return [(s.__class__, getattr(s, "fn", None), getattr(s, "glsl", None), s.inputs, s.out_type,
-                 s.out_size, getattr(s, "uniforms", None)) for s in body.stages], body.outputs
+        return [replace(s, values=None, cost=0) if isinstance(s, GpuStage) else s for s in body.stages], body.outputs
 
     # ---- one frame ---------------------------------------------------------------------
     def process(self, index: int) -> bool:

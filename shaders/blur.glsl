@@ -1,4 +1,5 @@
 // blur: box downsample and one separable Gaussian row (reference: nodes/blur.py)
+// f and r come as literals so the loops unroll (software GL runs them about twice as fast).
 vec4 fg_box_down(sampler2D src, ivec2 p, int f) {
     ivec2 last = textureSize(src, 0) - 1;
     vec4 acc = vec4(0.0);
@@ -8,12 +9,12 @@ vec4 fg_box_down(sampler2D src, ivec2 p, int f) {
     return acc / float(f * f);
 }
 
-vec4 fg_blur(sampler2D src, ivec2 p, float w[49], int r, ivec2 dir) {
+vec4 fg_blur(sampler2D src, ivec2 p, int r, ivec2 dir, float w[49]) {
     ivec2 last = textureSize(src, 0) - 1;
     vec4 acc = w[0] * texelFetch(src, p, 0);
     for (int k = 1; k <= r; k++) {
-        acc += w[k] * (texelFetch(src, clamp(p + dir * k, ivec2(0), last), 0) +
-                       texelFetch(src, clamp(p - dir * k, ivec2(0), last), 0));
+        acc += w[k] * (texelFetch(src, min(p + dir * k, last), 0) +
+                       texelFetch(src, max(p - dir * k, ivec2(0)), 0));
     }
     return acc;
 }

@@ -6,11 +6,11 @@ vec3 fg_blend(vec3 f, vec3 b, int mode) {
     return f;
 }
 
-vec4 fg_composite(vec4 f, vec4 b, float m, float opacity, int mode) {
+vec4 fg_composite(vec4 f, vec4 b, float m, int mode, float opacity) {
     float a = clamp(m * opacity, 0.0, 1.0);
     return vec4(mix(b.rgb, fg_blend(f.rgb, b.rgb, mode), a), b.a);
 }
 
-vec4 fg_composite_alpha(vec4 f, vec4 b, float opacity, int mode) {
-    return fg_composite(f, b, f.a, opacity, mode);
+vec4 fg_composite_alpha(vec4 f, vec4 b, int mode, float opacity) {
+    return fg_composite(f, b, f.a, mode, opacity);
 }
