@@ -95,12 +95,17 @@ class GpuStage:
 
 @dataclass(frozen=True)
 class CpuStage:
-    """A Python step between GPU stages (e.g. inference on a read-back tensor)."""
+    """A Python step between GPU stages (e.g. inference on a read-back tensor).
+
+    run(params, inputs) gets each input as float32 in [0,1] (HxWx4 video, HxW mask) and
+    returns the output the same way, at out_size; it is uploaded as a float texture.
+    """
 
     inputs: tuple[str, ...]
     input_types: tuple[PortType, ...]
     out_type: PortType
     out_size: Size
+    run: Callable[[Any, list[Any]], Any]
     label: str = ""
 
 

@@ -30,6 +30,13 @@ class StepTiming:
     shares: dict[str, float] = field(default_factory=dict)  # node -> fraction of this step's time
 
 
+def to_uint8(a: np.ndarray) -> np.ndarray:
+    """Sinks get 8-bit frames; a float texture (a CPU stage's result) is rounded to them."""
+    if a.dtype == np.uint8:
+        return a
+    return (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 class Engine:
     def __init__(self, graph: Graph, *, gpu: Gpu | None = None, fuse: bool = True,
                  profile: bool = False, live: bool = False):
@@ -201,7 +208,7 @@ class Engine:
                 else:
                     self._run_pass(step)
             elif isinstance(step, CpuStep):
-                raise NotImplementedError("CPU stages arrive with the neural_net node")
+                self._run_cpu(step, frames)
             elif isinstance(step, SinkStep):
                 self._sink(step, index, frames)
             if self.profile and not self.gpu.timers_trustworthy:
@@ -263,12 +270,29 @@ class Engine:
             member.value = value
 
     def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
-        arrays = {port: self._read_back(v, frames) for port, v in step.inputs.items()}
+        arrays = {port: to_uint8(self._read_back(v, frames)) for port, v in step.inputs.items()}
         try:
             self.sinks[step.node].write(arrays, index)
         except NodeError as exc:
             exc.node = exc.node or step.node
             raise
+
+    def _run_cpu(self, step: CpuStep, frames: dict[str, np.ndarray]) -> None:
+        ref = step.ref
+        inputs = []
+        for v in ref.inputs:
+            a = self._read_back(v, frames)
+            inputs.append(a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32))
+        try:
+            out = np.asarray(ref.stage.run(self.params[ref.node], inputs), dtype=np.float32)
+        except NodeError as exc:
+            exc.node = exc.node or ref.node
+            raise
+        w, h = ref.out.size
+        want = (h, w) if ref.out.type == "mask" else (h, w, 4)
+        if out.shape != want:
+            raise NodeError(f"produced an array of shape {out.shape}, expected {want}", node=ref.node)
+        self.gpu.write(self.textures[ref.out.slot], out)
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "u3":  # a source straight into a sink: its frame is still on the CPU

@@ -133,3 +133,31 @@ def test_source_straight_into_a_sink_keeps_channel_order(run_graph, write_png):
                               [("src.out", "view.in")]))["view"]
     assert out.shape == (24, 32, 4)
     assert (out[..., 0] == 200).all() and (out[..., 1:3] == 0).all() and (out[..., 3] == 255).all()
+
+
+def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypatch):
+    """A CPU stage reads back its input, runs Python, and its result is uploaded for the GPU."""
+    from dataclasses import replace
+
+    from nodes import REGISTRY, threshold
+    from nodes.spec import Body, CpuStage
+
+    def cpu_build(p, ins):
+        run = lambda q, xs: threshold.reference(xs[0].astype(np.float64), q).astype(np.float32)  # noqa: E731
+        return Body([CpuStage(("in",), ("mask",), "mask", ins["in"].size, run)], {"out": 0})
+
+    rgb = astronaut[::4, ::4].copy()
+    doc = graph_doc([{"id": "src", "type": "image", "params": {"path": write_png(rgb)}},
+                     {"id": "k", "type": "threshold", "params": {"level": 0.4, "softness": 0.2}},
+                     {"id": "c", "type": "composite"},
+                     {"id": "view", "type": "preview", "params": {"max_width": 3840}}],
+                    [("src.out", "k.in"), ("src.out", "c.fg"), ("src.out", "c.bg"), ("k.out", "c.mask"),
+                     ("k.out", "view.in")])
+    doc["nodes"].append({"id": "mixview", "type": "preview", "params": {"max_width": 3840}})
+    doc["links"].append({"from": "c.out", "to": "mixview.in"})
+    gpu_out = run_graph(doc)["view"].astype(int)
+    monkeypatch.setitem(REGISTRY, "threshold", replace(REGISTRY["threshold"], role="cpu", build=cpu_build))
+    engines = []
+    cpu_out = run_graph(doc, engine_out=engines)["view"].astype(int)
+    assert any(s.name == "cpu:k" for s in engines[0].plan.steps)
+    assert np.abs(cpu_out - gpu_out).max() <= 1
