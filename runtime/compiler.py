@@ -78,7 +78,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
         inputs = {l.dst_port: outputs[l.src] for l in graph.links if l.dst_node == node_id and l.src in outputs}
         if spec.role == "source":
             info = sources[node_id]
-            v = Value(f"{node_id}@0", node_id, 0, info.out_type, info.size, texture=True, dtype="u3")
+            v = Value(f"{node_id}@0", node_id, 0, info.out_type, info.size, texture=True, dtype="src")
             up = Upload(name=f"upload:{node_id}", node=node_id, value=v)
             steps.append(up)
             producer[v] = up
@@ -204,7 +204,7 @@ def describe(plan: Plan, graph: Graph | None = None) -> str:
     for s in plan.steps:
         if isinstance(s, Upload):
             w, h = s.value.size
-            lines.append(f"  upload  {s.node}: {w}x{h} rgb8 ({w * h * 3 / 1e6:.2f} MB)")
+            lines.append(f"  upload  {s.node}: {w}x{h} rgba8 ({s.value.nbytes / 1e6:.2f} MB)")
         elif isinstance(s, Pass):
             w, h = s.size
             members = ", ".join(f"{m.name} ({m.stage.role} {m.stage.fn})" for m in s.members)

