@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from nodes.reference import to_8bit
 from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MAX_RADIUS = 48  # taps each side; weights live in a uniform array
@@ -77,11 +78,6 @@ def build(p: BlurParams, ins):
     return Body(stages, {"out": len(stages) - 1})
 
 
-def quantize(img: np.ndarray) -> np.ndarray:
-    """8-bit storage between passes (a thick op's input is an 8-bit texture, see the compiler)."""
-    return np.round(np.clip(img, 0.0, 1.0) * 255.0) / 255.0
-
-
 def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
     """float64 HxW[xC] -> the blurred image at the working resolution (clamp-to-edge), with
     the 8-bit storage of the intermediate results."""
@@ -92,7 +88,7 @@ def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
         xs = np.minimum(np.arange(math.ceil(w / f) * f), w - 1)
         big = img[ys][:, xs]
         big = big.reshape(len(ys) // f, f, len(xs) // f, f, *img.shape[2:])
-        img = quantize(big.mean(axis=(1, 3)))
+        img = to_8bit(big.mean(axis=(1, 3)))
     k = weights(p.sigma / f)
     r = len(k) - 1
     for axis in (1, 0):
@@ -101,7 +97,7 @@ def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
         for t in range(-r, r + 1):
             idx = np.clip(np.arange(n) + t, 0, n - 1)
             acc += k[abs(t)] * np.take(img, idx, axis=axis)
-        img = quantize(acc) if axis == 1 else acc
+        img = to_8bit(acc) if axis == 1 else acc
     return img
 
 

@@ -40,5 +40,10 @@ def fit_to(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return img if img.shape[1::-1] == tuple(size) else bilinear(img, size)
 
 
+def to_8bit(img: np.ndarray) -> np.ndarray:
+    """Storage in an 8-bit texture: GL rounds to nearest with ties up (numpy's round goes to even)."""
+    return np.floor(np.clip(img, 0.0, 1.0) * 255.0 + 0.5) / 255.0
+
+
 def luma(img: np.ndarray) -> np.ndarray:
     return img[..., :3] @ np.array([0.2126, 0.7152, 0.0722]) if img.ndim == 3 else img
