@@ -6,11 +6,13 @@ vec3 fg_blend(vec3 f, vec3 b, int mode) {
     return f;
 }
 
-vec4 fg_composite(vec4 f, vec4 b, float m, int mode, float opacity) {
+vec4 fg_composite(vec4 f, vec4 b, float m, int mode, float opacity, vec2 edge, float light_wrap) {
+    m = clamp((m - edge.x) / (edge.y - edge.x), 0.0, 1.0);  // choke and feather
+    vec3 front = mix(f.rgb, b.rgb, light_wrap * 4.0 * m * (1.0 - m));  // light wrap at the edge
     float a = clamp(m * opacity, 0.0, 1.0);
-    return vec4(mix(b.rgb, fg_blend(f.rgb, b.rgb, mode), a), b.a);
+    return vec4(mix(b.rgb, fg_blend(front, b.rgb, mode), a), b.a);
 }
 
-vec4 fg_composite_alpha(vec4 f, vec4 b, int mode, float opacity) {
-    return fg_composite(f, b, f.a, mode, opacity);
+vec4 fg_composite_alpha(vec4 f, vec4 b, int mode, float opacity, vec2 edge, float light_wrap) {
+    return fg_composite(f, b, f.a, mode, opacity, edge, light_wrap);
 }

@@ -88,7 +88,8 @@ def test_threshold_matches_reference(run_graph, write_png, astronaut, params):
             assert_close(got, want)
 
 
-@pytest.mark.parametrize("params", [{}, {"opacity": 0.7, "mode": "screen"}, {"mode": "multiply"}, {"mode": "add", "opacity": 0.5}])
+@pytest.mark.parametrize("params", [{}, {"opacity": 0.7, "mode": "screen"}, {"mode": "multiply"}, {"mode": "add", "opacity": 0.5},
+                                    {"choke": 0.1, "feather": 0.2, "light_wrap": 0.6}])
 def test_composite_matches_reference_with_low_res_mask(run_graph, write_png, astronaut, params):
     rgb = astronaut[::2, ::2].copy()
     rng = np.random.default_rng(3)
