@@ -107,6 +107,7 @@ class CpuStage:
     out_size: Size
     run: Callable[[Any, list[Any]], Any]
     label: str = ""
+    float_inputs: bool = False  # read its inputs back as float32 textures (not 8-bit)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""fusegraph command line: run, validate, plan, schema, edit.
+"""fusegraph command line: run, validate, plan, schema, edit, models.
 
 Exit codes: 0 ok, 2 invalid graph, arguments or input files, 1 failure while running,
 130 stopped with Ctrl+C (outputs are finalised). User mistakes never print a traceback.
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit = sub.add_parser("edit", help="open the editor")
     edit.add_argument("preset", nargs="?")
     edit.set_defaults(func=cmd_edit)
+    from runtime.models import add_models_parser
+
+    add_models_parser(sub)  # models list / fetch
     return ap
 
 

