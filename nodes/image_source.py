@@ -56,7 +56,7 @@ def read_image(path: str, node: str | None) -> np.ndarray:
 
 
 def open_image(p: ImageParams, ctx: OpenContext) -> ImageSource:
-    return ImageSource(read_image(p.path, ctx.node_id), ctx.fps)
+    return ImageSource(read_image(ctx.find_input(p.path), ctx.node_id), ctx.fps)
 
 
 SPEC = NodeSpec(

@@ -5,6 +5,7 @@ this declaration; nothing else repeats it.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -176,6 +177,17 @@ class OpenContext:
     in_size: Size | None = None  # sinks: size of their input
     in_type: PortType | None = None
     live: bool = False
+    search_dirs: tuple[str, ...] = ()  # where relative input paths are looked for after the CWD
+
+    def find_input(self, path: str) -> str:
+        """A relative input file: the current directory first, then next to the preset."""
+        if not path or os.path.isabs(path) or os.path.exists(path):
+            return path
+        for folder in self.search_dirs:
+            candidate = os.path.join(folder, path)
+            if os.path.exists(candidate):
+                return candidate
+        return path
 
 
 @dataclass(frozen=True)

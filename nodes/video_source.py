@@ -140,7 +140,7 @@ class VideoSource(Source):
 def open_video(p: VideoParams, ctx: OpenContext) -> VideoSource:
     if not p.path:
         raise NodeError("no video file chosen", node=ctx.node_id)
-    return VideoSource(p.path, p.loop, ctx.node_id)
+    return VideoSource(ctx.find_input(p.path), p.loop, ctx.node_id)
 
 
 SPEC = NodeSpec(

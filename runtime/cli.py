@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -59,6 +60,11 @@ def load(path: str, sets: list[str] = ()) -> Any:
     return parse_graph(doc, path)
 
 
+def preset_dirs(preset: str) -> tuple[str, ...]:
+    """Input files a preset names are found from the CWD, else next to the preset."""
+    return (os.path.dirname(os.path.abspath(preset)),)
+
+
 def cmd_validate(args) -> int:
     from runtime.graph import load_graph
 
@@ -84,7 +90,7 @@ def cmd_plan(args) -> int:
     from runtime.compiler import describe
     from runtime.engine import Engine
 
-    engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse)
+    engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse, search_dirs=preset_dirs(args.preset))
     engine.open(sinks=False)
     try:
         print(describe(engine.plan))
@@ -100,7 +106,7 @@ def cmd_run(args) -> int:
     from runtime.engine import Engine
 
     graph = load(args.preset, args.set)
-    engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile))
+    engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
 
 

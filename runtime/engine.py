@@ -39,11 +39,12 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
 
 class Engine:
     def __init__(self, graph: Graph, *, gpu: Gpu | None = None, fuse: bool = True,
-                 profile: bool = False, live: bool = False):
+                 profile: bool = False, live: bool = False, search_dirs: tuple[str, ...] = ()):
         self.graph = graph
         self.gpu = gpu or Gpu()
         self._own_gpu = gpu is None
         self.fuse, self.profile, self.live = fuse, profile, live
+        self.search_dirs = search_dirs  # input files not found from the CWD are looked for here
         self.params = {n.id: n.params for n in graph.nodes}
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
@@ -75,7 +76,8 @@ class Engine:
     def _open_source(self, node_id: str) -> Source:
         spec = REGISTRY[self.graph.node(node_id).type]
         try:
-            return spec.open(self.params[node_id], OpenContext(node_id=node_id, live=self.live))
+            ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs)
+            return spec.open(self.params[node_id], ctx)
         except NodeError as exc:
             exc.node = exc.node or node_id
             raise
@@ -84,7 +86,8 @@ class Engine:
         spec = REGISTRY[self.graph.node(step.node).type]
         first = next(iter(step.inputs.values()), None)
         ctx = OpenContext(node_id=step.node, fps=self.fps, live=self.live,
-                          in_size=first.size if first else None, in_type=first.type if first else None)
+                          in_size=first.size if first else None, in_type=first.type if first else None,
+                          search_dirs=self.search_dirs)
         try:
             return spec.open(self.params[step.node], ctx)
         except NodeError as exc:

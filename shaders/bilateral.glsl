@@ -1,7 +1,7 @@
 // bilateral: joint bilateral upsampling of a mask with early-out tiles (reference: nodes/bilateral.py)
-const int FG_TILE = 16;
+const int FG_TILE = 8;
 
-// Sure background (0), sure foreground (1) or border (0.5) for one 16x16 output tile:
+// Sure background (0), sure foreground (1) or border (0.5) for one 8x8 output tile:
 // the min and max of the mask over every texel the tile's pixels would read.
 vec4 fg_bilateral_tiles(sampler2D mask, ivec2 t, int r, ivec2 span, float tolerance, vec2 out_size) {
     ivec2 msz = textureSize(mask, 0);
@@ -26,8 +26,8 @@ vec4 fg_bilateral_tiles(sampler2D mask, ivec2 t, int r, ivec2 span, float tolera
     return vec4(c);
 }
 
-vec4 fg_bilateral(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p, int r,
-                  float sigma_space, float sigma_color) {
+vec4 fg_bilateral_rows(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p, int rows, int r,
+                       float sigma_space, float sigma_color) {
     ivec2 msz = textureSize(mask, 0);
     vec2 pm = (vec2(p) + 0.5) * vec2(msz) / vec2(textureSize(guide, 0)) - 0.5;
     ivec2 c = ivec2(floor(pm + 0.5));
@@ -35,7 +35,7 @@ vec4 fg_bilateral(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p,
     float ks = -0.5 / (sigma_space * sigma_space);
     float kr = -0.5 / (sigma_color * sigma_color);
     float num = 0.0, den = 0.0;
-    for (int dy = -r; dy <= r; dy++)
+    for (int dy = -rows; dy <= rows; dy++)
         for (int dx = -r; dx <= r; dx++) {
             ivec2 q = c + ivec2(dx, dy);
             ivec2 qc = clamp(q, ivec2(0), msz - 1);
@@ -48,10 +48,19 @@ vec4 fg_bilateral(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p,
     return vec4(den > 1e-12 ? num / den : texelFetch(mask, clamp(c, ivec2(0), msz - 1), 0).r);
 }
 
+vec4 fg_bilateral(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p, int r,
+                  float sigma_space, float sigma_color) {
+    return fg_bilateral_rows(mask, guide, guide_low, p, r, r, sigma_space, sigma_color);
+}
+
 vec4 fg_bilateral_early(sampler2D mask, sampler2D guide, sampler2D guide_low, sampler2D tiles, ivec2 p,
-                        int r, float sigma_space, float sigma_color) {
+                        int r, float sigma_space, float sigma_color, int rows_uniform) {
     float t = texelFetch(tiles, p / FG_TILE, 0).r;
-    if (t < 0.25) return vec4(0.0);  // a whole tile takes the same branch: the sum is skipped
-    if (t > 0.75) return vec4(1.0);
-    return fg_bilateral(mask, guide, guide_low, p, r, sigma_space, sigma_color);
+    if (t < 0.25 || t > 0.75)
+        return vec4(step(0.5, t));
+    // Software GL runs both sides of a branch (masked) but leaves a loop as soon as no lane of the
+    // block needs it: the rows loop gets its bound from a uniform, which the compiler cannot
+    // unroll (a tile's pixels agree, so sure tiles skip it); the taps within a row stay unrolled.
+    int rows = t < 0.25 || t > 0.75 ? -1 : rows_uniform;
+    return fg_bilateral_rows(mask, guide, guide_low, p, rows, r, sigma_space, sigma_color);
 }

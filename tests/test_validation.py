@@ -520,7 +520,7 @@ def test_shipped_preset_validates_and_runs(preset, tmp_path, monkeypatch, gpu):
     outputs = [n.params.path for n in small.nodes
                if REGISTRY[n.type].role == "sink" and "path" in type(n.params).model_fields]
     assert all(not os.path.isabs(o) for o in outputs)
-    engine = Engine(small, gpu=gpu)
+    engine = Engine(small, gpu=gpu, search_dirs=(str(preset.parent),))
     assert run_offline(engine, frames=3, quiet=True) == OK
     assert engine.frames_done == 3
     for out in outputs:
