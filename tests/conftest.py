@@ -67,3 +67,12 @@ def to_float(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB -> float64 RGBA in [0,1], as the GPU sees an uploaded frame."""
     f = rgb.astype(np.float64) / 255.0
     return np.concatenate([f, np.ones(f.shape[:2] + (1,))], axis=-1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def selfie_model():
+    """The default segmentation model in the user's cache: the product's own fetch, once per machine."""
+    from runtime.models import fetch
+
+    (path,) = fetch(["selfie"], log=lambda msg: None)
+    return path
