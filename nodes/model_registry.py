@@ -1,7 +1,7 @@
 """Known models, where their files are cached, and name/path resolution.
 
 This module is light (stdlib only): the neural_net node imports it on every graph load.
-Downloading and converting live in runtime/models (`fetch.py`, `tflite_to_onnx.py`).
+Downloading and converting live in runtime/models (`download.py`, `tflite_to_onnx.py`).
 """
 from __future__ import annotations
 

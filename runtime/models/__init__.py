@@ -4,8 +4,8 @@
     path = resolve("selfie")        # cached .onnx, or NodeError: run `fusegraph models fetch selfie`
     info = KNOWN["selfie"]          # input size (w, h), NHWC, RGB in [0,1], output already sigmoid
 
-Importing this package is cheap (no onnx, no tflite): `fetch` and the converter load
-those only when called.
+Importing this package is cheap (no onnx, no tflite): the converter loads those only when
+called.
 """
 from __future__ import annotations
 
@@ -20,13 +20,7 @@ from nodes.model_registry import (
     resolve,
     source_path,
 )
-
-
-def fetch(names=None, **kw):
-    """See runtime.models.fetch.fetch (imported on first use)."""
-    from runtime.models.fetch import fetch as _fetch
-
-    return _fetch(names, **kw)
+from runtime.models.download import fetch  # stdlib only at import: onnx and tflite load when converting
 
 
 def add_models_parser(sub):

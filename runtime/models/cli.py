@@ -33,7 +33,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from runtime.models.fetch import FetchError, fetch
+    from runtime.models.download import FetchError, fetch
 
     unknown = [n for n in args.names if n not in KNOWN]
     if unknown:
