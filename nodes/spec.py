@@ -99,7 +99,7 @@ class CpuStage:
     """A Python step between GPU stages (e.g. inference on a read-back tensor).
 
     run(params, inputs) gets each input as float32 in [0,1] (HxWx4 video, HxW mask) and
-    returns the output the same way, at out_size; it is uploaded as a float texture.
+    returns the output the same way, at out_size, in [0,1]; it is uploaded as 8-bit.
     """
 
     inputs: tuple[str, ...]

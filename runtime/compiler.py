@@ -105,7 +105,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             values.append(out)
             if isinstance(stage, CpuStage):
                 step = CpuStep(name=f"cpu:{ref.name}", ref=ref)
-                out.texture, out.dtype = True, "f4"  # the CPU result is uploaded as float32
+                out.texture, out.dtype = True, "f1"  # the CPU result (in [0,1]) is uploaded as 8-bit
             else:
                 step = _place(ref, steps, producer, depends_on, fuse)
             if step not in steps:
@@ -173,9 +173,10 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
 
 def texture_format(how_read: list[str]) -> str:
     """8-bit where a value is gathered by a thick op or read back; half float where only thin
-    stages read it (one texel each). Software GL fetches 8-bit texels about twice as fast as
-    half floats, and a thin read of half floats keeps a split chain equal to the fused one.
-    Float where a CPU stage asks for it (a network's normalised input)."""
+    stages read it (one texel each, or one bilinear sample). Software GL fetches 8-bit texels
+    about twice as fast as half floats, and a thin read of half floats keeps a split chain
+    equal to the fused one (and a sampler filters them with full-precision weights). Float
+    where a CPU stage asks for it (a network's normalised input)."""
     if "cpu-float" in how_read:
         return "f4"
     return "f2" if how_read and all(h == "thin" for h in how_read) else "f1"

@@ -296,7 +296,7 @@ class Engine:
         want = (h, w) if ref.out.type == "mask" else (h, w, 4)
         if out.shape != want:
             raise NodeError(f"produced an array of shape {out.shape}, expected {want}", node=ref.node)
-        self.gpu.write(self.textures[ref.out.slot], out)
+        self.gpu.write(self.textures[ref.out.slot], to_uint8(out))
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
