@@ -12,6 +12,8 @@ Notes:   yuv420p, BT.709, at the graph's frame rate; frame i is shown at time i 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from fractions import Fraction
 from typing import Literal
 
@@ -85,6 +87,11 @@ class VideoOut(Sink):
         self.stream = None  # added at the first frame, when the size is known
         self.last_pts = -1
         self.state = "open"  # -> "closed" | "discarded"
+        # Colour conversion and H.264 encoding run on a worker thread (FFmpeg releases the GIL),
+        # so the next frame's GPU work overlaps this one's encode. A short queue bounds memory.
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.worker: threading.Thread | None = None
 
     def _add_stream(self, w: int, h: int) -> None:
         st = self.container.add_stream(ENCODERS[self.p.codec], rate=self.rate)
@@ -106,12 +113,38 @@ class VideoOut(Sink):
         elif (w, h) != self.size:
             raise NodeError(f"frame {index} is {w}x{h}, the video is {self.size[0]}x{self.size[1]}",
                             node=self.node)
-        if w % 2 or h % 2:  # 4:2:0 needs even sizes: repeat the edge rather than crop a line
-            img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
-        frame = av.VideoFrame.from_ndarray(img, format=fmt).reformat(
-            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
-        frame.pts = self.last_pts = max(index, self.last_pts + 1)  # pts must increase
-        self._encode(frame)
+        self.last_pts = max(index, self.last_pts + 1)  # pts must increase
+        if self.worker is None:
+            self.worker = threading.Thread(target=self._work, name=f"encode:{self.node}", daemon=True)
+            self.worker.start()
+        self._check()
+        self.queue.put((img, fmt, self.last_pts))
+
+    def _work(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the engine hears of the error at its next write or close
+            img, fmt, pts = item
+            try:
+                h, w = img.shape[:2]
+                if w % 2 or h % 2:  # 4:2:0 needs even sizes: repeat the edge rather than crop a line
+                    img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+                frame = av.VideoFrame.from_ndarray(img, format=fmt).reformat(
+                    format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+                frame.pts = pts
+                self._encode(frame)
+            except BaseException as exc:  # handed to the engine's thread
+                self.error = exc
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _finish_worker(self) -> None:
+        if self.worker is not None:
+            self.queue.put(None)
+            self.worker.join()
+            self.worker = None
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
         """Encode a frame (None: flush the encoder) and write the packets out."""
@@ -127,6 +160,10 @@ class VideoOut(Sink):
         if self.stream is None:  # no frames: nothing to write, an existing file stays as it was
             self.discard()
             return
+        self._finish_worker()
+        if self.error is not None:
+            self.discard()
+            self._check()
         try:
             self._encode(None)  # the frames the encoder still holds
             self.container.close()  # writes the index: from here on the file plays
@@ -144,6 +181,7 @@ class VideoOut(Sink):
         if self.state != "open":
             return
         self.state = "discarded"
+        self._finish_worker()
         try:
             self.container.close()
         except (OSError, av.FFmpegError):
