@@ -49,7 +49,17 @@ def build(p: BilateralParams, ins):
                                consts=("2",), cost=2, label="guide"))
         guide, low, gtype = "guide", "@0", "video"
     else:  # edge-preserving on the mask itself
-        guide, low, gtype = "mask", "mask", "mask"
+        guide, gtype = "mask", "mask"
+    # One texture holds both what the sum reads per tap: the low guide in rgb, the mask in alpha
+    # (one fetch per tap instead of two).
+    if guided:
+        pack = GpuStage("thin", "fg_bilateral_pack", "bilateral.glsl", (low, "mask"), ("video", "mask"),
+                        "video", mask_size, label="pack")
+    else:  # rgb as a mask texture reads: (m, 0, 0)
+        pack = GpuStage("thin", "fg_bilateral_pack_mask", "bilateral.glsl", ("mask",), ("mask",),
+                        "video", mask_size, label="pack")
+    stages.append(pack)
+    packed = f"@{len(stages) - 1}"
     filt = (Uniform("sigma_space", "float"), Uniform("sigma_color", "float"))
     values = lambda q: {"sigma_space": q.sigma_space, "sigma_color": q.sigma_color}  # noqa: E731
     taps = (2 * p.radius + 1) ** 2
@@ -61,13 +71,13 @@ def build(p: BilateralParams, ins):
                                lambda q: {"tolerance": q.tolerance, "out_size": (float(out_size[0]), float(out_size[1]))},
                                consts=(str(p.radius), f"ivec2({span[0]}, {span[1]})"), cost=1, label="tiles"))
         stages.append(GpuStage("thick", "fg_bilateral_early", "bilateral.glsl",
-                               ("mask", guide, low, f"@{len(stages) - 1}"), ("mask", gtype, gtype, "mask"), "mask",
+                               (packed, guide, f"@{len(stages) - 1}"), ("video", gtype, "mask"), "mask",
                                out_size, filt + (Uniform("rows", "int"),),
                                lambda q: {**values(q), "rows": q.radius},  # the same radius, opaque to the compiler
                                consts=(str(p.radius),), cost=taps, label="filter"))
     else:
-        stages.append(GpuStage("thick", "fg_bilateral", "bilateral.glsl", ("mask", guide, low),
-                               ("mask", gtype, gtype), "mask", out_size, filt, values,
+        stages.append(GpuStage("thick", "fg_bilateral", "bilateral.glsl", (packed, guide),
+                               ("video", gtype), "mask", out_size, filt, values,
                                consts=(str(p.radius),), cost=taps, label="filter"))
     return Body(stages, {"out": len(stages) - 1})
 
@@ -87,6 +97,7 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
 def full(mask: np.ndarray, guide: np.ndarray | None, p: BilateralParams) -> np.ndarray:
     """The full joint bilateral filter, every pixel (mask HxW float, guide HxWx4 float or None)."""
     h, w = mask.shape
+    mask = to_8bit(mask)  # stored in the packed texture's alpha
     if guide is None:
         guide, guide_low = mask, mask
     else:

@@ -26,9 +26,18 @@ vec4 fg_bilateral_tiles(sampler2D mask, ivec2 t, int r, ivec2 span, float tolera
     return vec4(c);
 }
 
-vec4 fg_bilateral_rows(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p, int rows, int r,
+// The low guide (rgb) and the mask (alpha) on the mask's grid, for one fetch per tap.
+vec4 fg_bilateral_pack(vec4 guide_low, float mask) {
+    return vec4(guide_low.rgb, mask);
+}
+
+vec4 fg_bilateral_pack_mask(float mask) {  // no guide: the mask is its own guide
+    return vec4(mask, 0.0, 0.0, mask);
+}
+
+vec4 fg_bilateral_rows(sampler2D lowmask, sampler2D guide, ivec2 p, int rows, int r,
                        float sigma_space, float sigma_color) {
-    ivec2 msz = textureSize(mask, 0);
+    ivec2 msz = textureSize(lowmask, 0);
     vec2 pm = (vec2(p) + 0.5) * vec2(msz) / vec2(textureSize(guide, 0)) - 0.5;
     ivec2 c = ivec2(floor(pm + 0.5));
     vec3 g = texelFetch(guide, p, 0).rgb;
@@ -40,20 +49,20 @@ vec4 fg_bilateral_rows(sampler2D mask, sampler2D guide, sampler2D guide_low, ive
             ivec2 q = c + ivec2(dx, dy);
             ivec2 qc = clamp(q, ivec2(0), msz - 1);
             vec2 d = vec2(q) - pm;
-            vec3 dg = g - texelFetch(guide_low, qc, 0).rgb;
+            vec4 t = texelFetch(lowmask, qc, 0);
+            vec3 dg = g - t.rgb;
             float w = exp(max(ks * dot(d, d) + kr * dot(dg, dg), -80.0));  // never underflows to 0
-            num += w * texelFetch(mask, qc, 0).r;
+            num += w * t.a;
             den += w;
         }
-    return vec4(den > 1e-12 ? num / den : texelFetch(mask, clamp(c, ivec2(0), msz - 1), 0).r);
+    return vec4(den > 1e-12 ? num / den : texelFetch(lowmask, clamp(c, ivec2(0), msz - 1), 0).a);
 }
 
-vec4 fg_bilateral(sampler2D mask, sampler2D guide, sampler2D guide_low, ivec2 p, int r,
-                  float sigma_space, float sigma_color) {
-    return fg_bilateral_rows(mask, guide, guide_low, p, r, r, sigma_space, sigma_color);
+vec4 fg_bilateral(sampler2D lowmask, sampler2D guide, ivec2 p, int r, float sigma_space, float sigma_color) {
+    return fg_bilateral_rows(lowmask, guide, p, r, r, sigma_space, sigma_color);
 }
 
-vec4 fg_bilateral_early(sampler2D mask, sampler2D guide, sampler2D guide_low, sampler2D tiles, ivec2 p,
+vec4 fg_bilateral_early(sampler2D lowmask, sampler2D guide, sampler2D tiles, ivec2 p,
                         int r, float sigma_space, float sigma_color, int rows_uniform) {
     float t = texelFetch(tiles, p / FG_TILE, 0).r;
     if (t < 0.25 || t > 0.75)
@@ -62,5 +71,5 @@ vec4 fg_bilateral_early(sampler2D mask, sampler2D guide, sampler2D guide_low, sa
     // block needs it: the rows loop gets its bound from a uniform, which the compiler cannot
     // unroll (a tile's pixels agree, so sure tiles skip it); the taps within a row stay unrolled.
     int rows = t < 0.25 || t > 0.75 ? -1 : rows_uniform;
-    return fg_bilateral_rows(mask, guide, guide_low, p, rows, r, sigma_space, sigma_color);
+    return fg_bilateral_rows(lowmask, guide, p, rows, r, sigma_space, sigma_color);
 }
