@@ -144,7 +144,8 @@ def _place(ref: StageRef, steps: list[Step], producer, depends_on, fuse: bool) -
 
 def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
     """Decide which values are textures (render targets) and which samplers each pass binds."""
-    readers: dict[Value, list[str]] = {}  # value -> how each reader reads it: "thick", "thin", "cpu"
+    readers: dict[Value, list[str]] = {}  # value -> how each reader reads it: "thick", "thin", "cpu"...
+    thick_made = {m.out for s in steps if isinstance(s, Pass) for m in s.members if m.stage.role == "thick"}
     for s in steps:
         if isinstance(s, Pass):
             regs = s.registers
@@ -152,7 +153,8 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                 thick = m.stage.role == "thick"
                 for v in m.inputs:
                     if thick or v not in regs:
-                        readers.setdefault(v, []).append("thick" if thick else "thin")
+                        resampled = v.size != s.size and v in thick_made
+                        readers.setdefault(v, []).append("thick" if thick else "resampled" if resampled else "thin")
                         if v not in s.samplers:
                             s.samplers.append(v)
         else:
@@ -175,8 +177,10 @@ def texture_format(how_read: list[str]) -> str:
     """8-bit where a value is gathered by a thick op or read back; half float where only thin
     stages read it (one texel each, or one bilinear sample). Software GL fetches 8-bit texels
     about twice as fast as half floats, and a thin read of half floats keeps a split chain
-    equal to the fused one (and a sampler filters them with full-precision weights). Float
-    where a CPU stage asks for it (a network's normalised input)."""
+    equal to the fused one (and a sampler filters them with full-precision weights). A thick
+    op's result sampled at another size ("resampled", e.g. a quarter-size blur under a full-size
+    composite) is stored the same way fused or not, so 8 bits are safe there and 30% cheaper to
+    filter. Float where a CPU stage asks for it (a network's normalised input)."""
     if "cpu-float" in how_read:
         return "f4"
     return "f2" if how_read and all(h == "thin" for h in how_read) else "f1"

@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from nodes import REGISTRY
 from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
 from runtime.compiler import compile_graph
+from runtime.frames import FrameReader
 from runtime.gpu import Gpu
 from runtime.graph import Graph
 from runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
@@ -47,6 +47,7 @@ class Engine:
         self.search_dirs = search_dirs  # input files not found from the CWD are looked for here
         self.params = {n.id: n.params for n in graph.nodes}
         self.sources: dict[str, Source] = {}
+        self.readers: dict[str, FrameReader] = {}  # per source: RGBA frames, read ahead offline
         self.sinks: dict[str, Sink] = {}
         self.plan: Plan | None = None
         self.textures: list = []
@@ -64,7 +65,7 @@ class Engine:
         try:
             for node in self.graph.nodes:
                 if REGISTRY[node.type].role == "source":
-                    self.sources[node.id] = self._open_source(node.id)
+                    self._set_source(node.id, self._open_source(node.id))
             self._compile()
             for step in self.plan.steps if sinks else []:
                 if isinstance(step, SinkStep):
@@ -81,6 +82,14 @@ class Engine:
         except NodeError as exc:
             exc.node = exc.node or node_id
             raise
+
+    def _set_source(self, node_id: str, source: Source) -> None:
+        self.sources[node_id] = source
+        self.readers[node_id] = FrameReader(node_id, source, read_ahead=not self.live)
+
+    def _close_source(self, node_id: str) -> None:
+        self.readers.pop(node_id).close()  # first: a read ahead may be using the source
+        self.sources.pop(node_id).close()
 
     def _open_sink(self, step: SinkStep) -> Sink:
         spec = REGISTRY[self.graph.node(step.node).type]
@@ -138,9 +147,9 @@ class Engine:
                 sink.close() if ok else sink.discard()
             except Exception as exc:  # keep closing the others; report the first
                 errors.append(exc)
-        for src in self.sources.values():
-            src.close()
-        self.sinks, self.sources = {}, {}
+        for node_id in list(self.sources):
+            self._close_source(node_id)
+        self.sinks = {}
         self._release_targets()
         if self._own_gpu:
             self.gpu.release()
@@ -161,8 +170,8 @@ class Engine:
             self.params[node_id] = new
             role = REGISTRY[self.graph.node(node_id).type].role
             if role == "source":
-                self.sources[node_id].close()
-                self.sources[node_id] = self._open_source(node_id)
+                self._close_source(node_id)
+                self._set_source(node_id, self._open_source(node_id))
                 dirty = True
             elif role == "sink":
                 step = next(s for s in self.plan.steps if isinstance(s, SinkStep) and s.node == node_id)
@@ -187,10 +196,10 @@ class Engine:
         self._apply_messages()
         frames: dict[str, np.ndarray] = {}
         read_ms: dict[str, float] = {}
-        for node_id, src in self.sources.items():
+        for node_id, reader in self.readers.items():
             t = time.perf_counter()
             try:
-                frames[node_id] = src.read(index)
+                frames[node_id] = reader.read(index)
             except EndOfStream:
                 return False
             except NodeError as exc:
@@ -230,15 +239,9 @@ class Engine:
             self.trace.append((step.name, start - self._t0 - extra_ms / 1000.0, end - start + extra_ms / 1000.0))
 
     def _upload(self, step: Upload, frame: np.ndarray) -> None:
-        w, h = step.value.size
-        if frame.shape[:2] != (h, w) or frame.dtype != np.uint8:
-            raise NodeError(f"frame {self.frames_done} is {frame.shape[1]}x{frame.shape[0]} {frame.dtype}, "
-                            f"expected {w}x{h} uint8 (a source may not change size while running)",
-                            node=step.node)
-        # RGBA on the CPU, then a plain copy: the driver's own RGB -> RGBA unpacking is slower
-        # (measured at 720p: 2.4 ms for an RGB write, 1.3 ms convert + 0.3 ms RGBA write)
-        code = cv2.COLOR_BGRA2RGBA if frame.ndim == 3 and frame.shape[2] == 4 else cv2.COLOR_BGR2RGBA
-        self.gpu.write(self.textures[step.value.slot], cv2.cvtColor(frame, code))
+        # RGBA on the CPU (runtime/frames.py), then a plain copy: the driver's own RGB -> RGBA
+        # unpacking is slower (measured at 720p: 2.4 ms for an RGB write, 1.3 + 0.3 ms this way)
+        self.gpu.write(self.textures[step.value.slot], frame)
 
     def _run_pass(self, p: Pass) -> None:
         prog, vao = self.gpu.program(p.source)
@@ -300,7 +303,7 @@ class Engine:
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
-            return cv2.cvtColor(frames[v.node], cv2.COLOR_BGR2RGBA)
+            return frames[v.node]
         return self.gpu.read(self.textures[v.slot], v.dtype)
 
     # ---- timing --------------------------------------------------------------------------
