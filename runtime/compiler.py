@@ -59,6 +59,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
     steps: list[Step] = []
     values: list[Value] = []
     sinks: list[SinkStep] = []
+    computed: dict[tuple, Value] = {}  # stages without uniforms, by what they compute
 
     def depends_on(value: Value, target: Step) -> bool:
         """Does the step producing `value` (transitively) depend on `target`?"""
@@ -99,7 +100,13 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
         local: list[Value] = []
         for i, stage in enumerate(body.stages):
             ins = [local[int(name[1:])] if name.startswith("@") else inputs[name] for name in stage.inputs]
+            key = _same_work_key(stage, ins)
+            if key is not None and key in computed:  # the same work on the same values: reuse it
+                local.append(computed[key])
+                continue
             out = Value(f"{node_id}@{i}", node_id, i, stage.out_type, stage.out_size)
+            if key is not None:
+                computed[key] = out
             ref = StageRef(node_id, i, stage, ins, out, node.type)
             local.append(out)
             values.append(out)
@@ -124,6 +131,15 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
         if isinstance(p, Pass):
             p.source = generate(p)
     return Plan(steps, values, outputs, slots, dropped, fused=fuse)
+
+
+def _same_work_key(stage, ins: list[Value]) -> tuple | None:
+    """Two GPU stages compute the same value when function, constants, inputs and size agree
+    and no uniform (a param that may change) is involved; e.g. the network's and the bilateral
+    filter's downsized copies of the same frame."""
+    if not isinstance(stage, GpuStage) or stage.uniforms:
+        return None
+    return (stage.role, stage.fn, stage.glsl, stage.consts, stage.out_type, stage.out_size, tuple(map(id, ins)))
 
 
 def _place(ref: StageRef, steps: list[Step], producer, depends_on, fuse: bool) -> Pass:

@@ -161,3 +161,15 @@ def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypat
     cpu_out = run_graph(doc, engine_out=engines)["view"].astype(int)
     assert any(s.name == "cpu:k" for s in engines[0].plan.steps)
     assert np.abs(cpu_out - gpu_out).max() <= 1
+
+
+def test_the_same_work_on_the_same_value_is_done_once():
+    """The network's downsized frame and the bilateral's low guide are one pass, not two."""
+    from runtime.graph import load_graph
+
+    graph = load_graph("presets/background_blur.json")
+    plan = compile_graph(graph, {"source": SourceInfo((1280, 720), 30.0, 10)})
+    resizes = [m for p in plan.passes for m in p.members if m.stage.fn == "fg_resize"]
+    assert len(resizes) == 1 and resizes[0].node == "segment"
+    pack = next(m for p in plan.passes for m in p.members if m.stage.fn == "fg_bilateral_pack")
+    assert pack.inputs[0] is resizes[0].out
