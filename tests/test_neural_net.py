@@ -121,9 +121,7 @@ def test_background_blur_mask_matches_float64_reference_pipeline(gpu):
             node.update(type="preview", params={"max_width": 3840})
     doc["links"] = [l for l in doc["links"] if l["to"] != "out.in"] + [{"from": "refine.out", "to": "out.in"}]
     frames = list(person_frames(640, 360, 4))
-    for node in doc["nodes"]:
-        if node["id"] == "source":
-            node["params"].update(width=640, height=360)
+    doc["nodes"][0] = {"id": "source", "type": "pattern", "params": {"width": 640, "height": 360}}
     engine = Engine(parse_graph(doc), gpu=gpu)
     engine.open()
     src = engine.sources["source"]
