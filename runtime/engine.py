@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from nodes import REGISTRY
 from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
-from runtime.compiler import compile_graph
+from runtime.codegen import uniform_name
+from runtime.compiler import compile_graph, live_nodes
 from runtime.frames import FrameReader
 from runtime.gpu import Gpu
 from runtime.graph import Graph
@@ -27,7 +28,6 @@ class StepTiming:
     name: str
     nodes: list[str]
     ms: float = 0.0
-    shares: dict[str, float] = field(default_factory=dict)  # node -> fraction of this step's time
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:
@@ -63,9 +63,9 @@ class Engine:
     def open(self, sinks: bool = True) -> None:
         """Open sources, compile, open sinks (sinks=False: only plan, e.g. `fusegraph plan`)."""
         try:
-            for node in self.graph.nodes:
-                if REGISTRY[node.type].role == "source":
-                    self._set_source(node.id, self._open_source(node.id))
+            for node_id in live_nodes(self.graph):  # a source nothing uses is not opened
+                if REGISTRY[self.graph.node(node_id).type].role == "source":
+                    self._set_source(node_id, self._open_source(node_id))
             self._compile()
             for step in self.plan.steps if sinks else []:
                 if isinstance(step, SinkStep):
@@ -169,6 +169,8 @@ class Engine:
             new = type(old).model_validate({**old.model_dump(), name: value})
             self.params[node_id] = new
             role = REGISTRY[self.graph.node(node_id).type].role
+            if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
+                continue
             if role == "source":
                 self._close_source(node_id)
                 self._set_source(node_id, self._open_source(node_id))
@@ -188,7 +190,8 @@ class Engine:
                   for l in self.graph.links
                   if l.dst_node == node_id and l.src in self.plan.outputs}
         body = REGISTRY[self.graph.node(node_id).type].build(params, inputs)
-        return [replace(s, values=None, cost=0) if isinstance(s, GpuStage) else s for s in body.stages], body.outputs
+        return [replace(s, values=None, cost=0) if isinstance(s, GpuStage) else replace(s, run=None)
+                for s in body.stages], body.outputs
 
     # ---- one frame ---------------------------------------------------------------------
     def process(self, index: int) -> bool:
@@ -251,8 +254,6 @@ class Engine:
             self.textures[v.slot].use(location=unit)
             self._set(prog, p.name, f"t{unit}", unit)
         self._set(prog, p.name, "fg_size", (float(p.size[0]), float(p.size[1])))
-        from runtime.codegen import uniform_name
-
         for m in p.members:
             values = m.stage.values(self.params[m.node])
             for u in m.stage.uniforms:

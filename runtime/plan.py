@@ -138,6 +138,11 @@ class Plan:
     fused: bool = True
 
     @property
+    def nodes(self) -> set[str]:
+        """The nodes the plan runs (sources, stages, sinks)."""
+        return {n for s in self.steps for n in s.nodes}
+
+    @property
     def passes(self) -> list[Pass]:
         return [s for s in self.steps if isinstance(s, Pass)]
 

@@ -173,3 +173,10 @@ def test_the_same_work_on_the_same_value_is_done_once():
     assert len(resizes) == 1 and resizes[0].node == "segment"
     pack = next(m for p in plan.passes for m in p.members if m.stage.fn == "fg_bilateral_pack")
     assert pack.inputs[0] is resizes[0].out
+
+
+def test_a_source_nothing_uses_is_not_opened(run_graph):
+    """A camera left unconnected (none exists here) does not stop the rest of the graph."""
+    doc = graph_doc([{"id": "cam", "type": "camera"}, {"id": "p", "type": "pattern", "params": {"width": 32, "height": 24}},
+                     {"id": "view", "type": "preview"}], [("p.out", "view.in")])
+    assert run_graph(doc)["view"].shape == (24, 32, 4)
