@@ -36,7 +36,9 @@ def live_nodes(graph: Graph) -> list[str]:
 
 
 def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
-    """Why thin stage `ref` cannot join pass `p`, or None if it can."""
+    """Why thin stage `ref` cannot join pass `p`, or None if it can.
+
+    depends_on(value, step): does the step that makes `value` come after `step`?"""
     if isinstance(ref.stage, GpuStage) and ref.stage.role != "thin":
         return "not per-pixel"
     if ref.out.size != p.size:
@@ -45,7 +47,7 @@ def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
     extra = [v for v in ref.inputs if v not in regs]
     if len(set(p.samplers) | set(extra)) > MAX_SAMPLERS:
         return "sampler limit"
-    if any(depends_on(producer, p) for producer in (v for v in extra)):
+    if any(depends_on(v, p) for v in extra):
         return "input computed after this pass"
     return None
 
