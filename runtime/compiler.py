@@ -22,9 +22,10 @@ class CompileError(Exception):
     pass
 
 
-def live_nodes(graph: Graph) -> list[str]:
-    """Nodes with a path to a sink, in topological order."""
+def live_nodes(graph: Graph, taps: tuple[str, ...] = ()) -> list[str]:
+    """Nodes with a path to a sink (or to a tapped output), in topological order."""
     keep = {n.id for n in graph.nodes if REGISTRY[n.type].role == "sink"}
+    keep |= {t.split(".", 1)[0] for t in taps if graph.node(t.split(".", 1)[0]) is not None}
     changed = True
     while changed:
         changed = False
@@ -53,8 +54,9 @@ def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
 
 
 def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = True,
-                  max_draw_buffers: int = MAX_DRAW_BUFFERS) -> Plan:
-    order = live_nodes(graph)
+                  max_draw_buffers: int = MAX_DRAW_BUFFERS, taps: tuple[str, ...] = ()) -> Plan:
+    """taps: outputs ("node.port") read back as well, e.g. what the editor's preview shows."""
+    order = live_nodes(graph, taps)
     dropped = [n.id for n in graph.nodes if n.id not in order]
     outputs: dict[str, Value] = {}  # "node.port" -> value
     producer: dict[Value, Step] = {}
@@ -123,6 +125,11 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             producer[out] = step
         for port, idx in body.outputs.items():
             outputs[f"{node_id}.{port}"] = local[idx]
+    for endpoint in taps:
+        if endpoint in outputs:  # a tap on a node that is not in the graph (any more) reads nothing
+            v = outputs[endpoint]
+            sinks.append(SinkStep(name=f"tap:{endpoint}", deps={producer[v]}, node=v.node,
+                                  inputs={"in": v}, tap=endpoint))
     steps += sinks
     _materialise(steps, max_draw_buffers)
     steps = _order(steps)

@@ -55,6 +55,11 @@ class Engine:
         self.timings: dict[str, StepTiming] = {}
         self.trace: list[tuple[str, float, float]] = []  # (row, start s, duration s)
         self.messages: queue.Queue = queue.Queue()
+        self.taps: tuple[str, ...] = ()
+        self.tap_frames: dict[str, np.ndarray] = {}  # endpoint -> its last frame (RGBA, or HxW for a mask)
+        self.node_errors: dict[str, str] = {}  # live runs: node -> why it failed (it holds its last output)
+        self._opened: dict[str, Any] = {}  # node -> what its source or sink was opened with
+        self._last_frames: dict[str, np.ndarray] = {}
         self.frames_done = 0
         self._uniform_cache: dict[tuple[str, str], Any] = {}
         self._t0 = time.perf_counter()
@@ -63,16 +68,40 @@ class Engine:
     def open(self, sinks: bool = True) -> None:
         """Open sources, compile, open sinks (sinks=False: only plan, e.g. `fusegraph plan`)."""
         try:
-            for node_id in live_nodes(self.graph):  # a source nothing uses is not opened
-                if REGISTRY[self.graph.node(node_id).type].role == "source":
-                    self._set_source(node_id, self._open_source(node_id))
-            self._compile()
-            for step in self.plan.steps if sinks else []:
-                if isinstance(step, SinkStep):
-                    self.sinks[step.node] = self._open_sink(step)
+            self._sync(open_sinks=sinks)
         except BaseException:
             self.close(ok=False)
             raise
+
+    def _sync(self, open_sinks: bool = True) -> None:
+        """Bring the open sources and sinks and the plan in line with the graph, params and taps:
+        what is gone or changed closes, what is new opens, the rest stays open (a running
+        camera or file is not restarted by an edit elsewhere)."""
+        live = live_nodes(self.graph, self.taps)  # a source nothing uses is not opened
+        for node_id in list(self.sources):
+            if node_id not in live or self._opened.get(node_id) != self._key(node_id):
+                self._close_source(node_id)
+        for node_id in live:
+            if REGISTRY[self.graph.node(node_id).type].role == "source" and node_id not in self.sources:
+                self._set_source(node_id, self._open_source(node_id))
+        self._compile()
+        wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap}
+        for node_id in list(self.sinks):
+            step = wanted.get(node_id)
+            if step is None or self._opened.get(node_id) != self._key(node_id, step):
+                self.sinks.pop(node_id).close()
+        for node_id, step in wanted.items() if open_sinks else ():
+            if node_id not in self.sinks:
+                self.sinks[node_id] = self._open_sink(step)
+                self._opened[node_id] = self._key(node_id, step)
+
+    def _key(self, node_id: str, step: SinkStep | None = None) -> Any:
+        """What an open source or sink was opened with; a different key reopens it."""
+        node = self.graph.node(node_id)
+        if node is None:
+            return None
+        inputs = tuple((p, v.size, v.type) for p, v in step.inputs.items()) if step else ()
+        return node.type, self.params[node_id], inputs
 
     def _open_source(self, node_id: str) -> Source:
         spec = REGISTRY[self.graph.node(node_id).type]
@@ -85,6 +114,7 @@ class Engine:
 
     def _set_source(self, node_id: str, source: Source) -> None:
         self.sources[node_id] = source
+        self._opened[node_id] = self._key(node_id)
         self.readers[node_id] = FrameReader(node_id, source, read_ahead=not self.live)
 
     def _close_source(self, node_id: str) -> None:
@@ -124,7 +154,7 @@ class Engine:
         self._release_targets()
         graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
                                                         for n in self.graph.nodes]})
-        self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse)
+        self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=self.taps)
         self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
         for p in self.plan.passes:
             self.gpu.program(p.source)
@@ -156,33 +186,43 @@ class Engine:
         if errors:
             raise errors[0]
 
-    # ---- edits between frames ---------------------------------------------------------
+    # ---- edits between frames (thread-safe: queued, applied before the next frame) -----------
     def set_param(self, node_id: str, name: str, value: Any) -> None:
-        """Queue a parameter edit (thread-safe); it applies before the next frame."""
-        self.messages.put((node_id, name, value))
+        """A uniform update when the plan's structure stays; else a recompile."""
+        self.messages.put(("param", node_id, name, value))
+
+    def set_graph(self, graph: Graph) -> None:
+        """A structural edit: recompile, keeping open what did not change."""
+        self.messages.put(("graph", graph))
+
+    def set_taps(self, taps: tuple[str, ...]) -> None:
+        """Outputs ("node.port") to read back each frame into tap_frames (the editor's preview)."""
+        self.messages.put(("taps", tuple(taps)))
 
     def _apply_messages(self) -> None:
         dirty = False
         while not self.messages.empty():
-            node_id, name, value = self.messages.get_nowait()
-            old = self.params[node_id]
-            new = type(old).model_validate({**old.model_dump(), name: value})
-            self.params[node_id] = new
-            role = REGISTRY[self.graph.node(node_id).type].role
-            if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
-                continue
-            if role == "source":
-                self._close_source(node_id)
-                self._set_source(node_id, self._open_source(node_id))
+            kind, *args = self.messages.get_nowait()
+            if kind == "graph":
+                self.graph = args[0]
+                self.params = {n.id: n.params for n in self.graph.nodes}
                 dirty = True
-            elif role == "sink":
-                step = next(s for s in self.plan.steps if isinstance(s, SinkStep) and s.node == node_id)
-                self.sinks[node_id].close()
-                self.sinks[node_id] = self._open_sink(step)
-            elif self._structure(node_id, old) != self._structure(node_id, new):
+            elif kind == "taps":
+                self.taps = args[0]
+                self.tap_frames = {k: v for k, v in self.tap_frames.items() if k in self.taps}
                 dirty = True
+            else:
+                node_id, name, value = args
+                old = self.params[node_id]
+                new = type(old).model_validate({**old.model_dump(), name: value})
+                self.params[node_id] = new
+                if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
+                    continue
+                role = REGISTRY[self.graph.node(node_id).type].role
+                if role in ("source", "sink") or self._structure(node_id, old) != self._structure(node_id, new):
+                    dirty = True
         if dirty:
-            self._compile()
+            self._sync()
 
     def _structure(self, node_id: str, params) -> Any:
         """What of a node's body decides the plan (everything but uniform values)."""
@@ -202,12 +242,17 @@ class Engine:
         for node_id, reader in self.readers.items():
             t = time.perf_counter()
             try:
-                frames[node_id] = reader.read(index)
+                frames[node_id] = self._last_frames[node_id] = reader.read(index)
+                self.node_errors.pop(node_id, None)
             except EndOfStream:
                 return False
             except NodeError as exc:
                 exc.node = exc.node or node_id
-                raise
+                if not self.live:
+                    raise
+                self.node_errors[node_id] = exc.message  # live: hold the last good frame, keep going
+                w, h = self.sources[node_id].info.size
+                frames[node_id] = self._last_frames.get(node_id, np.zeros((h, w, 4), np.uint8))
             read_ms[node_id] = (time.perf_counter() - t) * 1000.0
         queries = []
         for step in self.plan.steps:
@@ -222,10 +267,8 @@ class Engine:
                     queries.append((step, query))
                 else:
                     self._run_pass(step)
-            elif isinstance(step, CpuStep):
-                self._run_cpu(step, frames)
-            elif isinstance(step, SinkStep):
-                self._sink(step, index, frames)
+            elif isinstance(step, (CpuStep, SinkStep)):
+                self._run_tolerant(step, index, frames)
             if self.profile and not self.gpu.timers_trustworthy:
                 self.gpu.ctx.finish()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
@@ -234,6 +277,19 @@ class Engine:
             query.release()
         self.frames_done += 1
         return True
+
+    def _run_tolerant(self, step: CpuStep | SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
+        """Run a CPU stage or a sink; live, a failure marks the node and the rest keeps running
+        (a CPU stage's output texture holds its last good value)."""
+        node = step.ref.node if isinstance(step, CpuStep) else step.node
+        try:
+            self._run_cpu(step, frames) if isinstance(step, CpuStep) else self._sink(step, index, frames)
+            self.node_errors.pop(node, None)
+        except NodeError as exc:
+            exc.node = exc.node or node
+            if not self.live:
+                raise
+            self.node_errors[node] = exc.message
 
     def _record(self, step, start: float, extra_ms: float = 0.0) -> None:
         end = time.perf_counter()
@@ -279,6 +335,9 @@ class Engine:
 
     def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
         arrays = {port: to_uint8(self._read_back(v, frames)) for port, v in step.inputs.items()}
+        if step.tap:
+            self.tap_frames[step.tap] = arrays["in"]
+            return
         try:
             self.sinks[step.node].write(arrays, index)
         except NodeError as exc:

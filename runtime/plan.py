@@ -119,10 +119,11 @@ class CpuStep(Step):
 class SinkStep(Step):
     node: str = ""
     inputs: dict[str, Value] = field(default_factory=dict)
+    tap: str = ""  # "node.port" when this reads a value for the editor rather than for a sink node
 
     @property
     def nodes(self) -> list[str]:
-        return [self.node]
+        return [] if self.tap else [self.node]
 
     def reads(self) -> list[Value]:
         return list(self.inputs.values())
