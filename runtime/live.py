@@ -1,0 +1,196 @@
+"""Live mode: the engine on its own thread, latest frame wins, the UI never waits on it.
+
+The worker owns the engine and its GL context (a standalone EGL context made on that thread).
+Frames are paced by the sources' clock: frame i is due at start + i / fps; when the pipeline
+is slower, the frames it could not reach are dropped (counted), never queued, so latency
+stays one frame. Finite files loop. Edits arrive as engine messages, applied between frames.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from nodes.spec import NodeError
+from runtime.compiler import describe
+from runtime.engine import Engine
+from runtime.errors import GraphInvalid
+from runtime.graph import Graph
+from runtime.plan import Pass
+
+SMOOTH = 0.15  # weight of the newest frame in the smoothed per-node times
+HISTORY = 120  # frames kept for the frame-time plot
+
+
+@dataclass
+class LiveStats:
+    fps: float = 0.0
+    frame_ms: float = 0.0
+    node_ms: dict[str, float] = field(default_factory=dict)
+    passes: list[tuple[str, list[str], float]] = field(default_factory=list)  # name, members, ms
+    history: list[dict[str, float]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    dropped: int = 0
+    frame: int = 0
+    plan_text: str = ""
+    failure: str = ""  # why the runner stopped, if it did
+
+
+class LiveRunner:
+    def __init__(self, graph: Graph, search_dirs: tuple[str, ...] = (), preview_width: int = 480):
+        self.graph = graph
+        self.search_dirs = search_dirs
+        self.preview_width = preview_width
+        self._engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stats = LiveStats()
+        self._history: deque = deque(maxlen=HISTORY)
+        self._preview: tuple[np.ndarray | None, int] = (None, -1)
+        self._tap: str | None = None
+        self._pending: list[tuple] = []  # edits made before the engine exists
+
+    # ---- control (UI thread) -----------------------------------------------------------------
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._stats = LiveStats()
+        self._thread = threading.Thread(target=self._run, name="fusegraph-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def set_param(self, node_id: str, name: str, value) -> None:
+        self._send(("param", node_id, name, value))
+
+    def set_graph(self, graph: Graph) -> None:
+        self.graph = graph
+        self._send(("graph", graph))
+
+    def set_preview(self, node_id: str | None) -> None:
+        """Show this node's (first) output in the preview: any node, not only sinks."""
+        node = self.graph.node(node_id) if node_id else None
+        if node is None:
+            self._tap = None
+        else:
+            from nodes import REGISTRY
+
+            spec = REGISTRY[node.type]
+            port = spec.outputs[0].name if spec.outputs else (spec.inputs[0].name if spec.inputs else None)
+            if spec.outputs:
+                self._tap = f"{node_id}.{port}"
+            else:  # a sink: show what flows into it
+                feed = next((l for l in self.graph.links if l.dst_node == node_id), None)
+                self._tap = feed.src if feed else None
+        self._send(("taps", (self._tap,) if self._tap else ()))
+
+    def preview(self) -> tuple[np.ndarray | None, int]:
+        with self._lock:
+            return self._preview
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            return self._stats
+
+    def _send(self, message: tuple) -> None:
+        with self._lock:
+            engine = self._engine
+            if engine is None:
+                self._pending.append(message)
+                return
+        engine.messages.put(message)
+
+    # ---- the worker ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs)
+            engine.taps = (self._tap,) if self._tap else ()
+            engine.open()
+        except (GraphInvalid, NodeError) as exc:
+            self._fail(str(exc))
+            return
+        with self._lock:
+            self._engine = engine
+            for message in self._pending:
+                engine.messages.put(message)
+            self._pending.clear()
+        try:
+            self._loop(engine)
+        except (GraphInvalid, NodeError) as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # a bug: say so in the UI rather than die silently
+            self._fail(f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._engine = None
+            try:
+                engine.close(ok=True)
+            except NodeError as exc:
+                self._fail(str(exc))
+
+    def _fail(self, message: str) -> None:
+        with self._lock:
+            self._stats = LiveStats(**{**self._stats.__dict__, "failure": message})
+
+    def _loop(self, engine: Engine) -> None:
+        start = time.perf_counter()
+        last = -1
+        dropped = 0
+        fps_clock: deque = deque(maxlen=30)
+        while not self._stop.is_set():
+            fps = engine.fps or 30.0
+            due = int((time.perf_counter() - start) * fps)
+            if due <= last:  # ahead of the source: wait for its next frame
+                time.sleep(max(0.0, (last + 1) / fps - (time.perf_counter() - start)))
+                continue
+            dropped += max(0, due - last - 1)
+            last = due
+            count = engine.frame_count()
+            index = due % count if count else due  # files loop in the editor
+            t = time.perf_counter()
+            if not engine.process(index):
+                start, last = time.perf_counter(), -1  # a file shorter than it said: start over
+                continue
+            frame_ms = (time.perf_counter() - t) * 1000.0
+            fps_clock.append(time.perf_counter())
+            self._publish(engine, index, frame_ms, dropped, fps_clock)
+
+    def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque) -> None:
+        node_ms = engine.node_ms()
+        old = self._stats.node_ms
+        smooth = {n: (1 - SMOOTH) * old.get(n, ms) + SMOOTH * ms for n, ms in node_ms.items()}
+        self._history.append(node_ms)
+        passes = [(s.name, s.nodes, engine.timings[s.name].ms) for s in engine.plan.steps if isinstance(s, Pass)]
+        fps = (len(clock) - 1) / (clock[-1] - clock[0]) if len(clock) > 1 and clock[-1] > clock[0] else 0.0
+        frame = engine.tap_frames.get(self._tap) if self._tap else None
+        preview = self._preview_image(frame) if frame is not None else None
+        stats = LiveStats(fps=fps, frame_ms=frame_ms, node_ms=smooth, passes=passes, history=list(self._history),
+                          errors=dict(engine.node_errors), dropped=dropped, frame=index,
+                          plan_text=describe(engine.plan))
+        with self._lock:
+            self._stats = stats
+            if preview is not None or self._tap is None:
+                self._preview = (preview, index)
+
+    def _preview_image(self, frame: np.ndarray) -> np.ndarray:
+        if frame.ndim == 2:  # a mask shows grey
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGBA)
+        h, w = frame.shape[:2]
+        if w > self.preview_width:
+            frame = cv2.resize(frame, (self.preview_width, max(1, round(h * self.preview_width / w))),
+                               interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(frame)

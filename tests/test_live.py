@@ -1,0 +1,98 @@
+"""Live mode: a worker thread, frames paced by the source and dropped (never queued) when
+the pipeline is slower, edits between frames, any node's output previewed, failures contained."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from conftest import graph_doc
+from runtime.graph import parse_graph
+from runtime.live import LiveRunner
+
+
+def wait_for(cond, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def pattern_doc(fps=30, sink_params=None, sink="preview"):
+    return graph_doc([{"id": "p", "type": "pattern", "params": {"width": 160, "height": 90, "fps": fps, "frames": 20}},
+                      {"id": "b", "type": "blur", "params": {"sigma": 2.0, "scale": "full"}},
+                      {"id": "c", "type": "color", "params": {}},
+                      {"id": "out", "type": sink, "params": sink_params or {}}],
+                     [("p.out", "b.in"), ("b.out", "c.in"), ("c.out", "out.in")])
+
+
+def test_preview_any_node_and_edits_between_frames():
+    runner = LiveRunner(parse_graph(pattern_doc()), preview_width=80)
+    runner.set_preview("b")
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.preview()[0] is not None)
+        img, _ = runner.preview()
+        assert img.shape == (45, 80, 4) and img[..., :3].std() > 5  # processed pixels, not blank
+        first = runner.stats()
+        assert first.failure == "" and {"p", "b", "c"} <= set(first.node_ms)
+        assert any("b" in members and "c" in members for _, members, _ in first.passes)  # fused pass
+        runner.set_preview("c")  # a new tap: a new plan
+        assert wait_for(lambda: runner.stats().plan_text != first.plan_text)
+        tapped = runner.stats().plan_text
+        runner.set_param("c", "saturation", 0.0)  # a uniform: the next frames are grey
+        assert wait_for(lambda: (im := runner.preview()[0]) is not None
+                        and np.abs(im[..., 0].astype(int) - im[..., 2]).max() <= 2)
+        assert runner.stats().plan_text == tapped  # no new plan for a uniform edit
+        doc = pattern_doc()  # a structural edit: blur now at half scale
+        doc["nodes"][1]["params"]["scale"] = "half"
+        runner.set_graph(parse_graph(doc))
+        assert wait_for(lambda: "80x45" in runner.stats().plan_text)
+        assert runner.stats().frame > 0
+    finally:
+        runner.stop()
+    assert not runner.running
+
+
+def test_a_slow_pipeline_drops_frames_instead_of_queueing():
+    runner = LiveRunner(parse_graph(pattern_doc(fps=240)))
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.stats().dropped > 5)
+        s = runner.stats()
+        assert s.fps < 240 and s.frame_ms > 0
+    finally:
+        runner.stop()
+
+
+def test_a_failing_node_is_marked_and_the_rest_keeps_running(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    runner = LiveRunner(parse_graph(pattern_doc(sink="image_out",
+                                                sink_params={"path": str(folder / "f{frame:04d}.png"),
+                                                             "mode": "sequence"})))
+    runner.set_preview("c")
+    runner.start()
+    try:
+        assert wait_for(lambda: any(folder.iterdir()))
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()  # the sink can no longer write
+        assert wait_for(lambda: "out" in runner.stats().errors)
+        seen = runner.stats().frame
+        assert wait_for(lambda: runner.stats().frame != seen)  # still running
+        assert runner.stats().failure == ""
+    finally:
+        runner.stop()
+
+
+def test_a_graph_that_cannot_open_reports_why():
+    doc = pattern_doc()
+    doc["nodes"][0] = {"id": "p", "type": "image", "params": {"path": "/nonexistent/x.png"}}
+    runner = LiveRunner(parse_graph(doc))
+    runner.start()
+    assert wait_for(lambda: runner.stats().failure != "")
+    assert "x.png" in runner.stats().failure
+    runner.stop()
