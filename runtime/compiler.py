@@ -252,7 +252,8 @@ def describe(plan: Plan, graph: Graph | None = None) -> str:
             lines.append(f"  cpu     {s.ref.name}: reads {', '.join(v.key for v in s.ref.inputs)}")
         elif isinstance(s, SinkStep):
             reads = ", ".join(f"{p}={v.key} {v.size[0]}x{v.size[1]}" for p, v in s.inputs.items())
-            lines.append(f"  sink    {s.node}: reads back {reads}")
+            what = f"tap     {s.tap}" if s.tap else f"sink    {s.node}"
+            lines.append(f"  {what}: reads back {reads}")
     lines.append(f"per frame: {up / 1e6:.2f} MB uploaded, {down / 1e6:.2f} MB read back")
     if plan.dropped:
         lines.append(f"dropped (no path to a sink): {', '.join(plan.dropped)}")
