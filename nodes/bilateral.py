@@ -70,11 +70,10 @@ def build(p: BilateralParams, ins):
                                (Uniform("tolerance", "float"), Uniform("out_size", "vec2")),
                                lambda q: {"tolerance": q.tolerance, "out_size": (float(out_size[0]), float(out_size[1]))},
                                consts=(str(p.radius), f"ivec2({span[0]}, {span[1]})"), cost=1, label="tiles"))
-        stages.append(GpuStage("thick", "fg_bilateral_early", "bilateral.glsl",
+        stages.append(GpuStage("thick", "fg_bilateral_tiled", "bilateral.glsl",
                                (packed, guide, f"@{len(stages) - 1}"), ("video", gtype, "mask"), "mask",
-                               out_size, filt + (Uniform("rows", "int"),),
-                               lambda q: {**values(q), "rows": q.radius},  # the same radius, opaque to the compiler
-                               consts=(str(p.radius),), cost=taps, label="filter"))
+                               out_size, filt, values, consts=(str(p.radius),), cost=taps, label="filter",
+                               tiled_by=2))  # the full sum is drawn over border tiles only
     else:
         stages.append(GpuStage("thick", "fg_bilateral", "bilateral.glsl", (packed, guide),
                                ("video", gtype), "mask", out_size, filt, values,

@@ -90,6 +90,11 @@ class GpuStage:
     # GLSL literals passed before the uniforms (after p): compile-time constants such as a loop
     # bound, which software GL can only unroll when it is constant. Changing one recompiles.
     consts: tuple[str, ...] = ()
+    # Early-out by tiles: the index (into inputs) of a tile mask, one texel per square tile of
+    # output pixels, 0 or 1 where the result is sure and 0.5 where it is not. The pass is drawn
+    # over everything with the function's cheap path, then again over the unsure tiles only with
+    # FG_BORDER_TILES defined: no GPU, software or not, then spends the full path on sure tiles.
+    tiled_by: int | None = None
     cost: float = 1.0  # relative per-pixel cost, to split a fused pass's time among members
     label: str = ""  # e.g. "h", "v", "down"
 

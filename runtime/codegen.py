@@ -14,6 +14,20 @@ void main() {
     gl_Position = vec4(v, 0.0, 1.0);
 }
 """
+TILE_VERTEX = """#version 330 core
+// one quad per tile of the tile mask t{unit}; sure tiles collapse to a point (nothing drawn)
+uniform sampler2D t{unit};
+uniform vec2 fg_size;
+void main() {{
+    ivec2 grid = textureSize(t{unit}, 0);
+    ivec2 tile = ivec2(gl_InstanceID % grid.x, gl_InstanceID / grid.x);
+    float c = texelFetch(t{unit}, tile, 0).r;
+    int v = gl_VertexID;
+    vec2 corner = vec2(v == 1 || v == 2 || v == 4 ? 1.0 : 0.0, v == 2 || v == 4 || v == 5 ? 1.0 : 0.0);
+    vec2 px = min((vec2(tile) + corner) * ceil(fg_size / vec2(grid)), fg_size);
+    gl_Position = c > 0.25 && c < 0.75 ? vec4(px / fg_size * 2.0 - 1.0, 0.0, 1.0) : vec4(0.0, 0.0, 0.0, 1.0);
+}}
+"""
 _shader_cache: dict[str, str] = {}
 
 
@@ -40,6 +54,17 @@ def _declare_uniform(ref: StageRef, name: str, glsl_type: str) -> str:
     if m:
         return f"uniform {m.group(1)} {uniform_name(ref, name)}[{m.group(2)}];"
     return f"uniform {glsl_type} {uniform_name(ref, name)};"
+
+
+def generate_tiled(p: Pass) -> None:
+    """For a pass whose head is tiled: the border draw's shaders (the main one is generate(p))."""
+    head = p.members[0]
+    if head.stage.tiled_by is None:
+        return
+    p.tiles = head.inputs[head.stage.tiled_by]
+    unit = p.samplers.index(p.tiles)
+    p.border_source = p.source.replace("#version 330 core\n", "#version 330 core\n#define FG_BORDER_TILES\n", 1)
+    p.tile_vertex = TILE_VERTEX.format(unit=unit)
 
 
 def generate(p: Pass) -> str:

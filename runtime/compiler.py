@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from nodes import REGISTRY
 from nodes.spec import CpuStage, GpuStage, Incoming, NodeError, SourceInfo
-from runtime.codegen import generate
+from runtime.codegen import generate, generate_tiled
 from runtime.graph import Graph
 from runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, Step, Upload, Value
 from runtime.pool import assign_slots
@@ -139,6 +139,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
     for p in steps:
         if isinstance(p, Pass):
             p.source = generate(p)
+            generate_tiled(p)
     return Plan(steps, values, outputs, slots, dropped, fused=fuse)
 
 

@@ -158,6 +158,8 @@ class Engine:
         self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
         for p in self.plan.passes:
             self.gpu.program(p.source)
+            if p.tiles is not None:
+                self.gpu.program(p.border_source, p.tile_vertex)
             self.fbos[p.name] = self.gpu.framebuffer([self.textures[v.slot] for v in p.outputs])
         self._uniform_cache.clear()
         self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
@@ -303,18 +305,26 @@ class Engine:
         self.gpu.write(self.textures[step.value.slot], frame)
 
     def _run_pass(self, p: Pass) -> None:
-        prog, vao = self.gpu.program(p.source)
-        fbo = self.fbos[p.name]
-        fbo.use()
+        self.fbos[p.name].use()
         for unit, v in enumerate(p.samplers):
             self.textures[v.slot].use(location=unit)
-            self._set(prog, p.name, f"t{unit}", unit)
-        self._set(prog, p.name, "fg_size", (float(p.size[0]), float(p.size[1])))
+        prog, vao = self.gpu.program(p.source)
+        self._set_uniforms(prog, p, p.name)
+        vao.render(vertices=3)
+        if p.tiles is not None:  # again over the unsure tiles, with the full path
+            prog, vao = self.gpu.program(p.border_source, p.tile_vertex)
+            self._set_uniforms(prog, p, p.name + ":border")
+            w, h = p.tiles.size
+            vao.render(vertices=6, instances=w * h)
+
+    def _set_uniforms(self, prog, p: Pass, key: str) -> None:
+        for unit in range(len(p.samplers)):
+            self._set(prog, key, f"t{unit}", unit)
+        self._set(prog, key, "fg_size", (float(p.size[0]), float(p.size[1])))
         for m in p.members:
             values = m.stage.values(self.params[m.node])
             for u in m.stage.uniforms:
-                self._set(prog, p.name, uniform_name(m, u.name), values[u.name])
-        vao.render(vertices=3)
+                self._set(prog, key, uniform_name(m, u.name), values[u.name])
 
     def _set(self, prog, pass_name: str, name: str, value: Any) -> None:
         key = (pass_name, name)

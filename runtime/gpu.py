@@ -34,16 +34,17 @@ class Gpu:
         # llvmpipe's timer queries do not measure real time: time there with glFinish instead.
         self.timers_trustworthy = not any(s in renderer for s in SOFTWARE_RENDERERS)
 
-    def program(self, source: str) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        cached = self.programs.get(source)
+    def program(self, source: str, vertex: str = VERTEX) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        key = source if vertex is VERTEX else vertex + source
+        cached = self.programs.get(key)
         if cached is None:
             try:
-                prog = self.ctx.program(vertex_shader=VERTEX, fragment_shader=source)
+                prog = self.ctx.program(vertex_shader=vertex, fragment_shader=source)
             except moderngl.Error as exc:
                 numbered = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(source.splitlines()))
                 raise ShaderError(f"{exc}\n--- generated source ---\n{numbered}") from None
             cached = (prog, self.ctx.vertex_array(prog, []))
-            self.programs[source] = cached
+            self.programs[key] = cached
         return cached
 
     def texture(self, size: tuple[int, int], components: int, dtype: str) -> moderngl.Texture:

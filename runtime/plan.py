@@ -83,6 +83,9 @@ class Pass(Step):
     outputs: list[Value] = field(default_factory=list)  # render targets, in location order
     samplers: list[Value] = field(default_factory=list)  # textures read, in unit order
     source: str = ""  # generated GLSL
+    tiles: Value | None = None  # the head's tile mask: a second draw covers its unsure tiles
+    border_source: str = ""  # the fragment shader of that draw
+    tile_vertex: str = ""  # its vertex shader (instanced quads, sure tiles collapsed)
     break_reason: str = ""  # why this pass did not join the one before
 
     @property

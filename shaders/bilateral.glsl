@@ -62,14 +62,13 @@ vec4 fg_bilateral(sampler2D lowmask, sampler2D guide, ivec2 p, int r, float sigm
     return fg_bilateral_rows(lowmask, guide, p, r, r, sigma_space, sigma_color);
 }
 
-vec4 fg_bilateral_early(sampler2D lowmask, sampler2D guide, sampler2D tiles, ivec2 p,
-                        int r, float sigma_space, float sigma_color, int rows_uniform) {
-    float t = texelFetch(tiles, p / FG_TILE, 0).r;
-    if (t < 0.25 || t > 0.75)
-        return vec4(step(0.5, t));
-    // Software GL runs both sides of a branch (masked) but leaves a loop as soon as no lane of the
-    // block needs it: the rows loop gets its bound from a uniform, which the compiler cannot
-    // unroll (a tile's pixels agree, so sure tiles skip it); the taps within a row stay unrolled.
-    int rows = t < 0.25 || t > 0.75 ? -1 : rows_uniform;
-    return fg_bilateral_rows(lowmask, guide, p, rows, r, sigma_space, sigma_color);
+// The early-out: the pass is drawn everywhere with the sure value, then again over the border
+// tiles only (FG_BORDER_TILES, instanced quads) with the full sum; see GpuStage.tiled_by.
+vec4 fg_bilateral_tiled(sampler2D lowmask, sampler2D guide, sampler2D tiles, ivec2 p, int r,
+                        float sigma_space, float sigma_color) {
+#ifdef FG_BORDER_TILES
+    return fg_bilateral(lowmask, guide, p, r, sigma_space, sigma_color);
+#else
+    return vec4(step(0.5, texelFetch(tiles, p / FG_TILE, 0).r));
+#endif
 }
