@@ -94,6 +94,28 @@ def _reaches(graph: Graph, start: str, goal: str) -> bool:
     return False
 
 
+def type_errors(graph: Graph) -> list[GraphError]:
+    """Links whose source now carries a type the input does not take.
+
+    `link_error` checks a link against the links before it; an output that `follows` its
+    input (blur of a mask is a mask) can change type later, when its input is (un)linked.
+    """
+    out = []
+    for l in graph.links:
+        src, dst = graph.node(l.src_node), graph.node(l.dst_node)
+        if src is None or dst is None or REGISTRY[src.type].output(l.src_port) is None:
+            continue
+        port = REGISTRY[dst.type].input(l.dst_port)
+        if port is None:
+            continue
+        t = output_type(graph, l.src_node, l.src_port)
+        if not port.accepts_type(t):
+            want = "/".join((port.type,) + port.accepts)
+            out.append(GraphError("type_mismatch", f"{t} output {l.src} cannot feed {want} input",
+                                  node=l.dst_node, port=l.dst_port, received=l.src))
+    return out
+
+
 def check_graph(graph: Graph) -> list[GraphError]:
     """Whole-graph problems of a graph whose links are individually valid."""
     errors = []
@@ -103,6 +125,7 @@ def check_graph(graph: Graph) -> list[GraphError]:
             if port.required and f"{node.id}.{port.name}" not in fed:
                 errors.append(GraphError("missing_input", f"required {port.type} input is not connected",
                                          node=node.id, port=port.name))
+    errors += type_errors(graph)  # links checked one by one could not see a later retyping
     cyc = find_cycle(graph)
     if cyc:
         errors.append(GraphError("cycle", "cycle: " + " -> ".join(cyc), node=cyc[0]))

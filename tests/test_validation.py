@@ -527,3 +527,16 @@ def test_shipped_preset_validates_and_runs(preset, tmp_path, monkeypatch, gpu):
         assert (tmp_path / out).is_file() and (tmp_path / out).stat().st_size > 0
     leftovers = [f for f in os.listdir(tmp_path) if f.startswith(".")]
     assert not leftovers
+
+
+def test_a_link_retyped_by_a_later_link_is_reported_whatever_the_order():
+    """blur of a mask is a mask: a mask must not reach composite.fg through it, link order aside."""
+    nodes = [{"id": "src", "type": "pattern", "params": {"width": 32, "height": 24}},
+             {"id": "thr", "type": "threshold"}, {"id": "b", "type": "blur"},
+             {"id": "mix", "type": "composite"}, {"id": "out", "type": "preview"}]
+    links = [{"from": "b.out", "to": "mix.fg"}, {"from": "thr.out", "to": "b.in"}, {"from": "src.out", "to": "thr.in"},
+             {"from": "src.out", "to": "mix.bg"}, {"from": "mix.out", "to": "out.in"}]
+    for order in (links, links[::-1]):
+        with pytest.raises(GraphInvalid) as e:
+            parse_graph({"format": 2, "nodes": nodes, "links": order})
+        assert any(err.code == "type_mismatch" and err.node == "mix" and err.port == "fg" for err in e.value.errors)
