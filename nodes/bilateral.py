@@ -7,7 +7,7 @@ Params:  sigma_space (in mask texels), sigma_color (RGB distance), radius (taps 
          count as sure background or foreground)
 Notes:   out(p) = sum_q w_s(q - p) w_r(guide(p) - guide_low(q)) mask(q) / sum_q w, where q runs
          over mask texels around p and guide_low is the guide averaged down to the mask's size.
-         Early-out classifies 8x8 output tiles from the min and max of the mask over each
+         Early-out classifies 16x16 output tiles from the min and max of the mask over each
          tile's window: sure tiles write 0 or 1, only border tiles run the weighted sum.
          Without a guide it is an edge-preserving bilateral of the mask on itself.
 """
@@ -23,7 +23,7 @@ from nodes.resize import ResizeParams
 from nodes.resize import reference as resize_reference
 from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
-TILE = 8  # output pixels per early-out tile side
+TILE = 16  # output pixels per early-out tile side
 
 
 class BilateralParams(Params):
@@ -73,7 +73,7 @@ def build(p: BilateralParams, ins):
         stages.append(GpuStage("thick", "fg_bilateral_tiled", "bilateral.glsl",
                                (packed, guide, f"@{len(stages) - 1}"), ("video", gtype, "mask"), "mask",
                                out_size, filt, values, consts=(str(p.radius),), cost=taps, label="filter",
-                               tiled_by=2))  # the full sum is drawn over border tiles only
+                               tiled_by=2, tile_size=TILE))  # the full sum is drawn over border tiles only
     else:
         stages.append(GpuStage("thick", "fg_bilateral", "bilateral.glsl", (packed, guide),
                                ("video", gtype), "mask", out_size, filt, values,

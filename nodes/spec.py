@@ -95,6 +95,7 @@ class GpuStage:
     # over everything with the function's cheap path, then again over the unsure tiles only with
     # FG_BORDER_TILES defined: no GPU, software or not, then spends the full path on sure tiles.
     tiled_by: int | None = None
+    tile_size: int = 16  # output pixels per side of one tile of that mask
     cost: float = 1.0  # relative per-pixel cost, to split a fused pass's time among members
     label: str = ""  # e.g. "h", "v", "down"
 

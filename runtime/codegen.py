@@ -24,7 +24,7 @@ void main() {{
     float c = texelFetch(t{unit}, tile, 0).r;
     int v = gl_VertexID;
     vec2 corner = vec2(v == 1 || v == 2 || v == 4 ? 1.0 : 0.0, v == 2 || v == 4 || v == 5 ? 1.0 : 0.0);
-    vec2 px = min((vec2(tile) + corner) * ceil(fg_size / vec2(grid)), fg_size);
+    vec2 px = min((vec2(tile) + corner) * {tile}.0, fg_size);
     gl_Position = c > 0.25 && c < 0.75 ? vec4(px / fg_size * 2.0 - 1.0, 0.0, 1.0) : vec4(0.0, 0.0, 0.0, 1.0);
 }}
 """
@@ -64,7 +64,7 @@ def generate_tiled(p: Pass) -> None:
     p.tiles = head.inputs[head.stage.tiled_by]
     unit = p.samplers.index(p.tiles)
     p.border_source = p.source.replace("#version 330 core\n", "#version 330 core\n#define FG_BORDER_TILES\n", 1)
-    p.tile_vertex = TILE_VERTEX.format(unit=unit)
+    p.tile_vertex = TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size)
 
 
 def generate(p: Pass) -> str:

@@ -1,7 +1,7 @@
 // bilateral: joint bilateral upsampling of a mask with early-out tiles (reference: nodes/bilateral.py)
-const int FG_TILE = 8;
+const int FG_TILE = 16;
 
-// Sure background (0), sure foreground (1) or border (0.5) for one 8x8 output tile:
+// Sure background (0), sure foreground (1) or border (0.5) for one 16x16 output tile:
 // the min and max of the mask over every texel the tile's pixels would read.
 vec4 fg_bilateral_tiles(sampler2D mask, ivec2 t, int r, ivec2 span, float tolerance, vec2 out_size) {
     ivec2 msz = textureSize(mask, 0);
