@@ -1,0 +1,428 @@
+"""The editor window: menu, palette, canvas, inspector, preview, timing plot, status bar.
+
+`main(preset)` is what `fusegraph edit [PRESET]` runs. The window is a thin view of an
+EditorController (editor/controller.py); every menu item, key and canvas callback calls it.
+
+Dear PyGui callbacks run on this thread, between frames (manual callback management), so
+the UI never races itself; the engine runs on its own thread inside LiveRunner.
+
+Test hook: with FUSEGRAPH_EDITOR_PROBE=file.json set, the app writes the screen positions of
+nodes, pins and modal buttons, the model and the selection to that file a few times a
+second (the end-to-end tests drive the real window with xdotool from them); a PNG path
+written to file.json.shot asks for a screenshot there.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import dearpygui.dearpygui as dpg
+
+from editor import dialogs
+from editor.canvas import NodeCanvas
+from editor.controller import EditorController
+from editor.inspector import Inspector
+from editor.palette import Palette, QuickAdd
+from editor.preview import PreviewPanel
+from editor.timing import TimingPanel
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PRESET = ROOT / "presets" / "default.json"
+PALETTE_W, RIGHT_W, BOTTOM_H = 600, 420, 210
+GRAPH_FILES = (".json",)
+log = logging.getLogger(__name__)
+
+
+class EditorApp:
+    def __init__(self, ctl: EditorController | None = None, width: int = 1600, height: int = 1000,
+                 title: str = "fusegraph", probe: str | None = None):
+        self.ctl = ctl or EditorController()
+        self.title = title
+        self.probe = probe
+        self.typing_items: set[int] = set()
+        self.frames = 0
+        self.closing = False
+        self._probe_at = 0.0
+        self._paste_count = 0
+        self._arity: dict = {}
+        self._keys: list[int] = []
+        self._dbg_keys = []
+        self._ctrl_frame = -10
+        # moderngl keeps the GIL during GL calls, so the engine thread holds it for much of its
+        # frame on software GL; a short switch interval hands it to the UI thread between calls.
+        sys.setswitchinterval(0.001)
+        dpg.create_context()
+        dpg.configure_app(manual_callback_management=True)
+        self._build(width, height)
+        dpg.bind_theme(NodeCanvas.editor_theme())
+        self.ctl.listeners.append(self._on_change)
+        dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
+                            vsync=False)
+        dpg.set_exit_callback(lambda *a: self.request_close())
+        dpg.setup_dearpygui()
+        dpg.show_viewport()
+        dpg.set_primary_window(self.window, True)
+        self.canvas.sync()
+        self._on_change("file")
+
+    # ---- layout ------------------------------------------------------------------------------
+    def _build(self, width: int, height: int) -> None:
+        with dpg.window(tag="fusegraph_main", menubar=True, no_scrollbar=True) as self.window:
+            self._menus()
+            with dpg.group(horizontal=True):
+                with dpg.child_window(width=-RIGHT_W, height=-BOTTOM_H, no_scrollbar=True,
+                                      border=False) as canvas_box:
+                    self.canvas = NodeCanvas(self.ctl, canvas_box)
+                with dpg.child_window(width=-1, height=-BOTTOM_H) as right:
+                    self.preview = PreviewPanel(self.ctl, right, display_width=RIGHT_W - 20)
+                    dpg.add_separator()
+                    self.inspector = Inspector(self.ctl, right, self.typing_items)
+            with dpg.group(horizontal=True):
+                with dpg.child_window(width=PALETTE_W, height=BOTTOM_H - 36) as palette_box:
+                    self.palette = Palette(palette_box, self.add_at_center, self.typing_items)
+                with dpg.child_window(width=-1, height=BOTTOM_H - 36, border=False, no_scrollbar=True) as bottom:
+                    self.timing = TimingPanel(bottom, height=BOTTOM_H - 40)
+            with dpg.group(horizontal=True):
+                self.status_run = dpg.add_text("stopped", color=(160, 160, 160))
+                self.status_fps = dpg.add_text("")
+                self.status_errors = dpg.add_text("")
+                self.status_msg = dpg.add_text("")
+        self.quick = QuickAdd(self.add_node, self.typing_items)
+        with dpg.handler_registry():
+            for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
+                        dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
+                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_F5):
+                dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
+            for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
+                dpg.add_key_press_handler(key, callback=self._on_ctrl)
+                dpg.add_key_down_handler(key, callback=self._on_ctrl)
+            dpg.add_mouse_click_handler(dpg.mvMouseButton_Right, callback=self._on_right_click)
+
+    def _menus(self) -> None:
+        with dpg.menu_bar():
+            with dpg.menu(label="File"):
+                dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: self.guard_unsaved(self.ctl.new))
+                dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=self.open_dialog)
+                self.recent_menu = dpg.add_menu(label="Open recent")
+                dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=self.save)
+                dpg.add_menu_item(label="Save As...", callback=self.save_as_dialog)
+                dpg.add_separator()
+                dpg.add_menu_item(label="Quit", callback=self.request_close)
+            with dpg.menu(label="Edit"):
+                self.undo_item = dpg.add_menu_item(label="Undo", shortcut="Ctrl+Z", callback=self.ctl.undo)
+                self.redo_item = dpg.add_menu_item(label="Redo", shortcut="Ctrl+Y", callback=self.ctl.redo)
+                dpg.add_separator()
+                dpg.add_menu_item(label="Copy", shortcut="Ctrl+C", callback=lambda: self.ctl.copy())
+                dpg.add_menu_item(label="Paste", shortcut="Ctrl+V", callback=self.paste)
+                dpg.add_menu_item(label="Duplicate", shortcut="Ctrl+D", callback=self.duplicate)
+                dpg.add_menu_item(label="Delete", shortcut="Del", callback=self.delete_selection)
+            with dpg.menu(label="Run"):
+                dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
+                dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
+            with dpg.menu(label="View"):
+                dpg.add_menu_item(label="Compiled plan", check=True,
+                                  callback=lambda s, a: self.timing.show_plan(bool(a)))
+
+    # ---- model -> view ---------------------------------------------------------------------------
+    def _on_change(self, kind: str) -> None:
+        if kind in ("structure", "file", "layout"):
+            self.canvas.sync()
+        if kind in ("structure", "file", "selection"):
+            sel = self.ctl.selection
+            self.inspector.show(sel[0] if len(sel) == 1 else None)
+            self.canvas.refresh_looks(force=True)
+        if kind == "param":
+            self.inspector.refresh()
+            self.canvas.refresh_looks(force=True)
+        if kind == "run" and not self.ctl.running:
+            self.timing.clear()
+        if kind == "file":
+            self._recent_menu()
+        self._title()
+        self._status()
+
+    def _title(self) -> None:
+        doc = self.ctl.doc
+        name = doc.path.name if doc.path else "untitled"
+        dpg.set_viewport_title(f"{'*' if doc.dirty else ''}{name} - {self.title}")
+        dpg.configure_item(self.undo_item, enabled=doc.can_undo)
+        dpg.configure_item(self.redo_item, enabled=doc.can_redo)
+
+    def _recent_menu(self) -> None:
+        dpg.delete_item(self.recent_menu, children_only=True)
+        for path in self.ctl.doc.recent or []:
+            dpg.add_menu_item(label=path, parent=self.recent_menu, user_data=path,
+                              callback=lambda s, a, u: self.guard_unsaved(lambda: self.ctl.open(u)))
+        if not self.ctl.doc.recent:
+            dpg.add_menu_item(label="(none)", parent=self.recent_menu, enabled=False)
+
+    def _status(self) -> None:
+        stats = self.ctl.stats()
+        if self.ctl.running:
+            dpg.set_value(self.status_run, "LIVE")
+            dpg.configure_item(self.status_run, color=(90, 220, 110))
+        else:
+            dpg.set_value(self.status_run, "stopped")
+            dpg.configure_item(self.status_run, color=(160, 160, 160))
+        ui_fps = self.ui_fps()
+        if stats is not None and self.ctl.running:
+            dpg.set_value(self.status_fps, f"| pipeline {stats.fps:5.1f} fps  {stats.frame_ms:6.1f} ms/frame  "
+                                           f"dropped {stats.dropped}  | UI {ui_fps:4.0f} fps |")
+        else:
+            dpg.set_value(self.status_fps, f"| UI {ui_fps:4.0f} fps |")
+        n_err = sum(len(v) for v in self.ctl.node_errors().values())
+        graph_wide = [e for e in self.ctl.doc.errors if not e.node]
+        n_err += len(graph_wide)
+        dpg.set_value(self.status_errors, f"{n_err} error(s) |" if n_err else "no errors |")
+        dpg.configure_item(self.status_errors, color=(235, 80, 70) if n_err else (150, 150, 150))
+        msg = self.ctl.message or (str(graph_wide[0]) if graph_wide else "")
+        dpg.set_value(self.status_msg, msg)
+        dpg.configure_item(self.status_msg, color=(235, 80, 70) if self.ctl.message_is_error else (220, 220, 220))
+
+    def ui_fps(self) -> float:
+        return self.ctl.ui_fps()
+
+    # ---- commands ------------------------------------------------------------------------------
+    def add_node(self, kind: str, pos: tuple[float, float]) -> str:
+        node_id = self.ctl.add(kind, pos)
+        self.canvas.clear_selection()
+        return node_id
+
+    def add_at_center(self, kind: str) -> str:
+        x, y = self.canvas.visible_center()
+        taken = {tuple(map(round, n.pos)) for n in self.ctl.graph.nodes}
+        while (round(x), round(y)) in taken:  # clicked twice: do not stack exactly
+            x, y = x + 30, y + 30
+        return self.add_node(kind, (x, y))
+
+    def delete_selection(self) -> None:
+        links = self.canvas.selected_links()
+        for dst in links:
+            self.ctl.unlink(dst)
+        if self.ctl.selection:
+            self.ctl.remove()
+        self.canvas.clear_selection()
+
+    def paste(self) -> None:
+        if self.ctl.clipboard:
+            self._paste_count += 1
+            self.ctl.paste((40.0 * self._paste_count, 40.0 * self._paste_count))
+            self.canvas.clear_selection()
+
+    def duplicate(self) -> None:
+        self.ctl.duplicate()
+        self.canvas.clear_selection()
+
+    def save(self) -> None:
+        if self.ctl.doc.path is None:
+            self.save_as_dialog()
+        else:
+            self.ctl.save()
+
+    def save_as_dialog(self) -> None:
+        import traceback; traceback.print_stack(); print("KEYS", self._dbg_keys[-20:], flush=True)
+        default = str(self.ctl.doc.path) if self.ctl.doc.path else os.path.join(os.getcwd(), "untitled.json")
+        dialogs.ask_file("Save graph as", GRAPH_FILES, lambda p: self.ctl.save(p), default=default, save=True)
+
+    def open_dialog(self) -> None:
+        def pick() -> None:
+            default = str(self.ctl.doc.path) if self.ctl.doc.path else str(DEFAULT_PRESET)
+            dialogs.ask_file("Open graph", GRAPH_FILES, self.ctl.open, default=default)
+
+        self.guard_unsaved(pick)
+
+    def guard_unsaved(self, then) -> None:
+        """Run `then` now, or after asking what to do with unsaved changes."""
+        if not self.ctl.doc.dirty:
+            then()
+            return
+
+        def save_then() -> None:
+            if self.ctl.doc.path is None:
+                self.save_as_dialog()
+            elif self.ctl.save():
+                then()
+
+        dialogs.ask("Unsaved changes", "The graph has unsaved changes.",
+                    [("Save", save_then), ("Discard", then), ("Cancel", lambda: None)])
+
+    def request_close(self) -> None:
+        if dialogs.current:  # a question is open already (e.g. this one): let the user answer it
+            return
+
+        def close() -> None:
+            self.ctl.doc.discard_recovery()
+            self.closing = True
+
+        self.guard_unsaved(close)
+
+    def offer_recovery(self) -> None:
+        if self.ctl.doc.recovery() is None:
+            return
+
+        def restore() -> None:
+            self.ctl.doc.open_recovery()
+            self.ctl.say("recovered the autosaved graph (unsaved)")
+
+        dialogs.ask("Recover unsaved work?",
+                    "fusegraph did not close cleanly last time and autosaved a graph with unsaved changes.",
+                    [("Recover", restore), ("Discard", self.ctl.doc.discard_recovery)])
+
+    # ---- input -----------------------------------------------------------------------------------
+    def typing(self) -> bool:
+        return any(dpg.does_item_exist(i) and dpg.is_item_active(i) for i in self.typing_items)
+
+    def _on_ctrl(self, sender=None, app_data=None, user_data=None) -> None:
+        self._ctrl_frame = self.frames
+
+    def _on_key(self, sender, app_data, key) -> None:
+        self._dbg_keys.append((self.frames, key, app_data))
+        self._keys.append(key)  # handled after this frame's other callbacks (a Ctrl press among them)
+
+    def ctrl_down(self) -> bool:
+        """Ctrl is held, or was pressed in this or the last frame (a fast Ctrl+key can press and
+        release Ctrl between two of our looks at it)."""
+        return (dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl)
+                or dpg.is_key_down(dpg.mvKey_RControl) or self.frames - self._ctrl_frame <= 1)
+
+    def handle_key(self, key: int, ctrl: bool | None = None) -> None:
+        """A key press: shortcuts (ctrl: None = as the keyboard says)."""
+        if key == dpg.mvKey_Escape:
+            self.quick.close()
+            return
+        if key == dpg.mvKey_Return:
+            if self.quick.shown:
+                self.quick.add_first()
+            return
+        if self.typing() or dialogs.current:
+            return
+        if self.ctrl_down() if ctrl is None else ctrl:
+            action = {dpg.mvKey_C: lambda: self.ctl.copy(), dpg.mvKey_V: self.paste, dpg.mvKey_D: self.duplicate,
+                      dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
+                      dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
+                      dpg.mvKey_A: self.select_all}.get(key)
+            if action:
+                action()
+            return
+        if key in (dpg.mvKey_Delete, dpg.mvKey_Back):
+            self.delete_selection()
+        elif key in (dpg.mvKey_Tab, dpg.mvKey_Spacebar) and self.canvas.hovered() and not self.quick.shown:
+            self.open_quick_add()
+        elif key == dpg.mvKey_F5:
+            self.ctl.stop() if self.ctl.running else self.ctl.run()
+
+    def select_all(self) -> None:
+        self.ctl.select([n.id for n in self.ctl.graph.nodes])
+        self.canvas.clear_selection()
+
+    def _on_right_click(self, sender=None, app_data=None, user_data=None) -> None:
+        if self.canvas.hovered() and self.canvas.hovered_node() is None and not dialogs.current:
+            self.open_quick_add()
+
+    def open_quick_add(self) -> None:
+        mouse = dpg.get_mouse_pos(local=False)
+        self.quick.open(mouse, self.canvas.to_grid(mouse))
+
+    # ---- the loop --------------------------------------------------------------------------------
+    def step(self) -> None:
+        """One UI frame: draw, run the callbacks it raised, update live views."""
+        dpg.render_dearpygui_frame()
+        self._run_callbacks()
+        self.frames += 1
+        self.canvas.poll()
+        self.ctl.tick()
+        self.preview.update()
+        self.canvas.refresh_looks()
+        if self.ctl.running:
+            self.timing.update(self.ctl.stats(), [n.id for n in self.ctl.graph.nodes])
+        if self.frames % 10 == 0:
+            self._status()
+        if self.probe:
+            self.write_probe()
+
+    def _run_callbacks(self) -> None:
+        """Dear PyGui's queued callbacks, each given as many of (sender, app_data, user_data) as it takes."""
+        for job in dpg.get_callback_queue() or []:
+            fn = job[0]
+            if fn is None:
+                continue
+            n = self._arity.get(fn)
+            if n is None:
+                try:
+                    n = self._arity[fn] = min(3, len(inspect.signature(fn).parameters))
+                except (TypeError, ValueError):
+                    n = 3
+            self._guarded(fn, *job[1:1 + n])
+        keys, self._keys = self._keys, []
+        for key in keys:
+            self._guarded(self.handle_key, key)
+
+    def _guarded(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:  # a bug in one action must not take the window down
+            log.exception("callback %r failed", fn)
+            self.ctl.say(f"internal error in {getattr(fn, '__name__', fn)}; see the log", error=True)
+
+    def run(self) -> int:
+        while dpg.is_dearpygui_running() and not self.closing:
+            self.step()
+        self.close()
+        return 0
+
+    def close(self) -> None:
+        self.ctl.shutdown()
+        dpg.destroy_context()
+
+    # ---- test hook -------------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        doc = self.ctl.doc
+        return {
+            "frame": self.frames,
+            "viewport": list(dpg.get_viewport_pos()),
+            **self.canvas.geometry(),
+            "graph": doc.graph.model_dump(mode="json", by_alias=True),
+            "selection": list(self.ctl.selection),
+            "can_undo": doc.can_undo, "dirty": doc.dirty,
+            "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(),
+            "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
+            "path": str(doc.path) if doc.path else None,
+        }
+
+    def write_probe(self) -> None:
+        request = Path(f"{self.probe}.shot")  # holds a PNG path: the test wants a screenshot there
+        if request.exists():
+            target = request.read_text().strip()
+            request.unlink()
+            dpg.output_frame_buffer(file=target)
+        now = time.monotonic()
+        if now - self._probe_at < 0.1:
+            return
+        self._probe_at = now
+        tmp = f"{self.probe}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.snapshot(), f)
+        os.replace(tmp, self.probe)
+
+
+def main(preset: str | None = None) -> int:
+    path = Path(preset) if preset else DEFAULT_PRESET
+    app = EditorApp(probe=os.environ.get("FUSEGRAPH_EDITOR_PROBE"))
+    ctl = app.ctl
+    if path.exists():
+        ctl.open(path)
+    else:
+        ctl.say(f"{path}: no such file; starting with an empty graph", error=True)
+    app.offer_recovery()
+    if os.environ.get("FUSEGRAPH_EDITOR_RUN", "1") != "0" and not ctl.problems() and not dialogs.current:
+        ctl.run()
+    return app.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -1,0 +1,366 @@
+"""The editor's controller: owns the Document (the model) and the LiveRunner (the engine).
+
+No Dear PyGui here. The window's callbacks and the tests call the same methods; views
+redraw from `listeners`, which get the document's change kinds ("structure", "param",
+"layout", "file") and the controller's own ("selection", "run", "status").
+
+Live edits: a param change goes to `LiveRunner.set_param` (a uniform update); a structural
+change goes to `set_graph` when the graph is complete. While it is not (a node added but
+not wired yet) the live run keeps the last complete graph and the status bar says so.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from editor.document import Document, type_errors
+from nodes import REGISTRY
+from runtime.errors import GraphError
+from runtime.graph import Graph
+from runtime.validate import check_graph
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_SECONDS = 5.0
+PREVIEW_WIDTH = 480
+
+
+ENGINE_NICE = 10  # the engine thread yields the CPU to the UI (software GL shares the same cores)
+UI_FPS_TARGET = 30.0
+MAX_YIELD_S = 0.06
+
+
+def _runner_factory(graph: Graph, search_dirs: tuple[str, ...], preview_width: int):
+    from runtime.live import LiveRunner  # the engine (GL) only when a run starts
+
+    class EditorRunner(LiveRunner):
+        """The live runner, polite to the UI: a lower thread priority, and a pause after each
+        frame that grows while the UI is under its frame rate (`yield_s`, set by the controller).
+        On software GL the engine and the UI share the CPU, and the engine's GL calls hold the GIL."""
+
+        yield_s = 0.0
+
+        def _run(self) -> None:
+            # Linux: niceness is per thread, and the GL driver's worker threads (llvmpipe) made
+            # from this one inherit it.
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENGINE_NICE)
+            except (AttributeError, OSError):
+                pass
+            super()._run()
+
+        def _publish(self, *args, **kwargs) -> None:
+            super()._publish(*args, **kwargs)
+            if self.yield_s > 0:
+                time.sleep(self.yield_s)
+
+    return EditorRunner(graph, search_dirs=search_dirs, preview_width=preview_width)
+
+
+def has_camera() -> bool:
+    return bool(glob.glob("/dev/video*"))
+
+
+class EditorController:
+    def __init__(self, runner_factory: Callable = _runner_factory, preview_width: int = PREVIEW_WIDTH,
+                 autosave_seconds: float = AUTOSAVE_SECONDS):
+        self.doc = Document()
+        self.doc.listeners.append(self._on_document)
+        self.runner_factory = runner_factory
+        self.preview_width = preview_width
+        self.runner = None
+        self.want_run = False  # the user pressed Run (a failed run restarts on the next edit)
+        self.selection: list[str] = []
+        self.clipboard: dict | None = None
+        self.listeners: list[Callable[[str], None]] = []
+        self.message = ""  # the status bar's last message
+        self.message_is_error = False
+        self.autosave_seconds = autosave_seconds
+        self._next_autosave = time.monotonic() + autosave_seconds
+        self._sent: Graph | None = None  # the graph the runner has
+        self._failure_seen = ""
+        self._stale = False  # the runner runs an older, complete graph
+        self._ticks: list[float] = []  # UI frame times of the last second
+        self._pace_at = 0.0
+
+    # ---- notifications -------------------------------------------------------------------
+    def _emit(self, kind: str) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(kind)
+            except Exception:
+                log.exception("editor view %r failed on %r", fn, kind)
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.message, self.message_is_error = text, error
+        self._emit("status")
+
+    def _on_document(self, kind: str) -> None:
+        ids = {n.id for n in self.doc.graph.nodes}
+        if any(n not in ids for n in self.selection):
+            self.selection = [n for n in self.selection if n in ids]
+            self._emit("selection")
+        if kind in ("structure", "file"):
+            self._push_graph(restart=kind == "file")
+        elif kind == "param":
+            self._push_params()
+        self._emit(kind)
+
+    # ---- model queries -------------------------------------------------------------------
+    @property
+    def graph(self) -> Graph:
+        return self.doc.graph
+
+    def node(self, node_id: str):
+        return self.doc.graph.node(node_id)
+
+    def problems(self, graph: Graph | None = None) -> list[GraphError]:
+        """What keeps `graph` (default: the document's) from running."""
+        g = graph if graph is not None else self.doc.graph
+        return check_graph(g) + type_errors(g)
+
+    def node_errors(self) -> dict[str, list[str]]:
+        """Per node: the document's problems and the live run's failures."""
+        out = {k: list(v) for k, v in self.doc.node_errors.items()}
+        stats = self.stats()
+        for node, msg in (stats.errors if stats else {}).items():
+            out.setdefault(node, []).append(f"{node}: {msg} [live]")
+        return out
+
+    # ---- edits (each returns what the status bar should say, if anything) -------------------
+    def add(self, kind: str, pos: tuple[float, float] = (0.0, 0.0), params: dict | None = None) -> str:
+        node_id = self.doc.add_node(kind, (float(pos[0]), float(pos[1])), params)
+        self.select([node_id])
+        return node_id
+
+    def remove(self, ids: Iterable[str] | None = None) -> None:
+        ids = list(self.selection if ids is None else ids)
+        if ids:
+            self.doc.remove_nodes(ids)
+            self.say(f"deleted {', '.join(ids)}")
+
+    def move(self, positions: dict[str, tuple[float, float]], merge_key: object = None) -> None:
+        self.doc.move_nodes(positions, merge_key=merge_key)
+
+    def link(self, src: str, dst: str) -> GraphError | None:
+        err = self.doc.link(src, dst)
+        if err is not None:
+            self.say(f"link refused: {err.message} ({src} -> {dst})", error=True)
+        return err
+
+    def unlink(self, dst: str) -> bool:
+        return self.doc.unlink(dst)
+
+    def set_param(self, node_id: str, name: str, value: Any, merge_key: object = None) -> GraphError | None:
+        err = self.doc.set_param(node_id, name, value, merge_key=merge_key)
+        if err is not None:
+            self.say(f"{node_id}.{name}: {err.message}", error=True)
+        return err
+
+    def end_merge(self) -> None:
+        self.doc.end_merge()
+
+    def copy(self, ids: Iterable[str] | None = None) -> int:
+        ids = list(self.selection if ids is None else ids)
+        if ids:
+            self.clipboard = self.doc.copy(ids)
+        return len(ids)
+
+    def paste(self, offset: tuple[float, float] = (40.0, 40.0)) -> list[str]:
+        if not self.clipboard:
+            return []
+        new = self.doc.paste(self.clipboard, offset)
+        self.select(new)
+        return new
+
+    def duplicate(self, ids: Iterable[str] | None = None) -> list[str]:
+        ids = list(self.selection if ids is None else ids)
+        new = self.doc.duplicate(ids) if ids else []
+        self.select(new)
+        return new
+
+    def undo(self) -> bool:
+        done = self.doc.undo()
+        if not done:
+            self.say("nothing to undo")
+        return done
+
+    def redo(self) -> bool:
+        done = self.doc.redo()
+        if not done:
+            self.say("nothing to redo")
+        return done
+
+    def select(self, ids: Iterable[str]) -> None:
+        ids = [i for i in ids if self.doc.graph.node(i) is not None]
+        if ids != self.selection:
+            self.selection = ids
+            self._update_preview()
+            self._emit("selection")
+
+    # ---- files -----------------------------------------------------------------------------
+    def new(self) -> None:
+        self.doc.new()
+        self.say("new graph")
+
+    def open(self, path: str | os.PathLike) -> list[GraphError]:
+        errors = self.doc.open(path)
+        if errors:
+            self.say(f"opened {path} with {len(errors)} problem(s): {errors[0]}", error=True)
+        else:
+            self.say(f"opened {path}")
+        return errors
+
+    def save(self, path: str | os.PathLike | None = None) -> bool:
+        try:
+            self.doc.save(path)
+        except (OSError, ValueError) as exc:
+            self.say(f"save failed: {exc}", error=True)
+            return False
+        self.say(f"saved {self.doc.path}")
+        return True
+
+    def autosave_tick(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now < self._next_autosave:
+            return False
+        self._next_autosave = now + self.autosave_seconds
+        return self.doc.autosave()
+
+    # ---- live ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.runner is not None and self.runner.running
+
+    def _search_dirs(self) -> tuple[str, ...]:
+        return (str(Path(self.doc.path).resolve().parent),) if self.doc.path else ()
+
+    def run(self) -> bool:
+        self.want_run = True
+        problems = self.problems()
+        if problems:
+            self.say(f"cannot run: {problems[0]}", error=True)
+            self._emit("run")
+            return False
+        self._start()
+        return True
+
+    def _start(self) -> None:
+        self._stop_runner()
+        graph = self.doc.graph
+        self.runner = self.runner_factory(graph, self._search_dirs(), self.preview_width)
+        self._sent, self._stale, self._failure_seen = graph, False, ""
+        self._update_preview()
+        self.runner.start()
+        self.say(self._run_message())
+        self._emit("run")
+
+    def _run_message(self) -> str:
+        kinds = {n.type for n in self.doc.graph.nodes}
+        if "pattern" in kinds and "camera" not in kinds and not has_camera():
+            return "running live: no camera here, so the graph runs on the built-in test pattern"
+        return "running live"
+
+    def stop(self) -> None:
+        self.want_run = False
+        self._stop_runner()
+        self.say("stopped")
+        self._emit("run")
+
+    def _stop_runner(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        self._sent = None
+
+    def stats(self):
+        return self.runner.stats() if self.runner is not None else None
+
+    def preview(self):
+        """(RGBA uint8 HxWx4 or None, frame index) of the previewed node."""
+        return self.runner.preview() if self.runner is not None else (None, -1)
+
+    def preview_target(self) -> str | None:
+        """The selected node when it runs live, else the first preview sink."""
+        sent = self._sent or self.doc.graph
+        if len(self.selection) == 1 and sent.node(self.selection[0]) is not None:
+            return self.selection[0]
+        sinks = [n.id for n in sent.nodes if REGISTRY[n.type].role == "sink"]
+        previews = [n.id for n in sent.nodes if n.type == "preview"]
+        return (previews or sinks or [None])[0]
+
+    def _update_preview(self) -> None:
+        if self.runner is not None:
+            self.runner.set_preview(self.preview_target())
+
+    def _push_graph(self, restart: bool = False) -> None:
+        if not self.want_run:
+            return
+        graph = self.doc.graph
+        if self.problems(graph):
+            if self.runner is not None and not self._stale:
+                self._stale = True
+                self.say("graph incomplete: the live run keeps the last complete graph", error=True)
+            return
+        if restart or self.runner is None or not self.runner.running:
+            self._start()
+            return
+        self.runner.set_graph(graph)
+        self._sent, self._stale = graph, False
+        self._update_preview()
+
+    def _push_params(self) -> None:
+        if self.runner is None or self._sent is None:
+            return
+        if not self.runner.running:
+            self._push_graph()
+            return
+        nodes = []
+        for old in self._sent.nodes:  # only nodes the runner knows; new ones come with set_graph
+            new = self.doc.graph.node(old.id)
+            if new is not None and new.type == old.type and new.params != old.params:
+                before, after = old.params.model_dump(), new.params.model_dump()
+                for name, value in after.items():
+                    if before.get(name) != value:
+                        self.runner.set_param(old.id, name, value)
+                old = old.model_copy(update={"params": new.params})
+            nodes.append(old)
+        self._sent = self._sent.model_copy(update={"nodes": nodes})
+
+    def tick(self, now: float | None = None) -> None:
+        """Once per UI frame: autosave, keep the UI's frame rate, notice a run that stopped."""
+        self.autosave_tick(now)
+        self._pace()
+        if self.runner is not None and not self.runner.running:
+            failure = self.stats().failure if self.stats() else ""
+            if failure and failure != self._failure_seen:
+                self._failure_seen = failure
+                self.say(f"live run stopped: {failure}", error=True)
+                self._emit("run")
+
+    def ui_fps(self) -> float:
+        t = self._ticks
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+    def _pace(self) -> None:
+        """While the UI is under UI_FPS_TARGET, the engine pauses a little longer after each frame."""
+        now = time.perf_counter()
+        self._ticks.append(now)
+        while self._ticks and now - self._ticks[0] > 1.0:
+            self._ticks.pop(0)
+        if self.runner is None or not hasattr(self.runner, "yield_s") or now < self._pace_at:
+            return
+        self._pace_at = now + 0.25
+        fps = self.ui_fps()
+        if fps < UI_FPS_TARGET + 2:
+            self.runner.yield_s = min(MAX_YIELD_S, self.runner.yield_s + 0.004)
+        elif fps > UI_FPS_TARGET + 10:
+            self.runner.yield_s = max(0.0, self.runner.yield_s - 0.002)
+
+    def shutdown(self) -> None:
+        self._stop_runner()

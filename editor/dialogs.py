@@ -1,0 +1,85 @@
+"""Modal questions and file dialogs (Dear PyGui windows made on demand, deleted when answered)."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import dearpygui.dearpygui as dpg
+
+# the open modal's buttons by label (tests and the end-to-end probe answer through it)
+current: dict[str, Callable[[], None]] = {}
+current_title: list[str] = []
+current_items: dict[str, int] = {}
+current_window: list[int] = []
+
+
+def ask(title: str, text: str, buttons: list[tuple[str, Callable[[], None]]], width: int = 460) -> int:
+    """A modal window with `text` and one button per (label, action); any button closes it.
+    One question at a time: a new one replaces an open one."""
+    if current_window and dpg.does_item_exist(current_window[0]):
+        dpg.delete_item(current_window[0])
+    current_items.clear()
+    vw, vh = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+    with dpg.window(label=title, modal=True, no_collapse=True, no_resize=True, no_close=True, width=width,
+                    pos=[max(0, (vw - width) // 2), max(0, vh // 2 - 120)], no_saved_settings=True) as win:
+        dpg.add_text(text, wrap=width - 20)
+        dpg.add_spacer(height=6)
+        with dpg.group(horizontal=True):
+            for label, action in buttons:
+                current_items[label] = dpg.add_button(label=label, width=130, callback=_answer,
+                                                      user_data=(win, action))
+    current.clear()
+    current.update({label: (lambda a=action, w=win: _answer(None, None, (w, a))) for label, action in buttons})
+    current_title[:] = [title]
+    current_window[:] = [win]
+    return win
+
+
+def _answer(sender, app_data, user_data) -> None:
+    win, action = user_data
+    current.clear()
+    current_title.clear()
+    current_items.clear()
+    current_window.clear()
+    if dpg.does_item_exist(win):
+        dpg.delete_item(win)
+    action()
+
+
+def button_rects() -> dict[str, list[float]]:
+    """Screen rectangles of the open modal's buttons (drawn at least once)."""
+    out = {}
+    for label, item in current_items.items():
+        state = dpg.get_item_state(item) if dpg.does_item_exist(item) else {}
+        if "rect_min" in state:
+            out[label] = [*state["rect_min"], *state["rect_max"]]
+    return out
+
+
+def answer(label: str) -> None:
+    """Press a button of the open modal (tests)."""
+    current[label]()
+
+
+def ask_file(title: str, extensions: tuple[str, ...], on_chosen: Callable[[str], None], default: str = "",
+             save: bool = False) -> int:
+    """A file dialog; on_chosen(path) when the user picks one (nothing on cancel)."""
+    folder = os.path.dirname(os.path.abspath(default)) if default else os.getcwd()
+    name = os.path.basename(default) if default and save else ""
+
+    def done(sender, app_data, user_data=None) -> None:
+        path = app_data.get("file_path_name", "") if isinstance(app_data, dict) else ""
+        dpg.delete_item(dialog)
+        if path:
+            on_chosen(path)
+
+    def cancel(sender, app_data, user_data=None) -> None:
+        dpg.delete_item(dialog)
+
+    with dpg.file_dialog(label=title, directory_selector=False, show=True, modal=True, callback=done,
+                         cancel_callback=cancel, width=760, height=480, default_path=folder,
+                         default_filename=name or ".") as dialog:
+        for ext in extensions:
+            dpg.add_file_extension(ext, color=(120, 220, 120, 255))
+        dpg.add_file_extension(".*")
+    return dialog

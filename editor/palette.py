@@ -1,0 +1,128 @@
+"""The palette (node kinds by category, with a search box; docstrings as tooltips) and the
+quick-add popup (Tab, Space or a right click on the canvas: type, Enter adds at the cursor)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import dearpygui.dearpygui as dpg
+
+from editor.canvas import PORT_COLOURS
+from nodes import REGISTRY
+
+CATEGORY_ORDER = ("source", "filter", "composite", "ai", "sink")
+
+
+def summary(kind: str) -> str:
+    return REGISTRY[kind].doc.strip().splitlines()[0]
+
+
+def categories() -> dict[str, list[str]]:
+    """category -> kinds, in a stable order (known categories first, then any new ones)."""
+    out: dict[str, list[str]] = {}
+    for kind, spec in sorted(REGISTRY.items()):
+        out.setdefault(spec.category, []).append(kind)
+    order = [c for c in CATEGORY_ORDER if c in out] + sorted(c for c in out if c not in CATEGORY_ORDER)
+    return {c: out[c] for c in order}
+
+
+def match_kinds(query: str) -> list[str]:
+    """Kinds matching `query` (name, category or description), best first."""
+    q = query.strip().lower()
+    if not q:
+        return [k for kinds in categories().values() for k in kinds]
+    scored = []
+    for kind, spec in REGISTRY.items():
+        if kind.startswith(q):
+            score = 0
+        elif q in kind:
+            score = 1
+        elif q in spec.category:
+            score = 2
+        elif q in spec.doc.lower():
+            score = 3
+        else:
+            continue
+        scored.append((score, kind))
+    return [k for _, k in sorted(scored)]
+
+
+class Palette:
+    """One row of buttons per category under a search box (it sits under the canvas)."""
+
+    def __init__(self, parent: int | str, on_add: Callable[[str], None], typing_items: set):
+        self.on_add = on_add
+        self.buttons: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
+        with dpg.group(parent=parent):
+            with dpg.group(horizontal=True):
+                dpg.add_text("Add node")
+                self.search = dpg.add_input_text(hint="search: name, category, text", width=230,
+                                                 callback=self._filter)
+                typing_items.add(self.search)
+                for t, c in PORT_COLOURS.items():
+                    dpg.add_text(t, color=c)
+            for category, kinds in categories().items():
+                with dpg.group(horizontal=True) as row:
+                    self.rows[category] = row
+                    dpg.add_text(f"{category:>9}", color=(150, 150, 150))
+                    for kind in kinds:
+                        b = dpg.add_button(label=kind, callback=lambda s, a, u: self.on_add(u), user_data=kind)
+                        with dpg.tooltip(b):
+                            dpg.add_text(REGISTRY[kind].doc.strip())
+                        self.buttons[kind] = b
+            dpg.add_text("Tab/Space/right click: quick add at the cursor.  Ctrl+click a link: detach.",
+                         color=(140, 140, 140))
+
+    def _filter(self, sender=None, query: str = "", user_data=None) -> None:
+        shown = set(match_kinds(query or ""))
+        for kind, b in self.buttons.items():
+            dpg.configure_item(b, show=kind in shown)
+        for category, row in self.rows.items():
+            dpg.configure_item(row, show=any(k in shown for k in categories()[category]))
+
+
+class QuickAdd:
+    """A small popup with a search field; Enter adds the best match where it was opened."""
+
+    def __init__(self, on_add: Callable[[str, tuple[float, float]], None], typing_items: set):
+        self.on_add = on_add
+        self.where: tuple[float, float] = (0.0, 0.0)
+        with dpg.window(label="Add node", show=False, popup=True, no_title_bar=True, width=260, height=250,
+                        no_saved_settings=True) as self.window:
+            dpg.add_text("Add node (Enter: first match)")
+            self.search = dpg.add_input_text(width=-1, callback=self._typed)
+            self.list = dpg.add_listbox([], width=-1, num_items=9, callback=self._picked)
+        typing_items.add(self.search)
+
+    @property
+    def shown(self) -> bool:
+        return bool(dpg.is_item_shown(self.window))
+
+    def open(self, screen: tuple[float, float], grid: tuple[float, float]) -> None:
+        self.where = grid
+        dpg.set_value(self.search, "")
+        self._typed(None, "")
+        dpg.configure_item(self.window, show=True, pos=[int(screen[0]), int(screen[1])])
+        dpg.focus_item(self.search)
+
+    def close(self) -> None:
+        dpg.configure_item(self.window, show=False)
+
+    def _typed(self, sender, query: str, user_data=None) -> None:
+        matches = match_kinds(query or "")
+        dpg.configure_item(self.list, items=matches)
+        if matches:
+            dpg.set_value(self.list, matches[0])
+
+    def add_first(self) -> str | None:
+        matches = match_kinds(dpg.get_value(self.search) or "")
+        if not matches:
+            return None
+        self.close()
+        self.on_add(matches[0], self.where)
+        return matches[0]
+
+    def _picked(self, sender, kind: str, user_data=None) -> None:
+        if kind:
+            self.close()
+            self.on_add(kind, self.where)

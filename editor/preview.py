@@ -1,0 +1,69 @@
+"""The preview panel: the previewed node's latest frame in a dynamic texture, updated each UI
+frame from LiveRunner.preview() (never waits on the engine).
+
+One raw texture of SIZE x SIZE (a float32 array this panel owns and writes in place: no copy
+through set_value) holds any frame up to that size in its top-left corner; the image shows
+only that part (uv_max), so a new frame size needs no new texture.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import dearpygui.dearpygui as dpg
+
+SIZE = 480
+
+
+def fit(frame: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """RGBA uint8 at most size x size (aspect kept); a mask (HxW) shows grey."""
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGBA)
+    elif frame.shape[2] == 3:
+        frame = cv2.cvtColor(frame, cv2.COLOR_RGB2RGBA)
+    h, w = frame.shape[:2]
+    if w > size or h > size:
+        s = size / max(w, h)
+        frame = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+class PreviewPanel:
+    def __init__(self, ctl, parent: int | str, size: int = SIZE, display_width: int = 400):
+        self.ctl = ctl
+        self.size = size
+        self.display_width = display_width
+        self.index = -1
+        self.shown: tuple[int, int] = (0, 0)  # width, height of the frame in the texture
+        self.pixels = np.zeros((size, size, 4), np.float32)
+        self.pixels[..., 3] = 1.0
+        with dpg.texture_registry():
+            self.texture = dpg.add_raw_texture(size, size, self.pixels, format=dpg.mvFormat_Float_rgba)
+        with dpg.group(parent=parent):
+            self.caption = dpg.add_text("Preview (not running: Run > Run, or F5)")
+            self.image = dpg.add_image(self.texture, width=display_width, height=display_width * 9 // 16,
+                                       uv_max=(1.0, 9 / 16), border_color=(70, 70, 70, 255))
+
+    def update(self) -> bool:
+        """Upload the newest frame if there is one; True when the texture changed."""
+        frame, index = self.ctl.preview()
+        target = self.ctl.preview_target()
+        if frame is None or index == self.index:
+            if not self.ctl.running:
+                dpg.set_value(self.caption, "Preview (not running: Run > Run, or F5)")
+            return False
+        self.index = index
+        img = fit(np.asarray(frame), self.size)
+        h, w = img.shape[:2]
+        np.multiply(img, np.float32(1.0 / 255.0), out=self.pixels[:h, :w], casting="unsafe")
+        if (w, h) != self.shown:
+            self.shown = (w, h)
+            scale = min(self.display_width / w, self.display_width * 0.75 / h)  # fit the panel, aspect kept
+            dpg.configure_item(self.image, width=max(1, round(w * scale)), height=max(1, round(h * scale)),
+                               uv_max=(w / self.size, h / self.size))
+        dpg.set_value(self.caption, f"Preview: {target or '-'}   frame {index}   {frame.shape[1]}x{frame.shape[0]}")
+        return True
+
+    def texture_pixels(self) -> np.ndarray:
+        """What the texture holds now (RGBA float32 in [0, 1], the shown part)."""
+        w, h = self.shown
+        return self.pixels[:h, :w].copy()
