@@ -51,10 +51,10 @@ class EditorApp:
         self._paste_count = 0
         self._arity: dict = {}
         self._keys: list[int] = []
-        self._dbg_keys = []
         self._ctrl_frame = -10
         # moderngl keeps the GIL during GL calls, so the engine thread holds it for much of its
         # frame on software GL; a short switch interval hands it to the UI thread between calls.
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
@@ -62,7 +62,7 @@ class EditorApp:
         dpg.bind_theme(NodeCanvas.editor_theme())
         self.ctl.listeners.append(self._on_change)
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
-                            vsync=False)
+                            vsync=True)  # a real display paces the loop; Xvfb does not wait
         dpg.set_exit_callback(lambda *a: self.request_close())
         dpg.setup_dearpygui()
         dpg.show_viewport()
@@ -96,7 +96,7 @@ class EditorApp:
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
-                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_F5):
+                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_F5):
                 dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
             for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
                 dpg.add_key_press_handler(key, callback=self._on_ctrl)
@@ -112,7 +112,7 @@ class EditorApp:
                 dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=self.save)
                 dpg.add_menu_item(label="Save As...", callback=self.save_as_dialog)
                 dpg.add_separator()
-                dpg.add_menu_item(label="Quit", callback=self.request_close)
+                dpg.add_menu_item(label="Quit", shortcut="Ctrl+Q", callback=self.request_close)
             with dpg.menu(label="Edit"):
                 self.undo_item = dpg.add_menu_item(label="Undo", shortcut="Ctrl+Z", callback=self.ctl.undo)
                 self.redo_item = dpg.add_menu_item(label="Redo", shortcut="Ctrl+Y", callback=self.ctl.redo)
@@ -125,8 +125,8 @@ class EditorApp:
                 dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
                 dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
             with dpg.menu(label="View"):
-                dpg.add_menu_item(label="Compiled plan", check=True,
-                                  callback=lambda s, a: self.timing.show_plan(bool(a)))
+                dpg.add_menu_item(label="Show / hide the compiled plan",
+                                  callback=lambda: self.timing.show_plan(not dpg.get_value(self.timing.plan_toggle)))
 
     # ---- model -> view ---------------------------------------------------------------------------
     def _on_change(self, kind: str) -> None:
@@ -225,7 +225,6 @@ class EditorApp:
             self.ctl.save()
 
     def save_as_dialog(self) -> None:
-        import traceback; traceback.print_stack(); print("KEYS", self._dbg_keys[-20:], flush=True)
         default = str(self.ctl.doc.path) if self.ctl.doc.path else os.path.join(os.getcwd(), "untitled.json")
         dialogs.ask_file("Save graph as", GRAPH_FILES, lambda p: self.ctl.save(p), default=default, save=True)
 
@@ -281,7 +280,6 @@ class EditorApp:
         self._ctrl_frame = self.frames
 
     def _on_key(self, sender, app_data, key) -> None:
-        self._dbg_keys.append((self.frames, key, app_data))
         self._keys.append(key)  # handled after this frame's other callbacks (a Ctrl press among them)
 
     def ctrl_down(self) -> bool:
@@ -305,7 +303,7 @@ class EditorApp:
             action = {dpg.mvKey_C: lambda: self.ctl.copy(), dpg.mvKey_V: self.paste, dpg.mvKey_D: self.duplicate,
                       dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
-                      dpg.mvKey_A: self.select_all}.get(key)
+                      dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close}.get(key)
             if action:
                 action()
             return
@@ -378,6 +376,7 @@ class EditorApp:
     def close(self) -> None:
         self.ctl.shutdown()
         dpg.destroy_context()
+        sys.setswitchinterval(self._switch_interval)
 
     # ---- test hook -------------------------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -389,7 +388,7 @@ class EditorApp:
             "graph": doc.graph.model_dump(mode="json", by_alias=True),
             "selection": list(self.ctl.selection),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
-            "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(),
+            "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
             "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None,
         }

@@ -33,6 +33,8 @@ def rect(item: int) -> tuple[float, float, float, float] | None:
     if "rect_min" not in state or "rect_max" not in state:
         return None
     (x0, y0), (x1, y1) = state["rect_min"], state["rect_max"]
+    if x1 <= x0 and y1 <= y0:  # created but not drawn yet
+        return None
     return float(x0), float(y0), float(x1), float(y1)
 
 
@@ -330,7 +332,7 @@ class NodeCanvas:
             dpg.configure_item(view.item, label=title)
             bar = ERROR if err else HEAT_BARS.get(level, NEUTRAL)
             if node_id in selected:
-                bar = lighter(bar)
+                bar = lighter(bar, 70)
             for c in view.colours:
                 dpg.set_value(c, (*bar, 255))
             outline = band[0].colour if band else ((230, 200, 90) if node_id in selected else (100, 100, 100))
@@ -368,7 +370,7 @@ class NodeCanvas:
             lines.append(f"time: {ms:.2f} ms smoothed ({100 * ms / timing.BUDGET_MS:.0f}% of the 33 ms budget)")
             bands = timing.fused_bands(stats.passes).get(node_id)
             if bands:
-                lines.append(timing.split_text(node_id, bands, stats.node_ms))
+                lines.append(timing.split_text(bands, stats.passes, stats.node_ms))
         return "\n".join(lines)
 
     def _poll_tooltip(self) -> None:

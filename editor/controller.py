@@ -32,7 +32,7 @@ PREVIEW_WIDTH = 480
 
 ENGINE_NICE = 10  # the engine thread yields the CPU to the UI (software GL shares the same cores)
 UI_FPS_TARGET = 30.0
-MAX_YIELD_S = 0.06
+MAX_YIELD_S = 0.1
 
 
 def _runner_factory(graph: Graph, search_dirs: tuple[str, ...], preview_width: int):
@@ -358,9 +358,9 @@ class EditorController:
         self._pace_at = now + 0.25
         fps = self.ui_fps()
         if fps < UI_FPS_TARGET + 2:
-            self.runner.yield_s = min(MAX_YIELD_S, self.runner.yield_s + 0.004)
-        elif fps > UI_FPS_TARGET + 10:
-            self.runner.yield_s = max(0.0, self.runner.yield_s - 0.002)
+            self.runner.yield_s = min(MAX_YIELD_S, self.runner.yield_s + 0.01)
+        elif fps > UI_FPS_TARGET + 5:
+            self.runner.yield_s = max(0.0, self.runner.yield_s - 0.003)
 
     def shutdown(self) -> None:
         self._stop_runner()

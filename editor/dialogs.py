@@ -51,7 +51,7 @@ def button_rects() -> dict[str, list[float]]:
     out = {}
     for label, item in current_items.items():
         state = dpg.get_item_state(item) if dpg.does_item_exist(item) else {}
-        if "rect_min" in state:
+        if "rect_min" in state and state["rect_max"][0] > state["rect_min"][0]:  # drawn already
             out[label] = [*state["rect_min"], *state["rect_max"]]
     return out
 

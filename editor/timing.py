@@ -51,15 +51,29 @@ def fused_bands(passes: list[tuple[str, list[str], float]]) -> dict[str, list[Ba
     return out
 
 
-def split_text(node: str, bands: list[Band], node_ms: dict[str, float]) -> str:
-    """How the time of the fused passes `node` is in is split among their members."""
+def pass_split(band: Band, passes: list[tuple[str, list[str], float]],
+               node_ms: dict[str, float]) -> list[tuple[str, float]]:
+    """How a fused pass's time divides among its members (the engine splits it by each stage's
+    relative per-pixel cost). A member that runs in no other pass has all its time here; what is
+    left goes to members that also run elsewhere, in proportion to their time per pass."""
+    runs = {n: sum(1 for _, nodes, _ in passes if n in nodes) for n in band.nodes}
+    alone = {n: min(node_ms.get(n, 0.0), band.ms) for n in band.nodes if runs[n] == 1}
+    rest = max(0.0, band.ms - sum(alone.values()))
+    shared = {n: node_ms.get(n, 0.0) / max(1, runs[n]) for n in band.nodes if runs[n] != 1}
+    total = sum(shared.values())
+    return [(n, alone[n] if n in alone else (rest * shared[n] / total if total > 0 else rest / len(shared)))
+            for n in band.nodes]
+
+
+def split_text(bands: list[Band], passes: list[tuple[str, list[str], float]], node_ms: dict[str, float]) -> str:
+    """The tooltip lines on the fused passes a node is in."""
     lines = []
     for b in bands:
-        total = sum(node_ms.get(n, 0.0) for n in b.nodes) or 1.0
-        shares = ", ".join(f"{n} {node_ms.get(n, 0.0):.2f} ms ({100 * node_ms.get(n, 0.0) / total:.0f}%)"
-                           for n in b.nodes)
-        lines.append(f"fused pass #{b.index} {b.name}: {b.ms:.2f} ms last frame, one GPU pass for "
-                     f"{len(b.nodes)} nodes;\n  split by each stage's relative per-pixel cost: {shares}")
+        parts = pass_split(b, passes, node_ms)
+        whole = sum(ms for _, ms in parts) or 1.0
+        shares = ", ".join(f"{n} ~{ms:.2f} ms ({100 * ms / whole:.0f}%)" for n, ms in parts)
+        lines.append(f"fused pass #{b.index} ({b.name}): {b.ms:.2f} ms last frame, one GPU pass for "
+                     f"{', '.join(b.nodes)};\n  split by each stage's per-pixel cost: {shares}")
     return "\n".join(lines)
 
 
@@ -94,7 +108,7 @@ class TimingPanel:
                                                       parent=self.y_axis)
             self.plan_toggle = dpg.add_checkbox(label="show the compiled plan (passes, members, sizes, "
                                                       "CPU<->GPU bytes)", callback=self._toggle)
-        with dpg.window(label="Compiled plan", show=False, width=640, height=420, pos=[40, 60],
+        with dpg.window(label="Compiled plan", show=False, width=640, height=400, pos=[16, 340],
                         no_saved_settings=True, on_close=lambda: self.show_plan(False)) as self.plan_window:
             self.plan_text = dpg.add_text("(not running)")
         dpg.set_axis_limits(self.y_axis, 0.0, 2 * BUDGET_MS)

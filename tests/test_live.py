@@ -20,8 +20,9 @@ def wait_for(cond, timeout=20.0):
     return False
 
 
-def pattern_doc(fps=30, sink_params=None, sink="preview"):
-    return graph_doc([{"id": "p", "type": "pattern", "params": {"width": 160, "height": 90, "fps": fps, "frames": 20}},
+def pattern_doc(fps=30, sink_params=None, sink="preview", size=(160, 90)):
+    return graph_doc([{"id": "p", "type": "pattern", "params": {"width": size[0], "height": size[1], "fps": fps,
+                                                                "frames": 20}},
                       {"id": "b", "type": "blur", "params": {"sigma": 2.0, "scale": "full"}},
                       {"id": "c", "type": "color", "params": {}},
                       {"id": "out", "type": sink, "params": sink_params or {}}],
@@ -57,7 +58,7 @@ def test_preview_any_node_and_edits_between_frames():
 
 
 def test_a_slow_pipeline_drops_frames_instead_of_queueing():
-    runner = LiveRunner(parse_graph(pattern_doc(fps=240)))
+    runner = LiveRunner(parse_graph(pattern_doc(fps=240, size=(1280, 720))))  # far more than it can do
     runner.start()
     try:
         assert wait_for(lambda: runner.stats().dropped > 5)
