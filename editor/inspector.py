@@ -60,6 +60,12 @@ def widget_for(name: str, info) -> ParamWidget:
     if extra.get("widget") == "file":
         return ParamWidget(name, "file", default, file_kind=str(extra.get("file_kind", "")),
                            save=bool(extra.get("save", False)), doc=doc)
+    if extra.get("widget") == "camera":  # the cameras OpenCV can open, listed when the inspector opens
+        from nodes.camera import available_cameras
+
+        found = tuple(available_cameras())
+        note = f"cameras found: {', '.join(map(str, found))}" if found else "no cameras found on this machine"
+        return ParamWidget(name, "combo", default, choices=found or (default,), doc=f"{doc}; {note}")
     if origin is Literal:
         return ParamWidget(name, "combo", default, choices=tuple(args), doc=doc)
     if ann is bool:

@@ -557,3 +557,16 @@ def test_listeners_get_the_right_kinds(doc, tmp_path):
     assert seen == ["structure", "structure", "structure", "param", "layout", "structure", "structure",
                     "structure", "structure", "structure", "file", "file", "file"]
     assert broken == seen
+
+
+def test_camera_device_is_chosen_from_the_cameras_found(monkeypatch):
+    import nodes.camera
+    from editor.inspector import from_widget, widget_for
+    from nodes.camera import CameraParams
+
+    monkeypatch.setattr(nodes.camera, "available_cameras", lambda: [0, 2])
+    w = widget_for("device", CameraParams.model_fields["device"])
+    assert w.kind == "combo" and w.choices == (0, 2) and "found: 0, 2" in w.doc
+    assert from_widget(w, "2") == 2
+    monkeypatch.setattr(nodes.camera, "available_cameras", lambda: [])
+    assert "no cameras found" in widget_for("device", CameraParams.model_fields["device"]).doc
