@@ -32,7 +32,7 @@ from runtime.engine import Engine  # noqa: E402
 from runtime.gpu import Gpu  # noqa: E402
 from runtime.graph import parse_graph, read_document  # noqa: E402
 from runtime.migrate import migrate  # noqa: E402
-from runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload, Value  # noqa: E402
+from runtime.plan import CpuStep, Plan, SinkStep, Upload, Value  # noqa: E402
 from tests.media import write_clip  # noqa: E402
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "background_blur.json"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -36,30 +35,12 @@ MAX_YIELD_S = 0.1
 
 
 def _runner_factory(graph: Graph, search_dirs: tuple[str, ...], preview_width: int):
+    """The live runner, polite to the UI: a lower thread priority, and a pause after each frame
+    that grows while the UI is under its frame rate (`yield_s`, set by the controller). On
+    software GL the engine and the UI share the CPU, and the engine's GL calls hold the GIL."""
     from runtime.live import LiveRunner  # the engine (GL) only when a run starts
 
-    class EditorRunner(LiveRunner):
-        """The live runner, polite to the UI: a lower thread priority, and a pause after each
-        frame that grows while the UI is under its frame rate (`yield_s`, set by the controller).
-        On software GL the engine and the UI share the CPU, and the engine's GL calls hold the GIL."""
-
-        yield_s = 0.0
-
-        def _run(self) -> None:
-            # Linux: niceness is per thread, and the GL driver's worker threads (llvmpipe) made
-            # from this one inherit it.
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENGINE_NICE)
-            except (AttributeError, OSError):
-                pass
-            super()._run()
-
-        def _publish(self, *args, **kwargs) -> None:
-            super()._publish(*args, **kwargs)
-            if self.yield_s > 0:
-                time.sleep(self.yield_s)
-
-    return EditorRunner(graph, search_dirs=search_dirs, preview_width=preview_width)
+    return LiveRunner(graph, search_dirs=search_dirs, preview_width=preview_width, nice=ENGINE_NICE)
 
 
 def has_camera() -> bool:

@@ -7,6 +7,7 @@ stays one frame. Finite files loop. Edits arrive as engine messages, applied bet
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -41,8 +42,13 @@ class LiveStats:
 
 
 class LiveRunner:
-    def __init__(self, graph: Graph, search_dirs: tuple[str, ...] = (), preview_width: int = 480):
+    def __init__(self, graph: Graph, search_dirs: tuple[str, ...] = (), preview_width: int = 480,
+                 nice: int = 0):
+        """nice: the worker's niceness (Linux; the GL driver's threads made from it inherit it),
+        so a UI sharing the cores with software GL stays responsive."""
         self.graph = graph
+        self.nice = nice
+        self.yield_s = 0.0  # a pause after each frame, which a UI may raise while it falls behind
         self.search_dirs = search_dirs
         self.preview_width = preview_width
         self._engine: Engine | None = None
@@ -116,6 +122,11 @@ class LiveRunner:
 
     # ---- the worker ----------------------------------------------------------------------------
     def _run(self) -> None:
+        if self.nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+                pass
         try:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs)
             engine.taps = (self._tap,) if self._tap else ()
@@ -168,6 +179,8 @@ class LiveRunner:
             frame_ms = (time.perf_counter() - t) * 1000.0
             fps_clock.append(time.perf_counter())
             self._publish(engine, index, frame_ms, dropped, fps_clock)
+            if self.yield_s > 0:
+                time.sleep(self.yield_s)
 
     def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque) -> None:
         node_ms = engine.node_ms()

@@ -39,7 +39,6 @@ def link_error(graph: Graph, link: Link, known_ids: Iterable[str] = ()) -> Graph
         err = _endpoint_error(graph, link, end, known)
         if err:
             return err
-    src_spec = REGISTRY[graph.node(link.src_node).type]
     dst_spec = REGISTRY[graph.node(link.dst_node).type]
     out_t = output_type(graph, link.src_node, link.src_port)
     in_port = dst_spec.input(link.dst_port)

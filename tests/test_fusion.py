@@ -8,7 +8,6 @@ from conftest import graph_doc
 from nodes.spec import SourceInfo
 from runtime.compiler import compile_graph, describe, fusion_break
 from runtime.graph import parse_graph
-from runtime.plan import Pass
 
 
 def chain_doc(path, sigma=3.0, scale="full", sink="view"):
