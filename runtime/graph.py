@@ -211,8 +211,11 @@ def load_graph(path: str | os.PathLike) -> Graph:
 
 def save_graph(graph: Graph, path: str | os.PathLike) -> None:
     """Atomic save: a temporary file in the same folder, fsync, rename. A failure leaves the old file."""
-    path = Path(path)
-    text = graph.to_json()
+    write_text_atomic(Path(path), graph.to_json())
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` through a temporary file beside `path` and a rename: whole or not at all."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
