@@ -35,8 +35,7 @@ vec4 fg_bilateral_pack_mask(float mask) {  // no guide: the mask is its own guid
     return vec4(mask, 0.0, 0.0, mask);
 }
 
-vec4 fg_bilateral_rows(sampler2D lowmask, sampler2D guide, ivec2 p, int rows, int r,
-                       float sigma_space, float sigma_color) {
+vec4 fg_bilateral(sampler2D lowmask, sampler2D guide, ivec2 p, int r, float sigma_space, float sigma_color) {
     ivec2 msz = textureSize(lowmask, 0);
     vec2 pm = (vec2(p) + 0.5) * vec2(msz) / vec2(textureSize(guide, 0)) - 0.5;
     ivec2 c = ivec2(floor(pm + 0.5));
@@ -44,7 +43,7 @@ vec4 fg_bilateral_rows(sampler2D lowmask, sampler2D guide, ivec2 p, int rows, in
     float ks = -0.5 / (sigma_space * sigma_space);
     float kr = -0.5 / (sigma_color * sigma_color);
     float num = 0.0, den = 0.0;
-    for (int dy = -rows; dy <= rows; dy++)
+    for (int dy = -r; dy <= r; dy++)
         for (int dx = -r; dx <= r; dx++) {
             ivec2 q = c + ivec2(dx, dy);
             ivec2 qc = clamp(q, ivec2(0), msz - 1);
@@ -58,9 +57,6 @@ vec4 fg_bilateral_rows(sampler2D lowmask, sampler2D guide, ivec2 p, int rows, in
     return vec4(den > 1e-12 ? num / den : texelFetch(lowmask, clamp(c, ivec2(0), msz - 1), 0).a);
 }
 
-vec4 fg_bilateral(sampler2D lowmask, sampler2D guide, ivec2 p, int r, float sigma_space, float sigma_color) {
-    return fg_bilateral_rows(lowmask, guide, p, r, r, sigma_space, sigma_color);
-}
 
 // The early-out: the pass is drawn everywhere with the sure value, then again over the border
 // tiles only (FG_BORDER_TILES, instanced quads) with the full sum; see GpuStage.tiled_by.

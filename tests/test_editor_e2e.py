@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from xvfb import start_xvfb
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "presets" / "default.json"
@@ -37,15 +38,9 @@ GRAPH = {
 def xvfb():
     if not shutil.which("Xvfb") or not shutil.which("xdotool"):
         raise RuntimeError("the end-to-end editor tests need Xvfb and xdotool (./fg installs them)")
-    read, write = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        number = f.readline().strip()
-    assert number, "Xvfb did not start"
+    display, proc = start_xvfb()
     try:
-        yield f":{number}"
+        yield display
     finally:
         proc.terminate()
         proc.wait(10)

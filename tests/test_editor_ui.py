@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable, Literal
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from pydantic import Field
+from xvfb import start_xvfb
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "presets" / "default.json"
@@ -30,14 +30,7 @@ def display():
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
-    read, write = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        number = f.readline().strip()
-    assert number, "Xvfb did not start"
-    os.environ["DISPLAY"] = f":{number}"
+    os.environ["DISPLAY"], proc = start_xvfb()
     try:
         yield os.environ["DISPLAY"]
     finally:
