@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 PortType = Literal["video", "mask", "audio"]
-Role = Literal["source", "sink", "thin", "thick", "cpu"]
+Role = Literal["source", "sink", "thin", "thick", "cpu", "audio"]
 Size = tuple[int, int]  # (width, height) in pixels
 
 SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
@@ -167,11 +168,64 @@ class Sink:
     def write(self, inputs: dict[str, Any], index: int) -> None:
         raise NotImplementedError
 
+    def write_audio(self, block: np.ndarray) -> None:
+        """Sinks with an audio input: the next samples, float32 (n, channels), in order from
+        the stream's start (time 0 is the first video frame's time)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Finalise the output: a complete, playable file replaces the target (also after Ctrl+C)."""
 
     def discard(self) -> None:
         """The run failed: drop the partial output, leave any existing target untouched."""
+
+
+# ---- audio ------------------------------------------------------------------------
+# Audio travels as float32 blocks shaped (samples, channels) in [-1, 1] at a known rate. It is
+# processed on the CPU, on its own path beside the video plan (runtime/audio.py).
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    rate: int  # samples per second
+    channels: int
+
+    def __str__(self) -> str:
+        return f"{self.rate} Hz, {self.channels} channel{'s' if self.channels != 1 else ''}"
+
+
+class AudioSource:
+    """An opened audio source. Offline, read(n) returns up to n samples (fewer at the end,
+    0 when done); live (a microphone) it blocks until a block has arrived."""
+
+    format: AudioFormat
+    frames: int | None = None  # samples in all, when known (a file); None for a device
+    overruns: int = 0  # blocks the device delivered that we had no room for (live)
+
+    def read(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class AudioProcessor:
+    """A streaming audio node body: process() takes a block (n, in channels) and returns the
+    output available so far (any length, the out format's channels). The output lags the
+    input by `latency` samples at the output rate; flush() returns what is still held back
+    at the end of a stream. Offline runs drop the first `latency` samples of a path and
+    flush at the end, so the written track lines up with the input sample for sample."""
+
+    latency: int = 0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def flush(self) -> np.ndarray:
+        return np.zeros((0, 1), np.float32)
+
+    def set_params(self, params: Any) -> None:
+        """A param edit while running (live): take the new values without a restart."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +236,7 @@ class OpenContext:
     fps: float = 30.0  # the graph's frame rate (from its first source)
     in_size: Size | None = None  # sinks: size of their input
     in_type: PortType | None = None
+    audio: AudioFormat | None = None  # sinks with an audio input: what arrives there
     live: bool = False
     search_dirs: tuple[str, ...] = ()  # where relative input paths are looked for after the CWD
 
@@ -207,8 +262,13 @@ class NodeSpec:
     outputs: tuple[Port, ...] = ()
     # gpu/cpu nodes: (params, {connected input port: Incoming}) -> Body
     build: Callable[[Any, dict[str, Incoming]], Body] | None = None
-    # source nodes: (params, OpenContext) -> Source ; sink nodes: (params, OpenContext) -> Sink
+    # source nodes: (params, OpenContext) -> Source or AudioSource ; sinks: -> Sink
     open: Callable[[Any, OpenContext], Any] | None = None
+    # audio nodes: (params, {input port: AudioFormat}) -> output AudioFormat, or a NodeError
+    # naming the port when the node cannot take what arrives (e.g. another sample rate)
+    audio_format: Callable[[Any, dict[str, AudioFormat]], AudioFormat] | None = None
+    # audio nodes: (params, {input port: AudioFormat}) -> AudioProcessor
+    stream: Callable[[Any, dict[str, AudioFormat]], AudioProcessor] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def input(self, name: str) -> Port | None:
