@@ -99,6 +99,11 @@ class GpuStage:
     tile_size: int = 16  # output pixels per side of one tile of that mask
     cost: float = 1.0  # relative per-pixel cost, to split a fused pass's time among members
     label: str = ""  # e.g. "h", "v", "down"
+    # State (at most one stage per node): this stage's output is kept to the next frame, where any
+    # stage of the node reads it as the input "@prev" (same size and type; a texture in half float,
+    # two of them ping-ponged by the engine). A fresh state (first frame, a new plan shape, a
+    # reset) reads -1 in every channel, a value no frame holds, so the stage can tell.
+    feedback: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,13 @@ class NodeSpec:
 
     def input(self, name: str) -> Port | None:
         return next((p for p in self.inputs if p.name == name), None)
+
+    @property
+    def audio_only(self) -> bool:
+        """Runs on the audio path alone: an audio processor, a source of sound, a sink of sound."""
+        ports = self.inputs if self.role == "sink" else self.outputs
+        return self.role == "audio" or (self.role in ("source", "sink") and bool(ports)
+                                        and all(p.type == "audio" for p in ports))
 
     def output(self, name: str) -> Port | None:
         return next((p for p in self.outputs if p.name == name), None)

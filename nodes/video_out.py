@@ -1,9 +1,11 @@
 """video_out: write the frames to an H.264 video file (MP4 plays everywhere).
 
-Inputs:  in (video; a mask is written as grey)
+Inputs:  in (video; a mask is written as grey), audio (optional: the sound track)
 Params:  path (.mp4, .m4v, .mov or .mkv), codec (h264), crf (quality: 18-23 looks good, 51 is
          worst, 0 is lossless but few players play it), preset (encoder speed: faster = bigger file)
-Notes:   yuv420p, BT.709, at the graph's frame rate; frame i is shown at time i / fps. Odd sizes
+Notes:   yuv420p, BT.709, at the graph's frame rate; frame i is shown at time i / fps. Sound is
+         AAC (rates 8-96 kHz, mono or stereo; a resample node fixes others), sample 0 at the
+         time of frame 0, cut where the last frame ends. Odd sizes
          are padded to even by repeating the last row/column. The video is written next to the
          target under a temporary name and renamed over it when the run ends (also after Ctrl+C),
          so a failed run never leaves a broken file nor destroys the previous one. A run that
@@ -23,12 +25,14 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
+from nodes.sound_frames import audio_frame, layout
+from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 ENCODERS = {"h264": "libx264"}
 BT709 = 1  # AVCOL_SPC/PRI/TRC_BT709: tag the stream so players convert colours the way we did
 LIMITED = 1  # AVCOL_RANGE_MPEG (16..235), what players expect from H.264
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
 
 class VideoOutParams(Params):
@@ -85,6 +89,15 @@ class VideoOut(Sink):
             raise NodeError(f"cannot write '{p.path}': {getattr(e, 'strerror', None) or e}",
                             node=self.node) from None
         self.stream = None  # added at the first frame, when the size is known
+        self.sound = ctx.audio
+        self.audio_stream = None
+        if self.sound is not None:
+            self.audio_stream = self.container.add_stream("aac", rate=self.sound.rate)
+            self.audio_stream.layout = layout(self.sound.channels)
+            self.audio_stream.bit_rate = 96000 * self.sound.channels
+        self.audio_sent = 0  # samples handed to the encoder
+        self.audio_held: list[np.ndarray] = []  # samples past the frames so far: wait for more
+        self.audio_lock = threading.Lock()  # live, sound arrives on the audio thread
         self.last_pts = -1
         self.state = "open"  # -> "closed" | "discarded"
         # Colour conversion and H.264 encoding run on a worker thread (FFmpeg releases the GIL),
@@ -119,13 +132,44 @@ class VideoOut(Sink):
             self.worker.start()
         self._check()
         self.queue.put((img, fmt, self.last_pts))
+        self._send_audio()
+
+    def write_audio(self, block: np.ndarray) -> None:
+        """Sound for the track; it goes out as far as the frames so far reach (the rest waits,
+        and what lies past the last frame is cut at the end)."""
+        if self.state != "open" or self.audio_stream is None:
+            return
+        with self.audio_lock:
+            self.audio_held.append(np.asarray(block, np.float32).reshape(-1, self.sound.channels))
+        self._send_audio()
+
+    def _send_audio(self) -> None:
+        with self.audio_lock:
+            if self.audio_stream is not None and self.audio_held and self.worker is not None:
+                self._send_audio_locked()
+
+    def _send_audio_locked(self) -> None:
+        limit = int(round((self.last_pts + 1) * self.sound.rate / self.rate))
+        room = limit - self.audio_sent
+        if room <= 0:
+            return
+        data = np.concatenate(self.audio_held)
+        now, rest = data[:room], data[room:]
+        self.audio_held = [rest] if len(rest) else []
+        self._check()
+        self.queue.put(("audio", now, self.audio_sent))
+        self.audio_sent += len(now)
 
     def _work(self) -> None:
         while (item := self.queue.get()) is not None:
             if self.error is not None:
                 continue  # drain: the engine hears of the error at its next write or close
-            img, fmt, pts = item
             try:
+                if isinstance(item[0], str):  # ("audio", samples, pts)
+                    _, block, pts = item
+                    self._encode_audio(audio_frame(block, self.sound, "flt", pts))
+                    continue
+                img, fmt, pts = item
                 h, w = img.shape[:2]
                 if w % 2 or h % 2:  # 4:2:0 needs even sizes: repeat the edge rather than crop a line
                     img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
@@ -154,6 +198,13 @@ class VideoOut(Sink):
             raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
                             node=self.node) from None
 
+    def _encode_audio(self, frame) -> None:
+        try:
+            self.container.mux(self.audio_stream.encode(frame))
+        except (OSError, av.FFmpegError) as e:
+            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
+                            node=self.node) from None
+
     def close(self) -> None:
         if self.state != "open":
             return
@@ -166,6 +217,8 @@ class VideoOut(Sink):
             self._check()
         try:
             self._encode(None)  # the frames the encoder still holds
+            if self.audio_stream is not None:
+                self._encode_audio(None)
             self.container.close()  # writes the index: from here on the file plays
             os.replace(self.temp, self.target)
         except (OSError, av.FFmpegError) as e:
@@ -196,7 +249,22 @@ def open_video_out(p: VideoOutParams, ctx: OpenContext) -> VideoOut:
     return VideoOut(p, ctx)
 
 
+def check_sound(p: VideoOutParams, ins: dict[str, AudioFormat]) -> AudioFormat | None:
+    """What an MP4's AAC track can hold; anything else asks for a resample node."""
+    sound = ins.get("audio")
+    if sound is None:
+        return None
+    if sound.rate not in AAC_RATES:
+        raise NodeError(f"the sound track (AAC) cannot be {sound.rate} Hz: insert a resample node "
+                        "(rate 48000) before this input", port="audio")
+    if sound.channels > 2:
+        raise NodeError(f"the sound track takes mono or stereo, not {sound.channels} channels: insert "
+                        "a resample node (channels 2) before this input", port="audio")
+    return sound
+
+
 SPEC = NodeSpec(
     type="video_out", category="sink", role="sink", Params=VideoOutParams, doc=__doc__,
-    inputs=(Port("in", "video", accepts=("mask",)),), open=open_video_out,
+    inputs=(Port("in", "video", accepts=("mask",)), Port("audio", "audio", required=False)),
+    open=open_video_out, audio_format=check_sound,
 )

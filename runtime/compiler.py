@@ -10,7 +10,7 @@ from nodes import REGISTRY
 from nodes.spec import CpuStage, GpuStage, Incoming, NodeError, SourceInfo
 from runtime.codegen import generate, generate_tiled
 from runtime.graph import Graph
-from runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, Step, Upload, Value
+from runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, State, Step, Upload, Value
 from runtime.pool import assign_slots
 from runtime.validate import topo_order
 
@@ -64,6 +64,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
     values: list[Value] = []
     sinks: list[SinkStep] = []
     computed: dict[tuple, Value] = {}  # stages without uniforms, by what they compute
+    states: dict[str, tuple[Value, Value]] = {}  # node -> (last frame's value, this frame's)
 
     def depends_on(value: Value, target: Step) -> bool:
         """Does the step producing `value` (transitively) depend on `target`?"""
@@ -81,6 +82,8 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
         node = graph.node(node_id)
         spec = REGISTRY[node.type]
         inputs = {l.dst_port: outputs[l.src] for l in graph.links if l.dst_node == node_id and l.src in outputs}
+        if spec.audio_only:  # sound runs on its own path (runtime/audio.py)
+            continue
         if spec.role == "source":
             info = sources[node_id]
             v = Value(f"{node_id}@0", node_id, 0, info.out_type, info.size, texture=True, dtype="src")
@@ -102,8 +105,10 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             exc.node = exc.node or node_id
             raise
         local: list[Value] = []
+        prev = _state(node_id, body, steps, producer, values)
         for i, stage in enumerate(body.stages):
-            ins = [local[int(name[1:])] if name.startswith("@") else inputs[name] for name in stage.inputs]
+            ins = [prev if name == "@prev" else local[int(name[1:])] if name.startswith("@") else inputs[name]
+                   for name in stage.inputs]
             key = _same_work_key(stage, ins)
             if key is not None and key in computed:  # the same work on the same values: reuse it
                 local.append(computed[key])
@@ -111,6 +116,9 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             out = Value(f"{node_id}@{i}", node_id, i, stage.out_type, stage.out_size)
             if key is not None:
                 computed[key] = out
+            if isinstance(stage, GpuStage) and stage.feedback:  # kept to the next frame
+                out.texture, out.dtype, out.state = True, "f2", "out"
+                states[node_id] = (prev, out)
             ref = StageRef(node_id, i, stage, ins, out, node.type)
             local.append(out)
             values.append(out)
@@ -135,19 +143,38 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
     steps = _order(steps)
     for i, p in enumerate(s for s in steps if isinstance(s, Pass)):
         p.name = f"pass{i}:" + "+".join(dict.fromkeys(m.name for m in p.members))
-    slots = assign_slots(steps, values)
+    slots = assign_slots(steps, [v for v in values if not v.state])  # states: engine-owned, kept
     for p in steps:
         if isinstance(p, Pass):
             p.source = generate(p)
             generate_tiled(p)
-    return Plan(steps, values, outputs, slots, dropped, fused=fuse)
+    return Plan(steps, values, outputs, slots, dropped, fused=fuse, states=states)
+
+
+def _state(node_id: str, body, steps: list[Step], producer, values: list[Value]) -> Value | None:
+    """The value "@prev" of a node with a feedback stage: that stage's output of the last frame."""
+    fb = [i for i, s in enumerate(body.stages) if isinstance(s, GpuStage) and s.feedback]
+    if len(fb) > 1:
+        raise CompileError(f"{node_id}: {len(fb)} feedback stages (a node keeps at most one state)")
+    if not fb:
+        if any("@prev" in s.inputs for s in body.stages):
+            raise CompileError(f"{node_id}: a stage reads @prev but no stage has feedback")
+        return None
+    i, stage = fb[0], body.stages[fb[0]]
+    prev = Value(f"{node_id}@{i}.prev", node_id, i, stage.out_type, stage.out_size, texture=True, dtype="f2",
+                 state="prev")
+    step = State(name=f"state:{node_id}", node=node_id, value=prev)
+    steps.append(step)
+    producer[prev] = step
+    values.append(prev)
+    return prev
 
 
 def _same_work_key(stage, ins: list[Value]) -> tuple | None:
     """Two GPU stages compute the same value when function, constants, inputs and size agree
     and no uniform (a param that may change) is involved; e.g. the network's and the bilateral
-    filter's downsized copies of the same frame."""
-    if not isinstance(stage, GpuStage) or stage.uniforms:
+    filter's downsized copies of the same frame. Never for state (it differs per node)."""
+    if not isinstance(stage, GpuStage) or stage.uniforms or stage.feedback or any(v.state for v in ins):
         return None
     return (stage.role, stage.fn, stage.glsl, stage.consts, stage.out_type, stage.out_size, tuple(map(id, ins)))
 
@@ -189,14 +216,14 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                 readers.setdefault(v, []).append(how)
     for s in steps:
         if isinstance(s, Pass):
-            s.outputs = [m.out for m in s.members if m.out in readers]
+            s.outputs = [m.out for m in s.members if m.out in readers or m.out.state]
             if not s.outputs:  # keep the last value so the pass has a target
                 s.outputs = [s.members[-1].out]
             if len(s.outputs) > max_draw_buffers:
                 raise CompileError(f"{s.name}: {len(s.outputs)} outputs exceed {max_draw_buffers} draw buffers")
             for v in s.outputs:
                 v.texture = True
-                v.dtype = texture_format(readers.get(v, []))
+                v.dtype = "f2" if v.state else texture_format(readers.get(v, []))
 
 
 def texture_format(how_read: list[str]) -> str:
@@ -249,6 +276,10 @@ def describe(plan: Plan, graph: Graph | None = None) -> str:
             lines.append(f"      members: {members}")
             lines.append(f"      reads: {ins}; writes: {outs}")
             lines.append(f"      new pass because: {s.break_reason}")
+        elif isinstance(s, State):
+            w, h = s.value.size
+            lines.append(f"  state   {s.node}: {s.value.key} {w}x{h} {s.value.type}/f2, last frame's output "
+                         f"(2 textures kept across frames, ping-pong)")
         elif isinstance(s, CpuStep):
             lines.append(f"  cpu     {s.ref.name}: reads {', '.join(v.key for v in s.ref.inputs)}")
         elif isinstance(s, SinkStep):

@@ -15,6 +15,7 @@ import numpy as np
 
 from nodes import REGISTRY
 from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
+from runtime.audio import AudioPath
 from runtime.codegen import uniform_name
 from runtime.compiler import compile_graph, live_nodes
 from runtime.frames import FrameReader
@@ -49,9 +50,13 @@ class Engine:
         self.sources: dict[str, Source] = {}
         self.readers: dict[str, FrameReader] = {}  # per source: RGBA frames, read ahead offline
         self.sinks: dict[str, Sink] = {}
+        self.audio: AudioPath | None = None  # the sound beside the frames (runtime/audio.py)
+        self._audio_key: Any = None
         self.plan: Plan | None = None
         self.textures: list = []
-        self.fbos: dict[str, Any] = {}
+        self.fbos: dict[str, Any] = {}  # pass -> its framebuffer for even and for odd frames
+        self.states: dict[str, tuple[Any, list]] = {}  # node -> (shape, [two textures]): feedback state
+        self._parity = 0  # state textures: frame parity p writes states[n][1][p], reads the other
         self.timings: dict[str, StepTiming] = {}
         self.trace: list[tuple[str, float, float]] = []  # (row, start s, duration s)
         self.messages: queue.Queue = queue.Queue()
@@ -82,8 +87,10 @@ class Engine:
             if node_id not in live or self._opened.get(node_id) != self._key(node_id):
                 self._close_source(node_id)
         for node_id in live:
-            if REGISTRY[self.graph.node(node_id).type].role == "source" and node_id not in self.sources:
+            spec = REGISTRY[self.graph.node(node_id).type]
+            if spec.role == "source" and not spec.audio_only and node_id not in self.sources:
                 self._set_source(node_id, self._open_source(node_id))
+        self._sync_audio(live, open_sinks)
         self._compile()
         wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap}
         for node_id in list(self.sinks):
@@ -94,6 +101,25 @@ class Engine:
             if node_id not in self.sinks:
                 self.sinks[node_id] = self._open_sink(step)
                 self._opened[node_id] = self._key(node_id, step)
+        if open_sinks and self.audio and self.audio.order and not self.audio.sinks:
+            self.audio.open_sinks()
+            if self.live:
+                self.audio.start()
+
+    def _sync_audio(self, live: list[str], open_sinks: bool) -> None:
+        """The audio path is rebuilt when its part of the graph changed (an edit of a
+        processor's params reaches it without a rebuild: set_param)."""
+        path = AudioPath(self.graph, dict(self.params), live, live=self.live, search_dirs=self.search_dirs)
+        key = (tuple((l.src, l.dst) for l in path.links),
+               tuple((n, self.graph.node(n).type, self.params[n]) for n in path.order
+                     if REGISTRY[self.graph.node(n).type].role != "audio"))
+        if self.audio is not None and key == self._audio_key:
+            return
+        if self.audio is not None:
+            self.audio.close()
+        self.audio, self._audio_key = path, key
+        path.video_sink = self.sinks.get
+        path.open_sources()
 
     def _key(self, node_id: str, step: SinkStep | None = None) -> Any:
         """What an open source or sink was opened with; a different key reopens it."""
@@ -101,7 +127,8 @@ class Engine:
         if node is None:
             return None
         inputs = tuple((p, v.size, v.type) for p, v in step.inputs.items()) if step else ()
-        return node.type, self.params[node_id], inputs
+        sound = self.audio.sink_format(node_id) if step and self.audio else None
+        return node.type, self.params[node_id], inputs, sound
 
     def _open_source(self, node_id: str) -> Source:
         spec = REGISTRY[self.graph.node(node_id).type]
@@ -126,6 +153,7 @@ class Engine:
         first = next(iter(step.inputs.values()), None)
         ctx = OpenContext(node_id=step.node, fps=self.fps, live=self.live,
                           in_size=first.size if first else None, in_type=first.type if first else None,
+                          audio=self.audio.sink_format(step.node) if self.audio else None,
                           search_dirs=self.search_dirs)
         try:
             return spec.open(self.params[step.node], ctx)
@@ -143,8 +171,12 @@ class Engine:
         return infos[0].fps if infos else 30.0
 
     def frame_count(self) -> int | None:
-        """Frames the graph yields offline: the shortest finite source; 1 if all are stills."""
+        """Frames the graph yields offline: the shortest finite source; 1 if all are stills.
+        A graph of sound alone runs in ticks of 1/fps until its longest source ends."""
         infos = [s.info for s in self.sources.values()]
+        if not infos and self.audio:
+            seconds = self.audio.duration()
+            return None if seconds is None else max(1, int(np.ceil(seconds * self.fps - 1e-9)))
         finite = [i.frame_count for i in infos if i.frame_count is not None]
         if finite:
             return min(finite)
@@ -156,16 +188,21 @@ class Engine:
                                                         for n in self.graph.nodes]})
         self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=self.taps)
         self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
+        self._sync_states()
         for p in self.plan.passes:
             self.gpu.program(p.source)
             if p.tiles is not None:
                 self.gpu.program(p.border_source, p.tile_vertex)
-            self.fbos[p.name] = self.gpu.framebuffer([self.textures[v.slot] for v in p.outputs])
+            if any(v.state for v in p.outputs):  # writes a state: one target per frame parity
+                self.fbos[p.name] = tuple(self.gpu.framebuffer([self._tex(v, parity) for v in p.outputs])
+                                          for parity in (0, 1))
+            else:
+                self.fbos[p.name] = (self.gpu.framebuffer([self.textures[v.slot] for v in p.outputs]),) * 2
         self._uniform_cache.clear()
         self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
 
     def _release_targets(self) -> None:
-        for fbo in self.fbos.values():
+        for fbo in {id(f): f for pair in self.fbos.values() for f in pair}.values():
             self.gpu.release_framebuffer(fbo)
         for tex in self.textures:
             self.gpu.release_texture(tex)
@@ -174,15 +211,31 @@ class Engine:
     def close(self, ok: bool = True) -> None:
         """ok: finalise outputs; not ok (a failure): discard partial outputs."""
         errors = []
+        if self.audio is not None:
+            self.audio.stop()
+            if ok and not self.live:
+                try:
+                    self.audio.finish(drain=not self.sources)  # the tail, before files close
+                except Exception as exc:
+                    errors.append(exc)
+                    ok = False
         for sink in self.sinks.values():
             try:
                 sink.close() if ok else sink.discard()
             except Exception as exc:  # keep closing the others; report the first
                 errors.append(exc)
+        if self.audio is not None:
+            try:
+                self.audio.close(ok)
+            except Exception as exc:
+                errors.append(exc)
+            self.audio = None
         for node_id in list(self.sources):
             self._close_source(node_id)
         self.sinks = {}
         self._release_targets()
+        for node_id in list(self.states):
+            self._release_state(node_id)
         if self._own_gpu:
             self.gpu.release()
         if errors:
@@ -218,6 +271,11 @@ class Engine:
                 old = self.params[node_id]
                 new = type(old).model_validate({**old.model_dump(), name: value})
                 self.params[node_id] = new
+                if self.audio is not None and node_id in self.audio.nodes:
+                    if not self.audio.set_params(node_id, new):  # not as it runs: rebuild the path
+                        self._audio_key = None
+                        dirty = True
+                    continue
                 if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
                     continue
                 role = REGISTRY[self.graph.node(node_id).type].role
@@ -277,7 +335,14 @@ class Engine:
         for step, query in queries:  # GL timer queries, where the driver's are real time
             self.timings[step.name].ms = query.elapsed / 1e6
             query.release()
+        if self.audio and not self.live:  # the sound up to the end of this frame
+            try:
+                self.audio.pump_to((index + 1) / self.fps)
+            except NodeError as exc:
+                exc.node = exc.node or "audio"
+                raise
         self.frames_done += 1
+        self._parity ^= 1  # this frame's states become the next frame's @prev
         return True
 
     def _run_tolerant(self, step: CpuStep | SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
@@ -305,9 +370,9 @@ class Engine:
         self.gpu.write(self.textures[step.value.slot], frame)
 
     def _run_pass(self, p: Pass) -> None:
-        self.fbos[p.name].use()
+        self.fbos[p.name][self._parity].use()
         for unit, v in enumerate(p.samplers):
-            self.textures[v.slot].use(location=unit)
+            self._tex(v).use(location=unit)
         prog, vao = self.gpu.program(p.source)
         self._set_uniforms(prog, p, p.name)
         vao.render(vertices=3)
@@ -374,7 +439,36 @@ class Engine:
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
             return frames[v.node]
-        return self.gpu.read(self.textures[v.slot], v.dtype)
+        return self.gpu.read(self._tex(v), v.dtype)
+
+    # ---- state (GpuStage.feedback) ---------------------------------------------------------
+    def _tex(self, v, parity: int | None = None):
+        """The texture holding value v; a state's pair is ping-ponged by frame parity."""
+        if not v.state:
+            return self.textures[v.slot]
+        pair = self.states[v.node][1]
+        parity = self._parity if parity is None else parity
+        return pair[parity] if v.state == "out" else pair[1 - parity]
+
+    def _sync_states(self) -> None:
+        """Each node's state: two textures (read last frame's, write this frame's, swap), kept
+        across recompiles and uniform edits while its shape stays; a new one starts fresh (-1)."""
+        wanted = {node: (out.size, out.components) for node, (_, out) in self.plan.states.items()}
+        for node_id in list(self.states):
+            if self.states[node_id][0] != wanted.get(node_id):
+                self._release_state(node_id)
+        for node_id, (size, comps) in wanted.items():
+            if node_id not in self.states:
+                pair = [self.gpu.texture(size, comps, "f2") for _ in range(2)]
+                for tex in pair:
+                    fbo = self.gpu.framebuffer([tex])
+                    fbo.clear(-1.0, -1.0, -1.0, -1.0)
+                    self.gpu.release_framebuffer(fbo)
+                self.states[node_id] = ((size, comps), pair)
+
+    def _release_state(self, node_id: str) -> None:
+        for tex in self.states.pop(node_id)[1]:
+            self.gpu.release_texture(tex)
 
     # ---- timing --------------------------------------------------------------------------
     def node_ms(self) -> dict[str, float]:

@@ -1,0 +1,133 @@
+"""audio_file: the sound of a file: a WAV (or FLAC, MP3, Ogg...) or the audio track of a video.
+
+Outputs: out (audio)
+Params:  path (the file), track (which audio track of a file with several, from 0),
+         loop (start again at the end: an endless source, for live use)
+Notes:   Decoded with FFmpeg (PyAV) to float32 at the file's own rate and channels; nothing is
+         resampled here (a resample node does that where a rate must change). Time 0 is the
+         first sample, which lines up with a video's first frame of the same file.
+"""
+from __future__ import annotations
+
+import av
+import numpy as np
+from pydantic import Field
+
+from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+
+
+class AudioFileParams(Params):
+    path: str = path_field(kind="audio")
+    track: int = Field(0, ge=0, description="audio track of a file with several")
+    loop: bool = Field(False, description="start again at the end")
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "file not found"
+    if isinstance(e, IsADirectoryError):
+        return "it is a folder, not a file"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    if isinstance(e, av.error.InvalidDataError):
+        return "not a sound or video file that FFmpeg can read (or it is damaged)"
+    return getattr(e, "strerror", None) or str(e)
+
+
+class AudioFile(AudioSource):
+    def __init__(self, path: str, track: int, loop: bool, node: str | None, shown: str):
+        self.path, self.track, self.loop, self.node, self.shown = path, track, loop, node, shown
+        self.container = None
+        self._open()
+        st = self.stream
+        self.format = AudioFormat(st.codec_context.sample_rate, st.codec_context.channels)
+        if self.format.rate <= 0 or self.format.channels <= 0:
+            raise self._error("the audio track has no sample rate or channel count")
+        self.frames = None if loop else self._length()
+        self._held = np.zeros((0, self.format.channels), np.float32)
+
+    def _error(self, what: str) -> NodeError:
+        return NodeError(f"cannot read audio '{self.shown}': {what}", node=self.node)
+
+    def _open(self) -> None:
+        self.close()
+        try:
+            self.container = av.open(self.path, "r")
+        except (OSError, av.FFmpegError) as e:
+            raise self._error(_reason(e)) from None
+        tracks = self.container.streams.audio
+        if not tracks:
+            self.close()
+            raise self._error("the file has no audio track")
+        if self.track >= len(tracks):
+            self.close()
+            raise self._error(f"there is no audio track {self.track} (the file has {len(tracks)})")
+        self.stream = tracks[self.track]
+        self._blocks = self._decoded()
+
+    def _length(self) -> int | None:
+        """Samples in the track, from the stream's duration (an estimate the decoder refines)."""
+        st = self.stream
+        if st.duration is not None and st.time_base:
+            return int(round(float(st.duration * st.time_base) * self.format.rate))
+        if self.container.duration:
+            return int(round(self.container.duration / 1e6 * self.format.rate))
+        return None
+
+    def _decoded(self):
+        """The track as float32 (n, channels) blocks, in order."""
+        try:
+            for frame in self.container.decode(self.stream):
+                a = frame.to_ndarray()
+                if frame.format.is_planar:
+                    a = a.T  # (channels, n) -> (n, channels)
+                else:
+                    a = a.reshape(-1, self.format.channels)
+                yield _to_float(a)
+        except av.FFmpegError as e:
+            raise self._error(f"the file is damaged ({e})") from None
+
+    def read(self, n: int) -> np.ndarray:
+        parts, have = [self._held], len(self._held)
+        while have < n:
+            block = next(self._blocks, None)
+            if block is None:
+                if not self.loop:
+                    break
+                self._open()
+                block = next(self._blocks, None)
+                if block is None:
+                    break  # an empty track: nothing to loop
+            parts.append(block)
+            have += len(block)
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        out, self._held = data[:n], data[n:]
+        return out
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+
+def _to_float(a: np.ndarray) -> np.ndarray:
+    """Samples of any FFmpeg sample format as float32 in [-1, 1]."""
+    if a.dtype == np.float32:
+        return a
+    if a.dtype.kind == "f":
+        return a.astype(np.float32)
+    if a.dtype == np.uint8:
+        return (a.astype(np.float32) - 128.0) / 128.0
+    return a.astype(np.float32) / float(np.iinfo(a.dtype).max + 1)
+
+
+def open_audio_file(p: AudioFileParams, ctx: OpenContext) -> AudioFile:
+    if not p.path:
+        raise NodeError("no audio file chosen", node=ctx.node_id)
+    return AudioFile(ctx.find_input(p.path), p.track, p.loop, ctx.node_id, p.path)
+
+
+SPEC = NodeSpec(
+    type="audio_file", category="source", role="source", Params=AudioFileParams, doc=__doc__,
+    outputs=(Port("out", "audio"),), open=open_audio_file,
+)

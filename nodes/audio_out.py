@@ -1,0 +1,116 @@
+"""audio_out: write the sound to a WAV (or FLAC) file.
+
+Inputs:  in (audio)
+Params:  path (.wav or .flac), sample_format (WAV: 16-bit, 24-bit or 32-bit float; FLAC: 16/24-bit)
+Notes:   Written at the rate and channels that arrive (a resample node before it changes them).
+         Samples beyond [-1, 1] are clipped for the integer formats. The file is written next
+         to the target under a temporary name and renamed over it when the run ends (also
+         after Ctrl+C), so a failed run never leaves a broken file nor destroys the previous one.
+"""
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import av
+import numpy as np
+
+from nodes.sound_frames import audio_frame, layout
+from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
+from nodes.video_out import check_target
+
+FORMATS = {".wav": "wav", ".flac": "flac"}
+# (container extension, sample_format) -> (codec, PyAV sample format fed to it)
+CODECS = {
+    (".wav", "s16"): ("pcm_s16le", "s16"), (".wav", "s24"): ("pcm_s24le", "s32"),
+    (".wav", "f32"): ("pcm_f32le", "flt"), (".flac", "s16"): ("flac", "s16"), (".flac", "s24"): ("flac", "s32"),
+}
+
+
+class AudioOutParams(Params):
+    path: str = path_field(kind="audio", save=True)
+    sample_format: Literal["s16", "s24", "f32"] = "s16"
+
+
+class AudioOut(Sink):
+    def __init__(self, p: AudioOutParams, ctx: OpenContext):
+        self.node, self.path = ctx.node_id, p.path
+        folder, name = check_target(p.path, self.node, "sound")
+        ext = os.path.splitext(name)[1].lower()
+        if ext not in FORMATS:
+            raise NodeError(f"cannot write '{p.path}': use a .wav or .flac file name", node=self.node)
+        if (ext, p.sample_format) not in CODECS:
+            raise NodeError(f"{ext} files cannot hold {p.sample_format} samples: choose s16 or s24",
+                            node=self.node)
+        if ctx.audio is None:
+            raise NodeError("no sound arrives at the input", node=self.node, port="in")
+        self.format = ctx.audio
+        self.target = os.path.join(folder, name)
+        self.temp = os.path.join(folder, f".{os.path.splitext(name)[0]}.partial{ext}")
+        codec, self.sample_fmt = CODECS[(ext, p.sample_format)]
+        try:
+            self.container = av.open(self.temp, "w", format=FORMATS[ext])
+            self.stream = self.container.add_stream(codec, rate=self.format.rate)
+            self.stream.layout = layout(self.format.channels)
+            self.stream.format = self.sample_fmt
+        except (OSError, av.FFmpegError, ValueError) as e:
+            self._remove()
+            raise NodeError(f"cannot write '{p.path}': {getattr(e, 'strerror', None) or e}",
+                            node=self.node) from None
+        self.pts = 0
+        self.state = "open"
+
+    def write(self, inputs: dict, index: int) -> None:
+        pass  # sound only: everything arrives through write_audio
+
+    def write_audio(self, block: np.ndarray) -> None:
+        if self.state != "open":
+            raise NodeError("the sound file is already finished", node=self.node)
+        frame = audio_frame(block, self.format, self.sample_fmt, self.pts)
+        self.pts += len(block)
+        self._mux(frame)
+
+    def _mux(self, frame) -> None:
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
+            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
+                            node=self.node) from None
+
+    def close(self) -> None:
+        if self.state != "open":
+            return
+        try:
+            self._mux(None)
+            self.container.close()
+            os.replace(self.temp, self.target)
+        except BaseException:
+            self.discard()
+            raise
+        self.state = "closed"
+
+    def discard(self) -> None:
+        if self.state != "open":
+            return
+        self.state = "discarded"
+        try:
+            self.container.close()
+        except (OSError, av.FFmpegError):
+            pass  # the partial file is going away anyway
+        self._remove()
+
+    def _remove(self) -> None:
+        try:
+            os.remove(self.temp)
+        except FileNotFoundError:
+            pass
+
+
+def open_audio_out(p: AudioOutParams, ctx: OpenContext) -> AudioOut:
+    return AudioOut(p, ctx)
+
+
+SPEC = NodeSpec(
+    type="audio_out", category="sink", role="sink", Params=AudioOutParams, doc=__doc__,
+    inputs=(Port("in", "audio"),), open=open_audio_out,
+)
