@@ -69,7 +69,7 @@ def test_declared(kind):
         assert "Outputs:" in spec.doc
     else:
         assert spec.role == spec.category == "sink" and not spec.outputs
-        assert [(p.name, p.type) for p in spec.inputs] == [("in", "video")]
+        assert [(p.name, p.type) for p in spec.inputs if p.required] == [("in", "video")]
         assert spec.inputs[0].accepts_type("mask")
         assert "Inputs:" in spec.doc
     assert "Params:" in spec.doc and "Notes:" in spec.doc
