@@ -19,6 +19,9 @@ class Value:
     # texture format: "src" a source frame (RGBA8), "f1" RGBA8/R8, "f2" half float, "f4" float
     dtype: str = "f1"
     slot: int = -1  # physical texture in the pool
+    # a node's state (GpuStage.feedback): "out" this frame's value, "prev" the last frame's; kept
+    # across frames in two engine-owned textures (ping-pong), never in the pool
+    state: str = ""
 
     @property
     def components(self) -> int:
@@ -74,6 +77,14 @@ class Upload(Step):
 
     def writes(self) -> list[Value]:
         return [self.value]
+
+
+@dataclass(eq=False)
+class State(Step):
+    """A node's state: its feedback stage's output of the previous frame, there at the frame's start."""
+
+    node: str = ""
+    value: Value | None = None  # the "prev" value
 
 
 @dataclass(eq=False)
@@ -140,6 +151,7 @@ class Plan:
     slots: list[tuple[Size, int, str]]  # pool: (size, components, dtype) per physical texture
     dropped: list[str]  # dead nodes (no path to a sink)
     fused: bool = True
+    states: dict[str, tuple[Value, Value]] = field(default_factory=dict)  # node -> (prev, out)
 
     @property
     def nodes(self) -> set[str]:
