@@ -125,7 +125,7 @@ class AudioPath:
 
     @property
     def sources(self) -> list[_Node]:
-        return [n for n in self.nodes.values() if n.kind == "source"]
+        return [n for n in self.nodes.values() if n.kind == "source" and n.source is not None]
 
     def duration(self) -> float | None:
         """Seconds of sound the longest finite source holds (None: a device, endless)."""
@@ -266,7 +266,8 @@ class AudioPath:
             except Exception as exc:  # keep closing the others; report the first
                 errors.append(exc)
         for node in self.sources:
-            node.source.close()
+            if node.source is not None:  # None: the open failed before it
+                node.source.close()
         self.sinks, self.nodes = {}, {}
         if errors:
             raise errors[0]

@@ -51,7 +51,12 @@ def run_offline(engine: Engine, frames: int | None = None, trace: str | None = N
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+    lost = engine.audio.counters() if engine.audio else {}
     engine.close(ok=True)
+    for node, counts in lost.items():  # sound a device could not take or give in time
+        for what, n in counts.items():
+            if n:
+                print(f"fusegraph: {node}: {n} block(s) lost ({what})", file=sys.stderr)
     if trace:
         write_trace(trace, engine.trace, {"frames": done, "renderer": engine.gpu.renderer})
     if stop["asked"]:
