@@ -8,7 +8,7 @@ Params:  sigma (the noise's standard deviation in 8-bit units: what a difference
          of the frame that must change at once to count as a cut: the state then restarts)
 Notes:   A recursive filter: out = mix(cur, last out, k). k falls from `strength` to 0 as the
          local difference |cur - last out| (a 2x2 mean at half size, sampled bilinearly: about
-         4x4 pixels, so noise alone does not look like motion) goes from 1.5 to 3 sigma. A cut
+         4x4 pixels, so noise alone does not look like motion) goes from 1 to 2 sigma. A cut
          (a tiny block-mean difference image read back, a few hundred bytes) sets k = 0 over the
          whole frame, also in dark or flat regions a per-pixel test would let through.
          Stages: diff (half size), blocks (1/32 size), cut (CPU, 1x1), [spatial (thick)],
@@ -25,13 +25,13 @@ from pydantic import Field
 from nodes.reference import fit_to, to_8bit
 from nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
 
-LO, HI = 1.5, 3.0  # difference (in sigmas) where the temporal weight starts to fall, and where it is 0
+LO, HI = 1.0, 2.0  # difference (in sigmas) where the temporal weight starts to fall, and where it is 0
 BLOCK = 32  # pixels per side of one cut-detection block
 
 
 class VideoDenoiseParams(Params):
     sigma: float = Field(8.0, ge=0.5, le=64.0, description="noise standard deviation, 8-bit units")
-    strength: float = Field(0.85, ge=0.0, le=0.95, description="temporal weight of a still pixel's history")
+    strength: float = Field(0.8, ge=0.0, le=0.95, description="temporal weight of a still pixel's history")
     spatial: float = Field(0.0, ge=0.0, le=1.0, description="edge-preserving 3x3 smoothing; 0 = none")
     cut: float = Field(0.6, gt=0.0, le=1.0, description="share of the frame changed at once that restarts")
 
@@ -46,7 +46,7 @@ def blocks_size(size: tuple[int, int]) -> tuple[int, int]:
 
 
 def decide_cut(p: VideoDenoiseParams, blocks: np.ndarray) -> float:
-    """1 where the share of blocks whose mean difference exceeds HI sigmas reaches `cut`."""
+    """1 where the share of blocks whose mean difference exceeds HI sigmas (mean) reaches `cut`."""
     changed = np.asarray(blocks) > HI / 4.0 + 1e-6
     return 1.0 if changed.mean() >= p.cut else 0.0
 

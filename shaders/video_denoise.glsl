@@ -46,8 +46,8 @@ vec4 fg_denoise_spatial(sampler2D src, ivec2 p, float amount, float range_k) {
 }
 
 // Per pixel: keep `k` of the last output where the (smoothed) difference looks like noise,
-// none where it looks like motion, none at all on a cut. d is in units of 4 sigma.
+// none where it looks like motion (1 to 2 sigma), none at all on a cut. d is in units of 4 sigma.
 vec4 fg_denoise_blend(vec4 cur, vec4 prev, float d, float cut, float strength) {
-    float k = strength * (1.0 - smoothstep(1.5 / 4.0, 3.0 / 4.0, d)) * (1.0 - cut);
+    float k = strength * (1.0 - smoothstep(1.0 / 4.0, 2.0 / 4.0, d)) * (1.0 - cut);
     return mix(cur, prev, k);
 }
