@@ -7,18 +7,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import background, fusion, soak  # noqa: E402
+from benchmarks import background, fusion, soak, video_denoise  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=["fusion", "background", "soak"], help="run one benchmark")
+    ap.add_argument("--only", choices=["fusion", "background", "soak", "video_denoise"], help="run one benchmark")
     ap.add_argument("--soak-frames", type=int, default=10_000)
     args = ap.parse_args()
     if args.only in (None, "fusion"):
         fusion.run()
     if args.only in (None, "background"):
         background.run()
+    if args.only in (None, "video_denoise"):
+        video_denoise.run()
     if args.only in (None, "soak"):
         soak.run(frames=args.soak_frames)
     return 0
