@@ -171,8 +171,12 @@ class EditorApp:
             dpg.configure_item(self.status_run, color=(160, 160, 160))
         ui_fps = self.ui_fps()
         if stats is not None and self.ctl.running:
+            sound = ""
+            if stats.sound:  # blocks a sound device could not give or take in time
+                sound = "sound lost " + ", ".join(f"{node} {n} {what}" for node, c in stats.sound.items()
+                                                  for what, n in c.items()) + "  "
             dpg.set_value(self.status_fps, f"| pipeline {stats.fps:5.1f} fps  {stats.frame_ms:6.1f} ms/frame  "
-                                           f"dropped {stats.dropped}  | UI {ui_fps:4.0f} fps |")
+                                           f"dropped {stats.dropped}  {sound}| UI {ui_fps:4.0f} fps |")
         else:
             dpg.set_value(self.status_fps, f"| UI {ui_fps:4.0f} fps |")
         n_err = sum(len(v) for v in self.ctl.node_errors().values())

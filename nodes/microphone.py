@@ -31,6 +31,7 @@ class MicrophoneParams(Params):
 
 class Microphone(AudioSource):
     frames = None  # endless
+    device = True  # read() waits for the device's blocks
 
     def __init__(self, p: MicrophoneParams, node: str | None):
         self.node = node

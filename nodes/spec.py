@@ -204,7 +204,8 @@ class AudioSource:
     0 when done); live (a microphone) it blocks until a block has arrived."""
 
     format: AudioFormat
-    frames: int | None = None  # samples in all, when known (a file); None for a device
+    frames: int | None = None  # samples in all, when known (a file); None for a device or a loop
+    device: bool = False  # paced by a device's clock (read() waits for it); else by ours, live
     overruns: int = 0  # blocks the device delivered that we had no room for (live)
 
     def read(self, n: int) -> np.ndarray:

@@ -69,6 +69,7 @@ class AudioPath:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()  # live: param edits vs the audio thread
+        self._work: dict[str, list[float]] = {}  # node -> [seconds of work, seconds of sound]
 
     def __bool__(self) -> bool:
         return bool(self.order)
@@ -161,7 +162,12 @@ class AudioPath:
         for dst, port in node.consumers:
             target = self.nodes[dst]
             if target.proc is not None:
-                self._emit(target, target.proc.process(block))
+                t = time.perf_counter()
+                out = target.proc.process(block)
+                acc = self._work.setdefault(dst, [0.0, 0.0])
+                acc[0] += time.perf_counter() - t
+                acc[1] += len(block) / node.format.rate
+                self._emit(target, out)
             else:
                 self._deliver(dst, block)
 
@@ -211,7 +217,7 @@ class AudioPath:
 
     def _live_block(self, node: _Node, t0: float) -> np.ndarray | None:
         """The next block of a live source: a device's as it arrives, a file's when it is due."""
-        if node.source.frames is None:  # a device: read() waits for its callback
+        if node.source.device:  # read() waits for the device's callback
             block = node.source.read(int(node.format.rate * LIVE_BLOCK_S))
             return block if len(block) else None
         due = int((time.perf_counter() - t0) * node.format.rate)
@@ -241,6 +247,17 @@ class AudioPath:
             self.params[node_id] = params
             node.proc.set_params(params)
         return True
+
+    def node_ms(self, fps: float) -> dict[str, float]:
+        """Each processor's work in one frame's time of sound (1/fps s), like the video nodes'
+        per-frame times; recent sound weighs most."""
+        out = {}
+        for node_id, acc in list(self._work.items()):
+            if acc[1] > 0:
+                out[node_id] = 1000.0 / fps * acc[0] / acc[1]
+                if acc[1] > 1.0:  # forget slowly: halve the history past a second of sound
+                    acc[0], acc[1] = acc[0] / 2, acc[1] / 2
+        return out
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Per node: blocks lost at a device (overruns in, underruns out); shown live."""

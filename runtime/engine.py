@@ -483,4 +483,6 @@ class Engine:
             else:
                 for n in step.nodes:
                     out[n] = out.get(n, 0.0) + ms
+        if self.audio:
+            out.update(self.audio.node_ms(self.fps))
         return out

@@ -39,6 +39,7 @@ class LiveStats:
     frame: int = 0
     plan_text: str = ""
     failure: str = ""  # why the runner stopped, if it did
+    sound: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> blocks lost (over/underruns)
 
 
 class LiveRunner:
@@ -192,8 +193,9 @@ class LiveRunner:
         frame = engine.tap_frames.get(self._tap) if self._tap else None
         preview = self._preview_image(frame) if frame is not None else None
         stats = LiveStats(fps=fps, frame_ms=frame_ms, node_ms=smooth, passes=passes, history=list(self._history),
-                          errors=dict(engine.node_errors), dropped=dropped, frame=index,
-                          plan_text=describe(engine.plan))
+                          errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {})},
+                          dropped=dropped, frame=index, plan_text=describe(engine.plan),
+                          sound=engine.audio.counters() if engine.audio else {})
         with self._lock:
             self._stats = stats
             if preview is not None or self._tap is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,36 @@ def test_a_missing_device_in_a_preset_fails_before_anything_runs(tmp_path):
     assert "mic: no microphone (input) device named 'usb headset'; there are:" in r.stderr
     assert "fgmic" in r.stderr
     assert not (tmp_path / "o.wav").exists()
+
+
+# ---- live ----------------------------------------------------------------------------------------
+
+
+def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
+    """Live, the sound is paced by its own clock on its own thread: a video pipeline far slower
+    than real time does not hold it back; a gain-free edit of a processor reaches it as it runs."""
+    from runtime.live import LiveRunner
+
+    write_wav(tmp_path / "voice.wav", voiced(2.0, 44100), 44100)
+    g = graph([{"id": "p", "type": "pattern", "params": {"width": 160, "height": 90, "fps": 30}},
+               {"id": "b", "type": "blur", "params": {"sigma": 2.0, "scale": "full"}},
+               {"id": "view", "type": "preview"},
+               {"id": "a", "type": "audio_file", "params": {"path": str(tmp_path / "voice.wav"), "loop": True}},
+               {"id": "rs", "type": "resample", "params": {"rate": 48000}},
+               {"id": "rec", "type": "audio_out", "params": {"path": str(tmp_path / "rec.wav")}}],
+              [("p.out", "b.in"), ("b.out", "view.in"), ("a.out", "rs.in"), ("rs.out", "rec.in")])
+    runner = LiveRunner(g, preview_width=80)
+    runner.yield_s = 0.25  # the video pipeline manages 4 fps at most
+    runner.start()
+    try:
+        time.sleep(1.5)
+        stats = runner.stats()
+        assert stats.failure == "" and "rs" in stats.node_ms
+        runner.set_param("rs", "quality", "VHQ")  # the same format: taken without a restart
+        time.sleep(0.5)
+    finally:
+        runner.stop()
+    rec, rate = read_wav(tmp_path / "rec.wav")
+    assert rate == 48000
+    assert 1.6 < len(rec) / rate < 2.6  # ~2 s of sound while the video ran at 4 fps
+    assert stats.fps < 6  # while the video ran at 4 fps
