@@ -279,3 +279,52 @@ def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
     assert rate == 48000
     assert 1.6 < len(rec) / rate < 2.6  # ~2 s of sound while the video ran at 4 fps
     assert stats.fps < 6  # while the video ran at 4 fps
+
+
+# ---- the shipped presets with sound ----------------------------------------------------------------
+
+
+def test_voice_denoise_preset_runs_headless_on_test_devices(tmp_path):
+    """microphone -> audio_denoise -> speaker, on the ALSA file-plugin devices: a second of
+    steady noise with mains hum said into the microphone comes out of the speaker far quieter."""
+    rng = np.random.default_rng(3)
+    t = np.arange(96000) / 48000
+    noise = 0.03 * rng.standard_normal(len(t)) + 0.05 * np.sin(2 * np.pi * 50 * t)
+    said = np.round(noise * 32767).astype("<i2")
+    (tmp_path / "mic.raw").write_bytes(said.tobytes())
+    env = alsa_devices(tmp_path, tmp_path / "mic.raw")
+    preset = ROOT / "presets" / "voice_denoise.json"
+    r = _fusegraph(["run", str(preset), "--frames", "30", "--set", "mic.device=fgmic",
+                    "--set", "speaker.device=fgspk"], tmp_path, env)
+    assert r.returncode == OK, r.stderr
+    heard = np.frombuffer((tmp_path / "speaker.raw").read_bytes(), "<i2").astype(np.float64) / 32767
+    assert len(heard) >= 48000
+    louder = np.sqrt(np.mean(said[:48000].astype(np.float64) ** 2)) / 32767
+    # the unpaced test speaker adds silence between blocks: compare the loudest tenth of 10 ms windows
+    windows = np.sqrt(np.mean(heard[: len(heard) // 480 * 480].reshape(-1, 480) ** 2, axis=1))
+    loud = np.sort(windows)[-max(1, len(windows) // 10):].mean()
+    assert 20 * np.log10(loud / louder) < -12
+
+
+def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, monkeypatch, gpu):
+    from runtime.cli import load
+
+    preset = ROOT / "presets" / "video_call_clean.json"
+    monkeypatch.chdir(tmp_path)
+    engine = Engine(load(str(preset), []), gpu=gpu, search_dirs=(str(preset.parent),))
+    assert run_offline(engine, frames=45, quiet=True) == OK
+    out = tmp_path / "video_call_clean.mp4"
+
+    def track(path):
+        with av.open(str(path)) as c:
+            return np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)]), c.streams.video[0].frames
+    noisy, _ = track(preset.parent / "media" / "person.mp4")
+    clean, frames = track(out)
+    assert frames == 45 and abs(len(clean) - 1.5 * 48000) <= 1024
+    n = 48000  # the first second: in sync (no lag) and the noise floor far lower
+    lag = int(np.argmax(np.correlate(clean[:n], noisy[:n - 960], "valid")))
+    assert lag == 0
+
+    def floor(x):
+        return np.percentile(np.sqrt(np.mean(x[:n].reshape(-1, 480) ** 2, axis=1)), 10)
+    assert 20 * np.log10(floor(clean) / floor(noisy)) < -10
