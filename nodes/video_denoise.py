@@ -12,8 +12,9 @@ Notes:   A recursive filter: out = mix(cur, last out, k). k falls from `strength
          (a tiny block-mean difference image read back, a few hundred bytes) sets k = 0 over the
          whole frame, also in dark or flat regions a per-pixel test would let through.
          Stages: diff (half size), blocks (1/32 size), cut (CPU, 1x1), [spatial (thick)],
-         blend (thin: fuses into the spatial pass, and what follows fuses into it). The blend's
-         output is the node's state (GpuStage.feedback): a new plan shape starts fresh.
+         blend (thin: fuses into the spatial pass), out (thin: a copy of the blend, 8-bit where it
+         is a texture; what follows fuses into the same pass). The blend's output is the node's
+         state (GpuStage.feedback, half float): a new plan shape starts fresh.
 """
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ def build(p: VideoDenoiseParams, ins):
     stages.append(GpuStage("thin", "fg_denoise_blend", "video_denoise.glsl", (cur, "@prev", "@0", "@2"),
                            ("video", "video", "mask", "mask"), "video", size, (Uniform("strength", "float"),),
                            lambda q: {"strength": q.strength}, feedback=True, label="blend"))
+    # The state is half float (no 8-bit dead band in the recursion); what others read is this
+    # copy: in registers for thin stages after it, else an 8-bit render target of the same pass
+    # (a sink reads back half the bytes, a thick op fetches twice as fast).
+    stages.append(GpuStage("thin", "fg_denoise_out", "video_denoise.glsl", (f"@{len(stages) - 1}",), ("video",),
+                           "video", size, cost=0.1, label="out"))
     return Body(stages, {"out": len(stages) - 1})
 
 

@@ -51,3 +51,8 @@ vec4 fg_denoise_blend(vec4 cur, vec4 prev, float d, float cut, float strength) {
     float k = strength * (1.0 - smoothstep(1.0 / 4.0, 2.0 / 4.0, d)) * (1.0 - cut);
     return mix(cur, prev, k);
 }
+
+// The node's output: the state (half float) as others see it (an 8-bit target when materialised).
+vec4 fg_denoise_out(vec4 v) {
+    return v;
+}

@@ -204,16 +204,16 @@ def test_plan_stages_and_passes():
                              {"src": SourceInfo((1280, 720), 30.0, 10)}, fuse=fuse)
 
     temporal = plan({"sigma": 8.0})
-    assert [p.name for p in temporal.passes] == ["pass0:dn.diff", "pass1:dn.blocks", "pass2:dn.blend"]
+    assert [p.name for p in temporal.passes] == ["pass0:dn.diff", "pass1:dn.blocks", "pass2:dn.blend+dn.out"]
     assert temporal.passes[0].size == (640, 360) and temporal.passes[1].size == (40, 23)
-    assert temporal.transfer_bytes()[1] - 1280 * 720 * 8 == 40 * 23  # read back: the sink, the blocks
+    assert temporal.transfer_bytes()[1] - 1280 * 720 * 4 == 40 * 23  # read back: the sink (8-bit), the blocks
     assert not any(m.stage.fn == "fg_denoise_spatial" for p in temporal.passes for m in p.members)
     spatial = plan({"sigma": 8.0, "spatial": 0.5})
-    assert [m.stage.fn for m in spatial.passes[-1].members] == ["fg_denoise_spatial", "fg_denoise_blend"]
-    assert len(plan({"sigma": 8.0, "spatial": 0.5}, fuse=False).passes) == 4
+    assert [m.stage.fn for m in spatial.passes[-1].members] == ["fg_denoise_spatial", "fg_denoise_blend", "fg_denoise_out"]
+    assert len(plan({"sigma": 8.0, "spatial": 0.5}, fuse=False).passes) == 5
     prev, out = spatial.states["dn"]
     assert prev.dtype == out.dtype == "f2" and prev.slot == out.slot == -1  # not pooled
-    assert out in spatial.passes[-1].outputs
+    assert [v.dtype for v in spatial.passes[-1].outputs] == ["f2", "f1"]  # the state, the output for the sink
     assert "state   dn:" in describe(spatial)
 
 
