@@ -166,25 +166,30 @@ def run(size: tuple[int, int] = (1280, 720), rounds: int = 4, frames: int = 8) -
     for params in ({"sigma": sigma}, {"sigma": sigma, "spatial": 0.6}):
         for fuse in (True, False):
             graphs[(str(params), fuse)] = Engine(parse_graph(denoise_doc(params, size, noise, frames=0)),
-                                                 gpu=gpu, fuse=fuse)
+                                                 gpu=gpu, fuse=fuse, profile=True)  # glFinish per step
     for e in graphs.values():
         e.open()
     times: dict = {k: [] for k in graphs}
-    for r in range(rounds):
+    gpu_ms: dict = {k: [] for k in graphs}
+    for r in range(rounds):  # alternating, so all see the same machine load
         for k, e in graphs.items():
-            times[k] += time_frames(e, frames, warmup=2, start=r * (frames + 2))
-    rows = [["params", "fused ms/frame", "passes", "unfused ms/frame", "passes", "unfused/fused"]]
+            for ms in time_frames(e, frames, warmup=2, start=r * (frames + 2)):
+                times[k].append(ms)
+                gpu_ms[k].append(sum(e.timings[s.name].ms for s in e.plan.passes))
+    rows = [["params", "mode", "passes", "ms/frame", "denoiser GPU passes ms", "vs fused"]]
     for params in ({"sigma": sigma}, {"sigma": sigma, "spatial": 0.6}):
-        f, u = (str(params), True), (str(params), False)
-        mf, mu = median(times[f]), median(times[u])
-        rows.append([str(params), f"{mf:.1f}", str(len(graphs[f].plan.passes)), f"{mu:.1f}",
-                     str(len(graphs[u].plan.passes)), f"{mu / mf:.2f}x"])
-        result[f"ms spatial={params.get('spatial', 0)}"] = (mf, mu)
-    # the same graph without the denoiser: what the pattern upload and the preview read-back cost
+        f = median(gpu_ms[(str(params), True)])
+        for fuse in (True, False):
+            k = (str(params), fuse)
+            rows.append([str(params), "fused" if fuse else "unfused", str(len(graphs[k].plan.passes)),
+                         f"{median(times[k]):.1f}", f"{median(gpu_ms[k]):.1f}", f"{median(gpu_ms[k]) / f:.2f}x"])
+        result[f"ms spatial={params.get('spatial', 0)}"] = (median(times[(str(params), True)]),
+                                                             median(times[(str(params), False)]))
     for e in graphs.values():
         e.close()
     print(f"\n== speed: pattern {size[0]}x{size[1]} (noisy) -> video_denoise -> preview, median of "
-          f"{rounds * frames} frames (a frame includes the upload and the read-back) ==")
+          f"{rounds * frames} frames (a frame also holds the pattern's drawing and noise, the upload, "
+          f"the read-back) ==")
     print(table(rows))
     gpu.release()
     return result
