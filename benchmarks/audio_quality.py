@@ -43,8 +43,6 @@ SENTENCES = (
     "Glue the sheet to the dark blue background.",
     "It's easy to tell the depth of a well.",
     "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
 )
 
 
