@@ -70,6 +70,7 @@ class AudioPath:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # live: param edits vs the audio thread
         self._work: dict[str, list[float]] = {}  # node -> [seconds of work, seconds of sound]
+        self.running = False  # sinks opened (and, live, the thread started)
 
     def __bool__(self) -> bool:
         return bool(self.order)
@@ -110,7 +111,8 @@ class AudioPath:
         return next(iter(ins.values()), None)
 
     def open_sinks(self) -> None:
-        """Open the audio-only sinks (after open_sources)."""
+        """Open the audio-only sinks (after open_sources); from here on the path runs."""
+        self.running = True
         for node_id in self.order:
             spec = REGISTRY[self.graph.node(node_id).type]
             if spec.role != "sink" or not spec.audio_only:

@@ -101,7 +101,7 @@ class Engine:
             if node_id not in self.sinks:
                 self.sinks[node_id] = self._open_sink(step)
                 self._opened[node_id] = self._key(node_id, step)
-        if open_sinks and self.audio and self.audio.order and not self.audio.sinks:
+        if open_sinks and self.audio and not self.audio.running:
             self.audio.open_sinks()
             if self.live:
                 self.audio.start()

@@ -272,6 +272,9 @@ def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
         stats = runner.stats()
         assert stats.failure == "" and "rs" in stats.node_ms
         runner.set_param("rs", "quality", "VHQ")  # the same format: taken without a restart
+        edited = g.model_copy(deep=True)
+        edited.node("b").params.scale = "half"  # a structural video edit leaves the sound be
+        runner.set_graph(edited)
         time.sleep(0.5)
     finally:
         runner.stop()
