@@ -173,8 +173,8 @@ class EditorApp:
         if stats is not None and self.ctl.running:
             sound = ""
             if stats.sound:  # blocks a sound device could not give or take in time
-                sound = "sound lost " + ", ".join(f"{node} {n} {what}" for node, c in stats.sound.items()
-                                                  for what, n in c.items()) + "  "
+                lost = [f"{node} {n} {what}" for node, c in stats.sound.items() for what, n in c.items() if n]
+                sound = f"sound lost: {', '.join(lost) if lost else 'none'}  "
             dpg.set_value(self.status_fps, f"| pipeline {stats.fps:5.1f} fps  {stats.frame_ms:6.1f} ms/frame  "
                                            f"dropped {stats.dropped}  {sound}| UI {ui_fps:4.0f} fps |")
         else:

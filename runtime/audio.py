@@ -49,6 +49,7 @@ class _Node:
     consumers: list[tuple[str, str]] = field(default_factory=list)  # (node, port) fed by the output
     read: int = 0  # samples read so far (sources)
     done: bool = False  # a source at its end
+    clock: float = 0.0  # live: when its sample 0 was due
 
 
 class AudioPath:
@@ -199,14 +200,15 @@ class AudioPath:
         self._thread.start()
 
     def _run_live(self) -> None:
-        t0 = time.perf_counter()
+        for node in self.sources:
+            node.clock = time.perf_counter()
         while not self._stop.is_set() and self.sources:
             progressed = False
             for node in self.sources:
                 if node.id in self.errors:
                     continue
                 try:
-                    block = self._live_block(node, t0)
+                    block = self._live_block(node)
                     if block is None:
                         continue
                     with self._lock:
@@ -217,18 +219,22 @@ class AudioPath:
             if not progressed:
                 time.sleep(0.002)
 
-    def _live_block(self, node: _Node, t0: float) -> np.ndarray | None:
-        """The next block of a live source: a device's as it arrives, a file's when it is due."""
+    def _live_block(self, node: _Node) -> np.ndarray | None:
+        """The next block of a live source: a device's as it arrives, a file's when it is due
+        (a file starts again at its end, as the editor loops video files)."""
         if node.source.device:  # read() waits for the device's callback
             block = node.source.read(int(node.format.rate * LIVE_BLOCK_S))
             return block if len(block) else None
-        due = int((time.perf_counter() - t0) * node.format.rate)
+        due = int((time.perf_counter() - node.clock) * node.format.rate)
         if node.read >= due:
             return None
         block = node.source.read(max(1, int(node.format.rate * LIVE_BLOCK_S)))
-        if len(block) == 0:
-            node.done = True
-            self.errors.pop(node.id, None)
+        if len(block) == 0:  # the end of a file: from the start again
+            spec = REGISTRY[self.graph.node(node.id).type]
+            ctx = OpenContext(node_id=node.id, live=True, search_dirs=self.search_dirs)
+            node.source.close()
+            node.source = spec.open(self.params[node.id], ctx)
+            node.read, node.clock = 0, time.perf_counter()
             return None
         node.read += len(block)
         return block
