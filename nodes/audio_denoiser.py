@@ -128,7 +128,7 @@ class HumCanceller:
     the stage switches itself off when there is no hum.
     """
 
-    def __init__(self, f0: float, rate: int = RATE, top: float = 1000.0, tau_slow: float = 0.25,
+    def __init__(self, f0: float, rate: int = RATE, top: float = 660.0, tau_slow: float = 0.25,
                  tau_fast: float = 0.04, track: bool = True):
         self.nominal = float(f0)
         self.rate = rate
@@ -163,7 +163,9 @@ class HumCanceller:
         """The hum in frame x (FRAME samples) as this canceller would subtract it, and its
         detected strength (sum of gain-weighted line powers)."""
         rot = np.exp(-1j * self.k * self.phi)
-        z = (self.demod[self.i] @ x) * rot  # this frame's demodulated harmonics
+        # einsum, not @: these small products must not wake BLAS threads (they spin and cost a
+        # live stream more CPU than the arithmetic)
+        z = np.einsum("kn,n->k", self.demod[self.i], x) * rot  # this frame's demodulated harmonics
         self.cs = self.lam_s * self.cs + (1 - self.lam_s) * z
         self.cf = self.lam_f * self.cf + (1 - self.lam_f) * z
         lam = self.lam_v
@@ -177,7 +179,7 @@ class HumCanceller:
         self.frames += 1
         warm = min(1.0, self.frames * FRAME / (0.15 * self.rate))  # let the estimates settle first
         self.gain = 0.8 * self.gain + 0.2 * target * warm
-        hum = (self.synth[self.i] @ (self.gain * self.cs * np.conj(rot))).real
+        hum = np.einsum("nk,k->n", self.synth[self.i], self.gain * self.cs * np.conj(rot)).real
         if self.track and self.frames > 10:
             self._track()
         self.i = (self.i + 1) % self.P
