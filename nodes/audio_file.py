@@ -13,6 +13,7 @@ import av
 import numpy as np
 from pydantic import Field
 
+from nodes.media_files import open_reason
 from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 
@@ -20,18 +21,6 @@ class AudioFileParams(Params):
     path: str = path_field(kind="audio")
     track: int = Field(0, ge=0, description="audio track of a file with several")
     loop: bool = Field(False, description="start again at the end")
-
-
-def _reason(e: Exception) -> str:
-    if isinstance(e, FileNotFoundError):
-        return "file not found"
-    if isinstance(e, IsADirectoryError):
-        return "it is a folder, not a file"
-    if isinstance(e, PermissionError):
-        return "permission denied"
-    if isinstance(e, av.error.InvalidDataError):
-        return "not a sound or video file that FFmpeg can read (or it is damaged)"
-    return getattr(e, "strerror", None) or str(e)
 
 
 class AudioFile(AudioSource):
@@ -54,7 +43,7 @@ class AudioFile(AudioSource):
         try:
             self.container = av.open(self.path, "r")
         except (OSError, av.FFmpegError) as e:
-            raise self._error(_reason(e)) from None
+            raise self._error(open_reason(e, "a sound or video")) from None
         tracks = self.container.streams.audio
         if not tracks:
             self.close()

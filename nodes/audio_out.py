@@ -15,6 +15,7 @@ from typing import Literal
 import av
 import numpy as np
 
+from nodes.media_files import drop_partial
 from nodes.sound_frames import audio_frame, layout
 from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
 from nodes.video_out import check_target
@@ -54,7 +55,7 @@ class AudioOut(Sink):
             self.stream.layout = layout(self.format.channels)
             self.stream.format = self.sample_fmt
         except (OSError, av.FFmpegError, ValueError) as e:
-            self._remove()
+            drop_partial(None, self.temp)
             raise NodeError(f"cannot write '{p.path}': {getattr(e, 'strerror', None) or e}",
                             node=self.node) from None
         self.pts = 0
@@ -93,17 +94,7 @@ class AudioOut(Sink):
         if self.state != "open":
             return
         self.state = "discarded"
-        try:
-            self.container.close()
-        except (OSError, av.FFmpegError):
-            pass  # the partial file is going away anyway
-        self._remove()
-
-    def _remove(self) -> None:
-        try:
-            os.remove(self.temp)
-        except FileNotFoundError:
-            pass
+        drop_partial(self.container, self.temp)
 
 
 def open_audio_out(p: AudioOutParams, ctx: OpenContext) -> AudioOut:

@@ -25,6 +25,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
+from nodes.media_files import drop_partial
 from nodes.sound_frames import audio_frame, layout
 from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
 
@@ -235,14 +236,7 @@ class VideoOut(Sink):
             return
         self.state = "discarded"
         self._finish_worker()
-        try:
-            self.container.close()
-        except (OSError, av.FFmpegError):
-            pass  # the partial file is going away anyway
-        try:
-            os.remove(self.temp)
-        except FileNotFoundError:
-            pass
+        drop_partial(self.container, self.temp)
 
 
 def open_video_out(p: VideoOutParams, ctx: OpenContext) -> VideoOut:

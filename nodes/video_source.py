@@ -12,24 +12,13 @@ import av
 import numpy as np
 from pydantic import Field
 
+from nodes.media_files import open_reason
 from nodes.spec import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
 class VideoParams(Params):
     path: str = path_field(kind="video")
     loop: bool = Field(False, description="start again at the end")
-
-
-def _reason(e: Exception) -> str:
-    if isinstance(e, FileNotFoundError):
-        return "file not found"
-    if isinstance(e, IsADirectoryError):
-        return "it is a folder, not a file"
-    if isinstance(e, PermissionError):
-        return "permission denied"
-    if isinstance(e, av.error.InvalidDataError):
-        return "not a video file (or it is damaged)"
-    return getattr(e, "strerror", None) or str(e)
 
 
 class _Broken(Exception):
@@ -58,7 +47,7 @@ class VideoSource(Source):
         try:
             self.container = av.open(self.path, "r")
         except (OSError, av.FFmpegError) as e:
-            raise self._error(_reason(e)) from None
+            raise self._error(open_reason(e, "a video")) from None
         if not self.container.streams.video:
             self.close()
             raise self._error("the file has no video stream")

@@ -118,7 +118,7 @@ def test_bad_sound_files_get_clear_errors(tmp_path, gpu):
         st.width, st.height, st.pix_fmt = 32, 32, "yuv420p"
         c.mux(st.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
         c.mux(st.encode(None))
-    cases = {"missing.wav": "file not found", "notes.wav": "not a sound or video file",
+    cases = {"missing.wav": "file not found", "notes.wav": "not a sound or video file that FFmpeg can read",
              "silent.mp4": "has no audio track"}
     for name, words in cases.items():
         g = graph([{"id": "mic", "type": "audio_file", "params": {"path": str(tmp_path / name)}},
