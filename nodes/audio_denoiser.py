@@ -159,9 +159,10 @@ class HumCanceller:
         self.prev = None
         self.frames = 0
 
-    def estimate(self, x: np.ndarray) -> tuple[np.ndarray, float]:
-        """The hum in frame x (FRAME samples) as this canceller would subtract it, and its
-        detected strength (sum of gain-weighted line powers)."""
+    def estimate(self, x: np.ndarray) -> float:
+        """Learn from frame x (FRAME samples); returns the detected hum strength (sum of
+        gain-weighted line powers). hum() then gives the frame's hum as it would be subtracted
+        (only the canceller that subtracts pays for that synthesis)."""
         rot = np.exp(-1j * self.k * self.phi)
         # einsum, not @: these small products must not wake BLAS threads (they spin and cost a
         # live stream more CPU than the arithmetic)
@@ -179,12 +180,17 @@ class HumCanceller:
         self.frames += 1
         warm = min(1.0, self.frames * FRAME / (0.15 * self.rate))  # let the estimates settle first
         self.gain = 0.8 * self.gain + 0.2 * target * warm
-        hum = np.einsum("nk,k->n", self.synth[self.i], self.gain * self.cs * np.conj(rot)).real
+        self._last = (self.i, self.gain * self.cs * np.conj(rot))  # what hum() synthesises
         if self.track and self.frames > 10:
             self._track()
         self.i = (self.i + 1) % self.P
         self.phi = (self.phi + 2 * np.pi * self.df * FRAME / self.rate) % (2 * np.pi)
-        return hum, float(np.sum(self.gain * self.line))
+        return float(np.sum(self.gain * self.line))
+
+    def hum(self) -> np.ndarray:
+        """The hum in the frame estimate() last saw."""
+        i, coeffs = self._last
+        return np.einsum("nk,k->n", self.synth[i], coeffs).real
 
     def _track(self) -> None:
         """Follow the mains frequency: a steady error in f0 makes the estimated phasors turn."""
@@ -222,15 +228,15 @@ class HumRemover:
         x64 = x.astype(np.float64)
         est = {f: u.estimate(x64) for f, u in self.units.items()}
         if self.mode == "auto":
-            s50, s60 = est[50][1], est[60][1]
+            s50, s60 = est[50], est[60]
             if self.active is None:
                 if max(s50, s60) > 0:
                     self.active = 50 if s50 >= s60 else 60
-            elif est[110 - self.active][1] > 4.0 * est[self.active][1]:
+            elif est[110 - self.active] > 4.0 * est[self.active]:
                 self.active = 110 - self.active
         if self.active is None:
             return x
-        return (x64 - est[self.active][0]).astype(np.float32)
+        return (x64 - self.units[self.active].hum()).astype(np.float32)
 
 
 # ---------------------------------------------------------------- clicks
