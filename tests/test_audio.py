@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import subprocess
 import sys
@@ -69,10 +70,10 @@ def test_audio_file_reads_the_sound_of_a_video_and_float_wav_keeps_precision(tmp
 # ---- sound with video ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rate", [48000, 44100])
-def test_sound_muxed_into_the_video_stays_in_sync(tmp_path, gpu, rate):
+@pytest.mark.parametrize("rate,denoise", [(48000, False), (44100, False), (48000, True)])
+def test_sound_muxed_into_the_video_stays_in_sync(tmp_path, gpu, rate, denoise):
     """A flash and a click placed together in the input are together in the output, through a
-    resample (48 -> 44.1 kHz) too."""
+    resample (48 -> 44.1 kHz) and through the denoiser's 20 ms delay (trimmed offline) too."""
     fps, flash = 30, 23
     clip = write_flash_click_clip(tmp_path / "in.mp4", fps=fps, frames=40, flash=flash, rate=48000)
     t_flash, t_click = flash_and_click_times(clip)
@@ -82,6 +83,10 @@ def test_sound_muxed_into_the_video_stays_in_sync(tmp_path, gpu, rate):
                {"id": "rs", "type": "resample", "params": {"rate": rate}},
                {"id": "out", "type": "video_out", "params": {"path": str(tmp_path / "out.mp4")}}],
               [("v.out", "out.in"), ("a.out", "rs.in"), ("rs.out", "out.audio")])
+    if denoise:  # strength 0: the click passes, delayed by the denoiser's latency
+        g = graph([*(n.model_dump() for n in g.nodes),
+                   {"id": "dn", "type": "audio_denoise", "params": {"strength": 0.0}}],
+                  [("v.out", "out.in"), ("a.out", "rs.in"), ("rs.out", "dn.in"), ("dn.out", "out.audio")])
     assert run(g, gpu) == OK
     t_flash, t_click = flash_and_click_times(tmp_path / "out.mp4")
     assert abs(t_flash - flash / fps) < 1e-6
@@ -331,3 +336,17 @@ def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, mo
     def floor(x):
         return np.percentile(np.sqrt(np.mean(x[:n].reshape(-1, 480) ** 2, axis=1)), 10)
     assert 20 * np.log10(floor(clean) / floor(noisy)) < -10
+
+
+def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command_line(tmp_path):
+    write_wav(tmp_path / "talk.wav", voiced(0.5, 44100), 44100)
+    doc = {"format": 2, "nodes": [
+        {"id": "talk", "type": "audio_file", "params": {"path": "talk.wav"}},
+        {"id": "denoise", "type": "audio_denoise", "params": {}},
+        {"id": "out", "type": "audio_out", "params": {"path": "clean.wav"}}],
+        "links": [{"from": "talk.out", "to": "denoise.in"}, {"from": "denoise.out", "to": "out.in"}]}
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    r = _fusegraph(["run", "g.json"], tmp_path, dict(os.environ))
+    assert r.returncode == INVALID and "Traceback" not in r.stderr
+    assert "denoise.in: audio_denoise needs 48000 Hz audio, got 44100 Hz: insert a resample node" in r.stderr
+    assert not (tmp_path / "clean.wav").exists() and not list(tmp_path.glob(".*"))
