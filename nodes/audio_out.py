@@ -15,10 +15,9 @@ from typing import Literal
 import av
 import numpy as np
 
-from nodes.media_files import drop_partial
+from nodes.media_files import check_target, drop_partial, publish, write_error
 from nodes.sound_frames import audio_frame, layout
 from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
-from nodes.video_out import check_target
 
 FORMATS = {".wav": "wav", ".flac": "flac"}
 # (container extension, sample_format) -> (codec, PyAV sample format fed to it)
@@ -56,8 +55,7 @@ class AudioOut(Sink):
             self.stream.format = self.sample_fmt
         except (OSError, av.FFmpegError, ValueError) as e:
             drop_partial(None, self.temp)
-            raise NodeError(f"cannot write '{p.path}': {getattr(e, 'strerror', None) or e}",
-                            node=self.node) from None
+            raise write_error(e, p.path, self.node) from None
         self.pts = 0
         self.state = "open"
 
@@ -75,16 +73,14 @@ class AudioOut(Sink):
         try:
             self.container.mux(self.stream.encode(frame))
         except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
-            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
-                            node=self.node) from None
+            raise write_error(e, self.path, self.node) from None
 
     def close(self) -> None:
         if self.state != "open":
             return
         try:
             self._mux(None)
-            self.container.close()
-            os.replace(self.temp, self.target)
+            publish(self.container, self.temp, self.target, self.path, self.node)
         except BaseException:
             self.discard()
             raise

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
-from nodes.video_out import check_target
+from nodes.media_files import check_target
 
 FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
            ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}

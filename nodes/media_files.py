@@ -5,6 +5,24 @@ import os
 
 import av
 
+from nodes.spec import NodeError
+
+
+def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:
+    """(folder, file name) of a file we are about to write, or a NodeError if we cannot."""
+    if not path:
+        raise NodeError(f"no {what} file chosen", node=node)
+    folder, name = os.path.split(os.path.abspath(path))
+    if not name:
+        raise NodeError(f"'{path}' is a folder: add a file name", node=node)
+    if not os.path.isdir(folder):
+        raise NodeError(f"cannot write '{path}': the folder '{folder}' does not exist", node=node)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NodeError(f"cannot write '{path}': no permission to write in '{folder}'", node=node)
+    if os.path.isdir(path):
+        raise NodeError(f"cannot write '{path}': it is a folder", node=node)
+    return folder, name
+
 
 def open_reason(e: Exception, what: str) -> str:
     """Why FFmpeg could not open a file, in plain words; `what` names the kind expected."""
@@ -30,3 +48,17 @@ def drop_partial(container, temp: str) -> None:
         os.remove(temp)
     except FileNotFoundError:
         pass
+
+
+def write_error(e: Exception, path: str, node: str | None) -> NodeError:
+    """A failed write (the disk is full, the folder went away) in plain words."""
+    return NodeError(f"cannot write '{path}': {getattr(e, 'strerror', None) or e}", node=node)
+
+
+def publish(container, temp: str, target: str, path: str, node: str | None) -> None:
+    """Close a finished file (it becomes playable) and move it over its target."""
+    try:
+        container.close()
+        os.replace(temp, target)
+    except (OSError, av.FFmpegError) as e:
+        raise write_error(e, path, node) from None

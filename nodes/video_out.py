@@ -25,7 +25,7 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
-from nodes.media_files import drop_partial
+from nodes.media_files import check_target, drop_partial, publish, write_error
 from nodes.sound_frames import audio_frame, layout
 from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
 
@@ -41,22 +41,6 @@ class VideoOutParams(Params):
     codec: Literal["h264"] = "h264"
     crf: int = Field(20, ge=0, le=51, description="quality: lower is better and bigger")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
-
-
-def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:
-    """(folder, file name) of a file we are about to write, or a NodeError if we cannot."""
-    if not path:
-        raise NodeError(f"no {what} file chosen", node=node)
-    folder, name = os.path.split(os.path.abspath(path))
-    if not name:
-        raise NodeError(f"'{path}' is a folder: add a file name", node=node)
-    if not os.path.isdir(folder):
-        raise NodeError(f"cannot write '{path}': the folder '{folder}' does not exist", node=node)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise NodeError(f"cannot write '{path}': no permission to write in '{folder}'", node=node)
-    if os.path.isdir(path):
-        raise NodeError(f"cannot write '{path}': it is a folder", node=node)
-    return folder, name
 
 
 def as_picture(img) -> tuple[np.ndarray, str]:
@@ -87,8 +71,7 @@ class VideoOut(Sink):
             self.container = av.open(self.temp, "w", format=CONTAINERS[ext],
                                      options={"movflags": "+faststart"} if ext != ".mkv" else {})
         except (OSError, av.FFmpegError) as e:
-            raise NodeError(f"cannot write '{p.path}': {getattr(e, 'strerror', None) or e}",
-                            node=self.node) from None
+            raise write_error(e, p.path, self.node) from None
         self.stream = None  # added at the first frame, when the size is known
         self.sound = ctx.audio
         self.audio_stream = None
@@ -196,15 +179,13 @@ class VideoOut(Sink):
         try:
             self.container.mux(self.stream.encode(frame))
         except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
-            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
-                            node=self.node) from None
+            raise write_error(e, self.path, self.node) from None
 
     def _encode_audio(self, frame) -> None:
         try:
             self.container.mux(self.audio_stream.encode(frame))
         except (OSError, av.FFmpegError) as e:
-            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
-                            node=self.node) from None
+            raise write_error(e, self.path, self.node) from None
 
     def close(self) -> None:
         if self.state != "open":
@@ -220,12 +201,7 @@ class VideoOut(Sink):
             self._encode(None)  # the frames the encoder still holds
             if self.audio_stream is not None:
                 self._encode_audio(None)
-            self.container.close()  # writes the index: from here on the file plays
-            os.replace(self.temp, self.target)
-        except (OSError, av.FFmpegError) as e:
-            self.discard()
-            raise NodeError(f"cannot write '{self.path}': {getattr(e, 'strerror', None) or e}",
-                            node=self.node) from None
+            publish(self.container, self.temp, self.target, self.path, self.node)  # writes the index
         except BaseException:
             self.discard()
             raise
