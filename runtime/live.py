@@ -133,7 +133,7 @@ class LiveRunner:
             engine.taps = (self._tap,) if self._tap else ()
             engine.open()
         except (GraphInvalid, NodeError) as exc:
-            self._fail(str(exc))
+            self._fail(str(exc), exc)
             return
         with self._lock:
             self._engine = engine
@@ -143,7 +143,7 @@ class LiveRunner:
         try:
             self._loop(engine)
         except (GraphInvalid, NodeError) as exc:
-            self._fail(str(exc))
+            self._fail(str(exc), exc)
         except Exception as exc:  # a bug: say so in the UI rather than die silently
             self._fail(f"{type(exc).__name__}: {exc}")
         finally:
@@ -152,11 +152,15 @@ class LiveRunner:
             try:
                 engine.close(ok=True)
             except NodeError as exc:
-                self._fail(str(exc))
+                self._fail(str(exc), exc)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, exc: Exception | None = None) -> None:
+        """Stop with `message`; a node's own failure (no device, a missing file) marks it too."""
+        errors = dict(self._stats.errors)
+        if isinstance(exc, NodeError) and exc.node:
+            errors[exc.node] = exc.message
         with self._lock:
-            self._stats = LiveStats(**{**self._stats.__dict__, "failure": message})
+            self._stats = LiveStats(**{**self._stats.__dict__, "failure": message, "errors": errors})
 
     def _loop(self, engine: Engine) -> None:
         start = time.perf_counter()

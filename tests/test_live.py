@@ -96,4 +96,5 @@ def test_a_graph_that_cannot_open_reports_why():
     runner.start()
     assert wait_for(lambda: runner.stats().failure != "")
     assert "x.png" in runner.stats().failure
+    assert "x.png" in runner.stats().errors["p"]  # the editor marks the node that failed
     runner.stop()
