@@ -52,6 +52,7 @@ class NodeView:
     border: int
     badge: int
     ms_text: int
+    meter: int  # sound nodes, live: a level meter
     inputs: dict[str, int] = field(default_factory=dict)  # endpoint "node.port" -> attribute item
     outputs: dict[str, int] = field(default_factory=dict)
     label: str = ""
@@ -126,7 +127,8 @@ class NodeCanvas:
             dpg.add_text(f"{node.type} ({spec.role})", color=GREY)
             badge = dpg.add_text("", show=False)
             ms_text = dpg.add_text("", show=False)
-        view = NodeView(item, node.type, theme, colours, outline, border, badge, ms_text)
+            meter = dpg.add_text("", show=False)
+        view = NodeView(item, node.type, theme, colours, outline, border, badge, ms_text, meter)
         for port in spec.inputs:
             text = port.name + ("" if port.required else " (opt)")
             attr = dpg.add_node_attribute(attribute_type=dpg.mvNode_Attr_Input, shape=PORT_SHAPES[port.type],
@@ -316,6 +318,7 @@ class NodeCanvas:
         self._timing_at = now
         stats = self.ctl.stats()
         node_ms = stats.node_ms if stats else {}
+        levels = stats.levels if stats else {}
         bands = timing.fused_bands(stats.passes) if stats else {}
         errors = self.ctl.node_errors()
         selected = set(self.ctl.selection)
@@ -324,7 +327,9 @@ class NodeCanvas:
             level = timing.heat(ms)[0] if ms is not None else None
             err = bool(errors.get(node_id))
             band = bands.get(node_id, [])
-            look = (ms and round(ms, 1), level, err, node_id in selected, tuple(b.index for b in band))
+            db = levels.get(node_id)
+            look = (ms and round(ms, 1), level, err, node_id in selected, tuple(b.index for b in band),
+                    db if db is None else round(db))
             if look == view.look:
                 continue
             view.look = look
@@ -344,6 +349,11 @@ class NodeCanvas:
                 dpg.configure_item(view.ms_text, show=True, color=timing.heat(ms)[1])
             else:
                 dpg.configure_item(view.ms_text, show=False)
+            if db is not None:
+                dpg.set_value(view.meter, meter_text(db))
+                dpg.configure_item(view.meter, show=True, color=meter_colour(db))
+            else:
+                dpg.configure_item(view.meter, show=False)
             if band:
                 b = band[-1]
                 dpg.set_value(view.badge, f"[fused pass #{b.index}]")
@@ -384,3 +394,14 @@ class NodeCanvas:
         mx, my = dpg.get_mouse_pos(local=False)
         dpg.set_value(self.tooltip_text, self.tooltip_for(node_id))
         dpg.configure_item(self.tooltip, show=True, pos=[int(mx) + 18, int(my) + 18])
+
+
+def meter_text(db: float, width: int = 16) -> str:
+    """A level meter in text: a bar over -60..0 dBFS and the reading."""
+    filled = int(round(width * min(1.0, max(0.0, (db + 60.0) / 60.0))))
+    return "[" + "|" * filled + "." * (width - filled) + f"] {max(db, -99.0):4.0f} dBFS"
+
+
+def meter_colour(db: float) -> tuple[int, int, int]:
+    """Green, yellow from -12 dBFS, red from -3 (about to clip)."""
+    return (230, 70, 60) if db > -3 else (220, 190, 60) if db > -12 else (110, 200, 120)

@@ -72,6 +72,7 @@ class AudioPath:
         self._lock = threading.Lock()  # live: param edits vs the audio thread
         self._work: dict[str, list[float]] = {}  # node -> [seconds of work, seconds of sound]
         self.running = False  # sinks opened (and, live, the thread started)
+        self.levels: dict[str, float] = {}  # node -> level of its sound (dBFS, smoothed), shown live
 
     def __bool__(self) -> bool:
         return bool(self.order)
@@ -162,6 +163,7 @@ class AudioPath:
                 self._emit(node, node.proc.flush())
 
     def _push(self, node: _Node, block: np.ndarray) -> None:
+        self._meter(node.id, block)
         for dst, port in node.consumers:
             target = self.nodes[dst]
             if target.proc is not None:
@@ -172,6 +174,8 @@ class AudioPath:
                 acc[1] += len(block) / node.format.rate
                 self._emit(target, out)
             else:
+                if node.id in self.levels:  # a sink shows the level of what it gets
+                    self.levels[dst] = self.levels[node.id]
                 self._deliver(dst, block)
 
     def _emit(self, node: _Node, out: np.ndarray) -> None:
@@ -181,6 +185,14 @@ class AudioPath:
             out, node.trim = out[cut:], node.trim - cut
         if len(out):
             self._push(node, out.astype(np.float32, copy=False))
+
+    def _meter(self, node_id: str, block: np.ndarray) -> None:
+        """A level meter's reading: RMS in dBFS, rising at once and falling by 10 dB a second."""
+        if not self.live or len(block) == 0:
+            return
+        db = 10.0 * float(np.log10(float(np.mean(np.square(block, dtype=np.float32))) + 1e-10))
+        fall = 10.0 * len(block) / self.nodes[node_id].format.rate if self.nodes[node_id].format else 0.0
+        self.levels[node_id] = max(db, self.levels.get(node_id, -100.0) - fall)
 
     def _deliver(self, node_id: str, block: np.ndarray) -> None:
         sink = self.sinks.get(node_id) or self.video_sink(node_id)

@@ -40,6 +40,7 @@ class LiveStats:
     plan_text: str = ""
     failure: str = ""  # why the runner stopped, if it did
     sound: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> blocks lost (over/underruns)
+    levels: dict[str, float] = field(default_factory=dict)  # node -> level of its sound, dBFS
 
 
 class LiveRunner:
@@ -199,7 +200,8 @@ class LiveRunner:
         stats = LiveStats(fps=fps, frame_ms=frame_ms, node_ms=smooth, passes=passes, history=list(self._history),
                           errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {})},
                           dropped=dropped, frame=index, plan_text=describe(engine.plan),
-                          sound=engine.audio.counters() if engine.audio else {})
+                          sound=engine.audio.counters() if engine.audio else {},
+                          levels=dict(engine.audio.levels) if engine.audio else {})
         with self._lock:
             self._stats = stats
             if preview is not None or self._tap is None:

@@ -276,6 +276,9 @@ def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
         time.sleep(1.5)
         stats = runner.stats()
         assert stats.failure == "" and "rs" in stats.node_ms
+        # level meters: the voice's RMS is about -17 dBFS, in each node it passes and at the sink
+        assert set(stats.levels) == {"a", "rs", "rec"}
+        assert all(-30 < db < -8 for db in stats.levels.values()), stats.levels
         runner.set_param("rs", "quality", "VHQ")  # the same format: taken without a restart
         edited = g.model_copy(deep=True)
         edited.node("b").params.scale = "half"  # a structural video edit leaves the sound be
@@ -350,3 +353,11 @@ def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command
     assert r.returncode == INVALID and "Traceback" not in r.stderr
     assert "denoise.in: audio_denoise needs 48000 Hz audio, got 44100 Hz: insert a resample node" in r.stderr
     assert not (tmp_path / "clean.wav").exists() and not list(tmp_path.glob(".*"))
+
+
+def test_level_meter_text_and_colours():
+    from editor.canvas import meter_colour, meter_text
+
+    assert meter_text(-30.0) == "[||||||||........]  -30 dBFS"
+    assert meter_text(-200.0).startswith("[................]") and meter_text(3.0).startswith("[||||||||||||||||]")
+    assert meter_colour(-20) != meter_colour(-6) != meter_colour(-1)
