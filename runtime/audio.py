@@ -168,7 +168,11 @@ class AudioPath:
             target = self.nodes[dst]
             if target.proc is not None:
                 t = time.perf_counter()
-                out = target.proc.process(block)
+                try:
+                    out = target.proc.process(block)
+                except NodeError as exc:
+                    exc.node = exc.node or dst
+                    raise
                 acc = self._work.setdefault(dst, [0.0, 0.0])
                 acc[0] += time.perf_counter() - t
                 acc[1] += len(block) / node.format.rate
@@ -228,6 +232,8 @@ class AudioPath:
                     progressed = True
                 except NodeError as exc:
                     self.errors[exc.node or node.id] = exc.message
+                except Exception as exc:  # a bug: say so on the node rather than go silent
+                    self.errors[node.id] = f"{type(exc).__name__}: {exc}"
             if not progressed:
                 time.sleep(0.002)
 

@@ -336,11 +336,7 @@ class Engine:
             self.timings[step.name].ms = query.elapsed / 1e6
             query.release()
         if self.audio and not self.live:  # the sound up to the end of this frame
-            try:
-                self.audio.pump_to((index + 1) / self.fps)
-            except NodeError as exc:
-                exc.node = exc.node or "audio"
-                raise
+            self.audio.pump_to((index + 1) / self.fps)
         self.frames_done += 1
         self._parity ^= 1  # this frame's states become the next frame's @prev
         return True
