@@ -4,8 +4,9 @@ Outputs: out (audio)
 Params:  path (the file), track (which audio track of a file with several, from 0),
          loop (start again at the end: an endless source, for live use)
 Notes:   Decoded with FFmpeg (PyAV) to float32 at the file's own rate and channels; nothing is
-         resampled here (a resample node does that where a rate must change). Time 0 is the
-         first sample, which lines up with a video's first frame of the same file.
+         resampled here (a resample node does that where a rate must change). In a video file,
+         time 0 is the video's first frame (as the video node reads it): sound that starts
+         later is preceded by silence, sound from before it is dropped, so the two stay in sync.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ class AudioFile(AudioSource):
         self.format = AudioFormat(st.codec_context.sample_rate, st.codec_context.channels)
         if self.format.rate <= 0 or self.format.channels <= 0:
             raise self._error("the audio track has no sample rate or channel count")
-        self.frames = None if loop else self._length()
+        self.lead = self._lead()  # samples of silence before the track (< 0: samples dropped)
+        length = self._length()
+        self.frames = None if loop or length is None else max(0, length + self.lead)
         self._held = np.zeros((0, self.format.channels), np.float32)
 
     def _error(self, what: str) -> NodeError:
@@ -54,6 +57,13 @@ class AudioFile(AudioSource):
         self.stream = tracks[self.track]
         self._blocks = self._decoded()
 
+    def _lead(self) -> int:
+        """Where the sound starts against the video's first frame, in samples."""
+        video = self.container.streams.video
+        if not video:
+            return 0
+        return int(round((_start(self.stream) - _start(video[0])) * self.format.rate))
+
     def _length(self) -> int | None:
         """Samples in the track, from the stream's duration (an estimate the decoder refines)."""
         st = self.stream
@@ -64,15 +74,23 @@ class AudioFile(AudioSource):
         return None
 
     def _decoded(self):
-        """The track as float32 (n, channels) blocks, in order."""
+        """The track as float32 (n, channels) blocks, in order, from the video's time 0."""
+        lead = self.lead  # set in __init__, before the first block is asked for
+        if lead > 0:
+            yield np.zeros((lead, self.stream.codec_context.channels), np.float32)
+        drop = max(0, -lead)
         try:
             for frame in self.container.decode(self.stream):
                 a = frame.to_ndarray()
                 if frame.format.is_planar:
                     a = a.T  # (channels, n) -> (n, channels)
                 else:
-                    a = a.reshape(-1, self.format.channels)
-                yield _to_float(a)
+                    a = a.reshape(-1, self.stream.codec_context.channels)
+                if drop:
+                    cut = min(drop, len(a))
+                    a, drop = a[cut:], drop - cut
+                if len(a):
+                    yield _to_float(a)
         except av.FFmpegError as e:
             raise self._error(f"the file is damaged ({e})") from None
 
@@ -97,6 +115,11 @@ class AudioFile(AudioSource):
         if self.container is not None:
             self.container.close()
             self.container = None
+
+
+def _start(st) -> float:
+    """A stream's start time in seconds (0 when the file does not say)."""
+    return float(st.start_time * st.time_base) if st.start_time is not None and st.time_base else 0.0
 
 
 def _to_float(a: np.ndarray) -> np.ndarray:

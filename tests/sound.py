@@ -49,11 +49,13 @@ def click(rate: int, at: float, seconds: float) -> np.ndarray:
 
 
 def write_flash_click_clip(path: str | Path, fps: int, frames: int, flash: int, rate: int,
-                           size: tuple[int, int] = (160, 96)) -> Path:
+                           size: tuple[int, int] = (160, 96), sound_starts: float = 0.0) -> Path:
     """An MP4 (H.264 + AAC) that is black but for one white frame `flash`, and silent but for
-    a click at the same instant (flash / fps)."""
+    a click at the same instant (flash / fps). sound_starts: the sound track begins that many
+    seconds after the first frame (as in some cameras' files)."""
     w, h = size
-    sound = click(rate, flash / fps, frames / fps)
+    sound = click(rate, flash / fps - sound_starts, frames / fps - sound_starts)
+    first = int(round(sound_starts * rate))
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
@@ -64,7 +66,7 @@ def write_flash_click_clip(path: str | Path, fps: int, frames: int, flash: int, 
             out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         for i in range(0, len(sound), 1024):
             fr = av.AudioFrame.from_ndarray(sound[None, i:i + 1024].copy(), format="flt", layout="mono")
-            fr.sample_rate, fr.pts = rate, i
+            fr.sample_rate, fr.pts = rate, first + i
             out.mux(aus.encode(fr))
         out.mux(vs.encode(None))
         out.mux(aus.encode(None))

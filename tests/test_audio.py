@@ -98,6 +98,22 @@ def test_sound_muxed_into_the_video_stays_in_sync(tmp_path, gpu, rate, denoise):
         assert abs(float(a.duration * a.time_base) - 40 / fps) < 0.03  # cut where the frames end
 
 
+def test_sound_that_starts_after_the_first_frame_stays_in_sync(tmp_path, gpu):
+    """A camera file whose sound track begins 0.25 s after its first frame: audio_file puts the
+    sound where the video node's frames are, so the click still meets the flash."""
+    clip = write_flash_click_clip(tmp_path / "late.mp4", fps=30, frames=30, flash=20, rate=48000,
+                                  sound_starts=0.25)
+    t_flash, t_click = flash_and_click_times(clip)
+    assert abs(t_click - t_flash) < 0.003  # the file itself is in sync, on its own timeline
+    g = graph([{"id": "v", "type": "video", "params": {"path": str(clip)}},
+               {"id": "a", "type": "audio_file", "params": {"path": str(clip)}},
+               {"id": "out", "type": "video_out", "params": {"path": str(tmp_path / "out.mp4")}}],
+              [("v.out", "out.in"), ("a.out", "out.audio")])
+    assert run(g, gpu) == OK
+    t_flash, t_click = flash_and_click_times(tmp_path / "out.mp4")
+    assert abs(t_flash - 20 / 30) < 1e-6 and abs(t_click - t_flash) < 0.003
+
+
 def test_video_out_refuses_a_rate_aac_cannot_hold_and_asks_for_a_resample_node(tmp_path, gpu):
     write_wav(tmp_path / "odd.wav", voiced(0.5, 37000), 37000)
     g = graph([{"id": "p", "type": "pattern", "params": {"width": 32, "height": 24, "frames": 5}},
