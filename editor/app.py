@@ -91,6 +91,8 @@ class EditorApp:
                 self.status_run = dpg.add_text("stopped", color=(160, 160, 160))
                 self.status_fps = dpg.add_text("")
                 self.status_errors = dpg.add_text("")
+                # a one-click mend the live run suggests (insert a resample node where a rate differs)
+                self.status_fix = dpg.add_button(label="", show=False, callback=self._apply_fix)
                 self.status_msg = dpg.add_text("")
         self.quick = QuickAdd(self.add_node, self.typing_items)
         with dpg.handler_registry():
@@ -161,6 +163,9 @@ class EditorApp:
         if not self.ctl.doc.recent:
             dpg.add_menu_item(label="(none)", parent=self.recent_menu, enabled=False)
 
+    def _apply_fix(self, sender, app_data, endpoint: str) -> None:
+        self.ctl.apply_fix(endpoint)
+
     def _status(self) -> None:
         stats = self.ctl.stats()
         if self.ctl.running:
@@ -184,6 +189,14 @@ class EditorApp:
         n_err += len(graph_wide)
         dpg.set_value(self.status_errors, f"{n_err} error(s) |" if n_err else "no errors |")
         dpg.configure_item(self.status_errors, color=(235, 80, 70) if n_err else (150, 150, 150))
+        fixes = self.ctl.fixes()
+        if fixes:
+            endpoint, (kind, params) = next(iter(fixes.items()))
+            shown = ", ".join(f"{k} {v}" for k, v in params.items())
+            dpg.configure_item(self.status_fix, label=f"Fix: insert {kind} ({shown}) before {endpoint}",
+                               user_data=endpoint, show=True)
+        else:
+            dpg.configure_item(self.status_fix, show=False)
         msg = self.ctl.message or (str(graph_wide[0]) if graph_wide else "")
         dpg.set_value(self.status_msg, msg)
         dpg.configure_item(self.status_msg, color=(235, 80, 70) if self.ctl.message_is_error else (220, 220, 220))

@@ -119,6 +119,27 @@ class EditorController:
         self.select([node_id])
         return node_id
 
+    def fixes(self) -> dict[str, tuple[str, dict]]:
+        """What the live run says would mend it: input "node.port" -> (node type, params) to
+        insert into the link feeding it (e.g. a resample node where a rate does not fit)."""
+        stats = self.stats()
+        return dict(stats.fixes) if stats else {}
+
+    def apply_fix(self, endpoint: str) -> str | None:
+        """Insert the node a fix asks for; returns its id (None if there is no such fix)."""
+        fix = self.fixes().get(endpoint)
+        if fix is None:
+            return None
+        kind, params = fix
+        try:
+            node_id = self.doc.insert_on_link(endpoint, kind, params)
+        except ValueError as exc:
+            self.say(str(exc), error=True)
+            return None
+        self.select([node_id])
+        self.say(f"inserted {kind if node_id == kind else f'{node_id} ({kind})'} before {endpoint}")
+        return node_id
+
     def remove(self, ids: Iterable[str] | None = None) -> None:
         ids = list(self.selection if ids is None else ids)
         if ids:

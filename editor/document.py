@@ -189,6 +189,30 @@ class Document:
         self._apply(candidate, "structure")
         return None
 
+    def insert_on_link(self, dst: str, kind: str, params: dict | None = None) -> str:
+        """Put a new node of `kind` into the link that feeds input `dst` ("node.port"), below the
+        middle of it (clear of both ends): src -> new -> dst, one undo step. Returns its id;
+        ValueError when no link feeds `dst` or the node cannot pass that link's type."""
+        link = next((l for l in self.graph.links if l.dst == dst), None)
+        if link is None:
+            raise ValueError(f"no link feeds {dst}")
+        spec = REGISTRY[kind]
+        if not spec.inputs or not spec.outputs:
+            raise ValueError(f"{kind} has no input and output to put into a link")
+        a, b = self.graph.node(link.src_node).pos, self.graph.node(link.dst_node).pos
+        node_id = self._fresh_id(kind)
+        node = make_node(kind, node_id, params, ((a[0] + b[0]) / 2, max(a[1], b[1]) + 160))
+        g = self.graph.model_copy(update={"nodes": [*self.graph.nodes, node],
+                                          "links": [l for l in self.graph.links if l is not link]})
+        for src, to in ((link.src, f"{node_id}.{spec.inputs[0].name}"), (f"{node_id}.{spec.outputs[0].name}", dst)):
+            new = Link.model_validate({"from": src, "to": to})
+            err = link_error(g, new)
+            if err is not None:
+                raise ValueError(f"cannot insert {kind} into {link.src} -> {dst}: {err.message}")
+            g = g.model_copy(update={"links": [*g.links, new]})
+        self._apply(g, "structure")
+        return node_id
+
     def unlink(self, dst: str) -> bool:
         """Remove the link into input `dst` ("node.port"); False when there is none."""
         links = [l for l in self.graph.links if l.dst != dst]

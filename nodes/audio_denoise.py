@@ -37,7 +37,7 @@ def audio_format(p: AudioDenoiseParams, ins: dict[str, AudioFormat]) -> AudioFor
         raise NodeError("no audio arrives", port="in")
     if fmt.rate != RATE:
         raise NodeError(f"audio_denoise needs {RATE} Hz audio, got {fmt.rate} Hz: insert a resample node "
-                        f"before it", port="in")
+                        f"before it", port="in", fix=("resample", {"rate": RATE}))
     return AudioFormat(RATE, fmt.channels)
 
 

@@ -23,11 +23,15 @@ SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
 class NodeError(Exception):
     """A user-facing failure of one node (missing file, bad frame, no device)."""
 
-    def __init__(self, message: str, node: str | None = None, port: str | None = None):
+    def __init__(self, message: str, node: str | None = None, port: str | None = None,
+                 fix: tuple[str, dict] | None = None):
         super().__init__(message)
         self.message = message
         self.node = node
         self.port = port
+        # a node to insert into the link feeding `port` that would mend it: (type, params),
+        # e.g. ("resample", {"rate": 48000}); the editor offers it as a one-click fix
+        self.fix = fix
 
     def __str__(self) -> str:
         where = self.node or ""

@@ -226,10 +226,11 @@ def check_sound(p: VideoOutParams, ins: dict[str, AudioFormat]) -> AudioFormat |
         return None
     if sound.rate not in AAC_RATES:
         raise NodeError(f"the sound track (AAC) cannot be {sound.rate} Hz: insert a resample node "
-                        "(rate 48000) before this input", port="audio")
+                        "(rate 48000) before this input", port="audio", fix=("resample", {"rate": 48000}))
     if sound.channels > 2:
         raise NodeError(f"the sound track takes mono or stereo, not {sound.channels} channels: insert "
-                        "a resample node (channels 2) before this input", port="audio")
+                        "a resample node (channels 2) before this input", port="audio",
+                        fix=("resample", {"rate": 0, "channels": 2}))
     return sound
 
 

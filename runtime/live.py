@@ -41,6 +41,7 @@ class LiveStats:
     failure: str = ""  # why the runner stopped, if it did
     sound: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> blocks lost (over/underruns)
     levels: dict[str, float] = field(default_factory=dict)  # node -> level of its sound, dBFS
+    fixes: dict[str, tuple[str, dict]] = field(default_factory=dict)  # "node.port" -> node to insert there
 
 
 class LiveRunner:
@@ -157,11 +158,14 @@ class LiveRunner:
 
     def _fail(self, message: str, exc: Exception | None = None) -> None:
         """Stop with `message`; a node's own failure (no device, a missing file) marks it too."""
-        errors = dict(self._stats.errors)
+        errors, fixes = dict(self._stats.errors), {}
         if isinstance(exc, NodeError) and exc.node:
             errors[exc.node] = exc.message
+            if exc.fix and exc.port:
+                fixes[f"{exc.node}.{exc.port}"] = exc.fix
         with self._lock:
-            self._stats = LiveStats(**{**self._stats.__dict__, "failure": message, "errors": errors})
+            self._stats = LiveStats(**{**self._stats.__dict__, "failure": message, "errors": errors,
+                                       "fixes": fixes})
 
     def _loop(self, engine: Engine) -> None:
         start = time.perf_counter()

@@ -377,3 +377,57 @@ def test_level_meter_text_and_colours():
     assert meter_text(-30.0) == "[||||||||........]  -30 dBFS"
     assert meter_text(-200.0).startswith("[................]") and meter_text(3.0).startswith("[||||||||||||||||]")
     assert meter_colour(-20) != meter_colour(-6) != meter_colour(-1)
+
+
+# ---- the validator asks for a resample node; the editor inserts it in one click --------------------
+
+
+def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, monkeypatch):
+    from editor.controller import EditorController
+
+    monkeypatch.setenv("FUSEGRAPH_CONFIG", str(tmp_path / "config"))
+    write_wav(tmp_path / "talk.wav", voiced(1.0, 44100), 44100)
+    ctl = EditorController(autosave_seconds=3600)
+    src = ctl.add("audio_file", (0, 0), {"path": str(tmp_path / "talk.wav"), "loop": True})
+    den = ctl.add("audio_denoise", (400, 0))
+    out = ctl.add("audio_out", (800, 0), {"path": str(tmp_path / "clean.wav")})
+    assert ctl.link(f"{src}.out", f"{den}.in") is None and ctl.link(f"{den}.out", f"{out}.in") is None
+    assert ctl.run()
+    try:
+        assert wait(lambda: ctl.fixes())
+        assert ctl.fixes() == {f"{den}.in": ("resample", {"rate": 48000})}
+        assert "48000 Hz" in ctl.node_errors()[den][0]  # the node is marked, and says why
+        new = ctl.apply_fix(f"{den}.in")
+        g = ctl.doc.graph
+        assert g.node(new).type == "resample" and g.node(new).params.rate == 48000
+        assert {(l.src, l.dst) for l in g.links} == {(f"{src}.out", f"{new}.in"), (f"{new}.out", f"{den}.in"),
+                                                     (f"{den}.out", f"{out}.in")}
+        assert wait(lambda: ctl.runner is not None and ctl.runner.running
+                    and den in ctl.runner.stats().node_ms)  # the edit restarted the run: it runs now
+        assert ctl.runner.stats().failure == "" and not ctl.fixes()
+    finally:
+        ctl.stop()
+    assert ctl.doc.undo() and len(ctl.doc.graph.nodes) == 3  # one undo step takes it out again
+
+
+def test_insert_on_link_refuses_what_cannot_pass(tmp_path):
+    from editor.document import Document
+
+    doc = Document()
+    a = doc.add_node("audio_file", (0, 0), {"path": "x.wav"})
+    b = doc.add_node("audio_out", (200, 0), {"path": "y.wav"})
+    assert doc.link(f"{a}.out", f"{b}.in") is None
+    with pytest.raises(ValueError, match="cannot insert blur"):
+        doc.insert_on_link(f"{b}.in", "blur")
+    with pytest.raises(ValueError, match="no link feeds"):
+        doc.insert_on_link(f"{a}.nothing", "resample")
+    assert len(doc.graph.nodes) == 2 and len(doc.graph.links) == 1
+
+
+def wait(cond, timeout: float = 20.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
