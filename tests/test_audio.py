@@ -431,3 +431,27 @@ def wait(cond, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_live_recording_keeps_sound_and_frames_together(tmp_path):
+    """Live, frames come from the engine's thread and sound from the audio thread; the file
+    video_out writes has both, of about the same length."""
+    from runtime.live import LiveRunner
+
+    write_wav(tmp_path / "voice.wav", voiced(1.0, 48000), 48000)
+    g = graph([{"id": "p", "type": "pattern", "params": {"width": 160, "height": 96, "fps": 30, "frames": 0}},
+               {"id": "a", "type": "audio_file", "params": {"path": str(tmp_path / "voice.wav"), "loop": True}},
+               {"id": "out", "type": "video_out", "params": {"path": str(tmp_path / "rec.mp4")}}],
+              [("p.out", "out.in"), ("a.out", "out.audio")])
+    runner = LiveRunner(g)
+    runner.start()
+    try:
+        assert wait(lambda: runner.stats().frame > 45)
+    finally:
+        runner.stop()
+    with av.open(str(tmp_path / "rec.mp4")) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    with av.open(str(tmp_path / "rec.mp4")) as c:
+        sound = sum(f.samples for f in c.decode(audio=0)) / 48000
+    video_s = frames / 30
+    assert frames > 20 and abs(sound - video_s) < 0.25, (frames, sound)
