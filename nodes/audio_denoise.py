@@ -3,7 +3,8 @@
 Inputs:  in (audio, 48000 Hz, any number of channels)
 Outputs: out (audio, same format)
 Params:  strength (0: the input untouched, 1: full effect), limit_db (most attenuation of the
-         noise, dB; 100: no limit), hum (auto: find and cancel 50 or 60 Hz mains hum and its
+         noise, dB; 100: no limit; the default 25 keeps a trace of the room under the voice,
+         which sounds more natural and scores higher than removing it all), hum (auto: find and cancel 50 or 60 Hz mains hum and its
          harmonics by itself; 50 / 60: that mains frequency; off), declick (repair short clicks
          before denoising; off by default: it can take plosives for clicks)
 Notes:   learns the noise while running (no noise sample needed). 10 ms frames, output 20 ms
@@ -24,7 +25,7 @@ RATE = 48000
 
 class AudioDenoiseParams(Params):
     strength: float = Field(1.0, ge=0.0, le=1.0, description="0: input untouched, 1: full noise suppression")
-    limit_db: float = Field(100.0, ge=0.0, le=100.0,
+    limit_db: float = Field(25.0, ge=0.0, le=100.0,
                             description="most attenuation applied to the noise, dB (100: no limit)")
     hum: Literal["auto", "50", "60", "off"] = Field(
         "auto", description="mains hum cancelling: auto-detect 50/60 Hz, a fixed mains frequency, or off")

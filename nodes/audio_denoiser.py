@@ -364,7 +364,7 @@ class SpeechDenoiser:
 
     latency = RNN_DELAY
 
-    def __init__(self, rate: int = RATE, channels: int = 1, strength: float = 1.0, limit_db: float = 100.0,
+    def __init__(self, rate: int = RATE, channels: int = 1, strength: float = 1.0, limit_db: float = 25.0,
                  hum: HumMode = "auto", declick: bool = False):
         if rate != RATE:
             raise ValueError(f"needs {RATE} Hz audio, got {rate} Hz")
