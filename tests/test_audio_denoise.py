@@ -247,3 +247,19 @@ def test_node_processor_and_live_param_edit(speech):
     assert len(y) == RATE + proc.latency and np.all(np.isfinite(y))
     early = y[LAT:LAT + RATE // 4]
     np.testing.assert_allclose(early, x[:RATE // 4, 0], atol=1e-7)  # strength 0: untouched
+
+
+def test_the_default_floor_keeps_a_trace_of_the_room():
+    """limit_db (25 dB by default) bounds how far steady noise is taken down; 100 lifts the bound."""
+    rng = np.random.default_rng(5)
+    noise = (0.03 * rng.standard_normal(3 * RATE)).astype(np.float32)
+    tail = slice(RATE, None)  # after the first second: RNNoise has learnt the noise
+
+    def drop_db(**kw):
+        y = run(noise, **kw)
+        return 20 * np.log10(np.sqrt(np.mean(y[tail] ** 2)) / np.sqrt(np.mean(noise[tail] ** 2)))
+
+    assert AudioDenoiseParams().limit_db == 25.0
+    default, unlimited = drop_db(), drop_db(limit_db=100.0)
+    assert -26.0 < default < -20.0
+    assert unlimited < default - 3.0
