@@ -1,6 +1,8 @@
 """Shared fixtures: one small headless GL context for the session, graphs run on arrays."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -29,6 +31,16 @@ def write_png(tmp_path):
         return str(path)
 
     return write
+
+
+def wait_for(cond, timeout=20.0):
+    """Poll cond() until it holds (True) or the timeout passes (False): for threads, live runs."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def graph_doc(nodes: list[dict], links: list[tuple[str, str]]) -> dict:

@@ -19,6 +19,7 @@ from nodes.spec import AudioFormat, NodeError
 from runtime.engine import Engine
 from runtime.graph import parse_graph
 from runtime.runner import INVALID, OK, run_offline
+from conftest import wait_for
 from tests.sound import alsa_devices, flash_and_click_times, read_wav, voiced, write_flash_click_clip, write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -394,7 +395,7 @@ def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, mo
     assert ctl.link(f"{src}.out", f"{den}.in") is None and ctl.link(f"{den}.out", f"{out}.in") is None
     assert ctl.run()
     try:
-        assert wait(lambda: ctl.fixes())
+        assert wait_for(lambda: ctl.fixes())
         assert ctl.fixes() == {f"{den}.in": ("resample", {"rate": 48000})}
         assert "48000 Hz" in ctl.node_errors()[den][0]  # the node is marked, and says why
         new = ctl.apply_fix(f"{den}.in")
@@ -402,7 +403,7 @@ def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, mo
         assert g.node(new).type == "resample" and g.node(new).params.rate == 48000
         assert {(l.src, l.dst) for l in g.links} == {(f"{src}.out", f"{new}.in"), (f"{new}.out", f"{den}.in"),
                                                      (f"{den}.out", f"{out}.in")}
-        assert wait(lambda: ctl.runner is not None and ctl.runner.running
+        assert wait_for(lambda: ctl.runner is not None and ctl.runner.running
                     and den in ctl.runner.stats().node_ms)  # the edit restarted the run: it runs now
         assert ctl.runner.stats().failure == "" and not ctl.fixes()
     finally:
@@ -424,15 +425,6 @@ def test_insert_on_link_refuses_what_cannot_pass(tmp_path):
     assert len(doc.graph.nodes) == 2 and len(doc.graph.links) == 1
 
 
-def wait(cond, timeout: float = 20.0) -> bool:
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_live_recording_keeps_sound_and_frames_together(tmp_path):
     """Live, frames come from the engine's thread and sound from the audio thread; the file
     video_out writes has both, of about the same length."""
@@ -446,7 +438,7 @@ def test_live_recording_keeps_sound_and_frames_together(tmp_path):
     runner = LiveRunner(g)
     runner.start()
     try:
-        assert wait(lambda: runner.stats().frame > 45)
+        assert wait_for(lambda: runner.stats().frame > 45)
     finally:
         runner.stop()
     with av.open(str(tmp_path / "rec.mp4")) as c:

@@ -2,22 +2,11 @@
 the pipeline is slower, edits between frames, any node's output previewed, failures contained."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from conftest import graph_doc
+from conftest import graph_doc, wait_for
 from runtime.graph import parse_graph
 from runtime.live import LiveRunner
-
-
-def wait_for(cond, timeout=20.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def pattern_doc(fps=30, sink_params=None, sink="preview", size=(160, 90)):
