@@ -276,6 +276,25 @@ class AudioPath:
             node.proc.set_params(params)
         return True
 
+    def describe(self) -> str:
+        """The audio path as text (`fusegraph plan`, the editor's plan view): each node with
+        what it puts out and the delay it adds, and where its sound goes."""
+        if not self.order:
+            return ""
+        lines = ["audio path (CPU, its own thread live; offline pumped to each frame's end):"]
+        for node_id in self.order:
+            node = self.nodes.get(node_id)
+            if node is None:
+                continue
+            kind = self.graph.node(node_id).type
+            what = str(node.format) if node.format else ""
+            if node.proc is not None and node.proc.latency:
+                what += f", delays {1000.0 * node.proc.latency / node.format.rate:.0f} ms (trimmed offline)"
+            to = ", ".join(f"{d}.{p}" for d, p in node.consumers)
+            lines.append(f"  {node.kind:6s}  {node_id} ({kind}){': ' + what if what else ''}"
+                         f"{' -> ' + to if to else ''}")
+        return "\n".join(lines)
+
     def node_ms(self, fps: float) -> dict[str, float]:
         """Each processor's work in one frame's time of sound (1/fps s), like the video nodes'
         per-frame times; recent sound weighs most."""

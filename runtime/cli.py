@@ -94,6 +94,8 @@ def cmd_plan(args) -> int:
     engine.open(sinks=False)
     try:
         print(describe(engine.plan))
+        if engine.audio:
+            print(engine.audio.describe())
         if args.glsl:
             for p in engine.plan.passes:
                 print(f"\n// ===== {p.name}\n{p.source}")

@@ -203,7 +203,9 @@ class LiveRunner:
         preview = self._preview_image(frame) if frame is not None else None
         stats = LiveStats(fps=fps, frame_ms=frame_ms, node_ms=smooth, passes=passes, history=list(self._history),
                           errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {})},
-                          dropped=dropped, frame=index, plan_text=describe(engine.plan),
+                          dropped=dropped, frame=index,
+                          plan_text="\n".join(filter(None, (describe(engine.plan),
+                                                             engine.audio.describe() if engine.audio else ""))),
                           sound=engine.audio.counters() if engine.audio else {},
                           levels=dict(engine.audio.levels) if engine.audio else {})
         with self._lock:

@@ -447,3 +447,10 @@ def test_live_recording_keeps_sound_and_frames_together(tmp_path):
         sound = sum(f.samples for f in c.decode(audio=0)) / 48000
     video_s = frames / 30
     assert frames > 20 and abs(sound - video_s) < 0.25, (frames, sound)
+
+
+def test_plan_shows_the_audio_path(tmp_path):
+    r = _fusegraph(["plan", str(ROOT / "presets" / "video_call_clean.json")], tmp_path, dict(os.environ))
+    assert r.returncode == OK, r.stderr
+    assert "audio path" in r.stdout
+    assert "denoise (audio_denoise): 48000 Hz, 1 channel, delays 20 ms (trimmed offline) -> out.audio" in r.stdout
