@@ -73,6 +73,9 @@ class AudioPath:
         self._work: dict[str, list[float]] = {}  # node -> [seconds of work, seconds of sound]
         self.running = False  # sinks opened (and, live, the thread started)
         self.levels: dict[str, float] = {}  # node -> level of its sound (dBFS, smoothed), shown live
+        # --profile: (row, start s, duration s) events are added here, times from trace_t0
+        self.trace: list[tuple[str, float, float]] | None = None
+        self.trace_t0 = 0.0
 
     def __bool__(self) -> bool:
         return bool(self.order)
@@ -169,7 +172,7 @@ class AudioPath:
             if target.proc is not None:
                 # CPU time of this thread: the node's own work, not its waits for the GIL while
                 # the engine and the UI run Python
-                t = time.thread_time()
+                t, wall = time.thread_time(), time.perf_counter()
                 try:
                     out = target.proc.process(block)
                 except NodeError as exc:
@@ -177,6 +180,8 @@ class AudioPath:
                     raise
                 acc = self._work.setdefault(dst, [0.0, 0.0])
                 acc[0] += time.thread_time() - t
+                if self.trace is not None:
+                    self.trace.append((f"audio:{dst}", wall - self.trace_t0, time.perf_counter() - wall))
                 acc[1] += len(block) / node.format.rate
                 self._emit(target, out)
             else:

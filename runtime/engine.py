@@ -119,6 +119,8 @@ class Engine:
             self.audio.close()
         self.audio, self._audio_key = path, key
         path.video_sink = self.sinks.get
+        if self.profile:
+            path.trace, path.trace_t0 = self.trace, self._t0
         path.open_sources()
 
     def _key(self, node_id: str, step: SinkStep | None = None) -> Any:

@@ -454,3 +454,15 @@ def test_plan_shows_the_audio_path(tmp_path):
     assert r.returncode == OK, r.stderr
     assert "audio path" in r.stdout
     assert "denoise (audio_denoise): 48000 Hz, 1 channel, delays 20 ms (trimmed offline) -> out.audio" in r.stdout
+
+
+def test_profile_trace_has_a_row_per_audio_processor(tmp_path, gpu):
+    write_wav(tmp_path / "in.wav", voiced(0.3, 44100), 44100)
+    g = graph([{"id": "src", "type": "audio_file", "params": {"path": str(tmp_path / "in.wav")}},
+               {"id": "rs", "type": "resample", "params": {"rate": 48000}},
+               {"id": "out", "type": "audio_out", "params": {"path": str(tmp_path / "out.wav")}}],
+              [("src.out", "rs.in"), ("rs.out", "out.in")])
+    engine = Engine(g, gpu=gpu, profile=True)
+    assert run_offline(engine, quiet=True, trace=str(tmp_path / "t.json")) == OK
+    rows = json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    assert any(e.get("name") == "audio:rs" and e["ph"] == "X" and e["dur"] >= 0 for e in rows)
