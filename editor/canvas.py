@@ -69,8 +69,10 @@ class NodeCanvas:
         self._dpg_selection: list[int] = []
         self._hover: tuple[str | None, float] = (None, 0.0)
         self._timing_at = 0.0
-        self._pin_themes = {t: self._pin_theme(c) for t, c in PORT_COLOURS.items()}
-        self._link_themes = {t: self._link_theme(c) for t, c in PORT_COLOURS.items()}
+        pins = ((dpg.mvNodeCol_Pin, 0), (dpg.mvNodeCol_PinHovered, 70))
+        links = ((dpg.mvNodeCol_Link, 0), (dpg.mvNodeCol_LinkHovered, 70), (dpg.mvNodeCol_LinkSelected, 100))
+        self._pin_themes = {t: self._colour_theme(dpg.mvNodeAttribute, c, pins) for t, c in PORT_COLOURS.items()}
+        self._link_themes = {t: self._colour_theme(dpg.mvNodeLink, c, links) for t, c in PORT_COLOURS.items()}
         self.editor = dpg.add_node_editor(parent=parent, callback=self._on_link, delink_callback=self._on_delink,
                                           minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
                                           width=-1, height=-1)
@@ -94,20 +96,12 @@ class NodeCanvas:
         return th
 
     @staticmethod
-    def _pin_theme(colour) -> int:
+    def _colour_theme(component: int, colour, shades: tuple[tuple[int, int], ...]) -> int:
+        """A theme for one kind of item: each (theme colour, lift) gets `colour` lightened by lift."""
         with dpg.theme() as th:
-            with dpg.theme_component(dpg.mvNodeAttribute):
-                dpg.add_theme_color(dpg.mvNodeCol_Pin, colour, category=dpg.mvThemeCat_Nodes)
-                dpg.add_theme_color(dpg.mvNodeCol_PinHovered, lighter(colour, 70), category=dpg.mvThemeCat_Nodes)
-        return th
-
-    @staticmethod
-    def _link_theme(colour) -> int:
-        with dpg.theme() as th:
-            with dpg.theme_component(dpg.mvNodeLink):
-                dpg.add_theme_color(dpg.mvNodeCol_Link, colour, category=dpg.mvThemeCat_Nodes)
-                dpg.add_theme_color(dpg.mvNodeCol_LinkHovered, lighter(colour, 70), category=dpg.mvThemeCat_Nodes)
-                dpg.add_theme_color(dpg.mvNodeCol_LinkSelected, lighter(colour, 100), category=dpg.mvThemeCat_Nodes)
+            with dpg.theme_component(component):
+                for target, lift in shades:
+                    dpg.add_theme_color(target, lighter(colour, lift), category=dpg.mvThemeCat_Nodes)
         return th
 
     # ---- building from the model ----------------------------------------------------------

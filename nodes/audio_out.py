@@ -15,9 +15,9 @@ from typing import Literal
 import av
 import numpy as np
 
-from nodes.media_files import check_target, drop_partial, publish, write_error
+from nodes.media_files import FileSink, check_target, drop_partial, write_error
 from nodes.sound_frames import audio_frame, layout
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
+from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 FORMATS = {".wav": "wav", ".flac": "flac"}
 # (container extension, sample_format) -> (codec, PyAV sample format fed to it)
@@ -32,7 +32,7 @@ class AudioOutParams(Params):
     sample_format: Literal["s16", "s24", "f32"] = "s16"
 
 
-class AudioOut(Sink):
+class AudioOut(FileSink):
     def __init__(self, p: AudioOutParams, ctx: OpenContext):
         self.node, self.path = ctx.node_id, p.path
         folder, name = check_target(p.path, self.node, "sound")
@@ -67,30 +67,10 @@ class AudioOut(Sink):
             raise NodeError("the sound file is already finished", node=self.node)
         frame = audio_frame(block, self.format, self.sample_fmt, self.pts)
         self.pts += len(block)
-        self._mux(frame)
+        self._mux(self.stream, frame)
 
-    def _mux(self, frame) -> None:
-        try:
-            self.container.mux(self.stream.encode(frame))
-        except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
-            raise write_error(e, self.path, self.node) from None
-
-    def close(self) -> None:
-        if self.state != "open":
-            return
-        try:
-            self._mux(None)
-            publish(self.container, self.temp, self.target, self.path, self.node)
-        except BaseException:
-            self.discard()
-            raise
-        self.state = "closed"
-
-    def discard(self) -> None:
-        if self.state != "open":
-            return
-        self.state = "discarded"
-        drop_partial(self.container, self.temp)
+    def _flush(self) -> None:
+        self._mux(self.stream, None)
 
 
 def open_audio_out(p: AudioOutParams, ctx: OpenContext) -> AudioOut:

@@ -5,7 +5,7 @@ import os
 
 import av
 
-from nodes.spec import NodeError
+from nodes.spec import NodeError, Sink
 
 
 def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:
@@ -62,3 +62,40 @@ def publish(container, temp: str, target: str, path: str, node: str | None) -> N
         os.replace(temp, target)
     except (OSError, av.FFmpegError) as e:
         raise write_error(e, path, node) from None
+
+
+class FileSink(Sink):
+    """A sink that writes one file through FFmpeg under a temporary name (self.container at
+    self.temp) and moves it over self.target when it closes; a failure drops it instead.
+    Subclasses set node, path, target, temp, container and state = "open"."""
+
+    def _mux(self, stream, frame) -> None:
+        """Encode a frame on `stream` (None: flush its encoder) and write the packets out."""
+        try:
+            self.container.mux(stream.encode(frame))
+        except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
+            raise write_error(e, self.path, self.node) from None
+
+    def _flush(self) -> None:
+        """Write what the encoders still hold."""
+
+    def _stop(self) -> None:
+        """Stop helper threads before the file is closed."""
+
+    def close(self) -> None:
+        if self.state != "open":
+            return
+        try:
+            self._flush()
+            publish(self.container, self.temp, self.target, self.path, self.node)
+        except BaseException:
+            self.discard()
+            raise
+        self.state = "closed"
+
+    def discard(self) -> None:
+        if self.state != "open":
+            return
+        self.state = "discarded"
+        self._stop()
+        drop_partial(self.container, self.temp)

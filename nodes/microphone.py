@@ -15,7 +15,7 @@ import queue
 import numpy as np
 from pydantic import Field
 
-from nodes.sound_devices import _sd, find_device, open_error
+from nodes.sound_devices import _sd, find_device, open_error, stop_stream
 from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port
 
 WAIT_S = 2.0  # a device silent this long has stopped
@@ -78,10 +78,7 @@ class Microphone(AudioSource):
         return out
 
     def close(self) -> None:
-        stream, self.stream = getattr(self, "stream", None), None
-        if stream is not None:
-            stream.stop()
-            stream.close()
+        stop_stream(self)
 
 
 def open_microphone(p: MicrophoneParams, ctx: OpenContext) -> Microphone:

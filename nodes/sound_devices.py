@@ -54,6 +54,14 @@ def _index(sd, name: str, kind: str) -> int:
     return next(i for i, d in enumerate(sd.query_devices()) if d["name"] == name and d[key] > 0)
 
 
+def stop_stream(owner) -> None:
+    """Stop and close owner.stream (a sounddevice stream) once; safe after a failed open."""
+    stream, owner.stream = getattr(owner, "stream", None), None
+    if stream is not None:
+        stream.stop()
+        stream.close()
+
+
 def open_error(e: Exception, what: str, node: str | None) -> NodeError:
     """A PortAudio refusal (a rate or channel count the device does not take) in plain words."""
     return NodeError(f"the {what} refused the stream: {e}. If it is the sample rate or channel "

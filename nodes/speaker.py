@@ -17,7 +17,7 @@ import time
 import numpy as np
 from pydantic import Field
 
-from nodes.sound_devices import _sd, find_device, open_error
+from nodes.sound_devices import _sd, find_device, open_error, stop_stream
 from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink
 
 
@@ -84,10 +84,7 @@ class Speaker(Sink):
         self.discard()
 
     def discard(self) -> None:
-        stream, self.stream = getattr(self, "stream", None), None
-        if stream is not None:
-            stream.stop()
-            stream.close()
+        stop_stream(self)
 
 
 def open_speaker(p: SpeakerParams, ctx: OpenContext) -> Speaker:

@@ -25,9 +25,9 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
-from nodes.media_files import check_target, drop_partial, publish, write_error
+from nodes.media_files import FileSink, check_target, write_error
 from nodes.sound_frames import audio_frame, layout
-from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
+from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 ENCODERS = {"h264": "libx264"}
@@ -54,7 +54,7 @@ def as_picture(img) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(img), fmt
 
 
-class VideoOut(Sink):
+class VideoOut(FileSink):
     def __init__(self, p: VideoOutParams, ctx: OpenContext):
         self.node = ctx.node_id
         self.path = p.path
@@ -151,7 +151,7 @@ class VideoOut(Sink):
             try:
                 if isinstance(item[0], str):  # ("audio", samples, pts)
                     _, block, pts = item
-                    self._encode_audio(audio_frame(block, self.sound, "flt", pts))
+                    self._mux(self.audio_stream, audio_frame(block, self.sound, "flt", pts))
                     continue
                 img, fmt, pts = item
                 h, w = img.shape[:2]
@@ -160,7 +160,7 @@ class VideoOut(Sink):
                 frame = av.VideoFrame.from_ndarray(img, format=fmt).reformat(
                     format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
                 frame.pts = pts
-                self._encode(frame)
+                self._mux(self.stream, frame)
             except BaseException as exc:  # handed to the engine's thread
                 self.error = exc
 
@@ -174,45 +174,21 @@ class VideoOut(Sink):
             self.worker.join()
             self.worker = None
 
-    def _encode(self, frame: av.VideoFrame | None) -> None:
-        """Encode a frame (None: flush the encoder) and write the packets out."""
-        try:
-            self.container.mux(self.stream.encode(frame))
-        except (OSError, av.FFmpegError) as e:  # e.g. the disk is full
-            raise write_error(e, self.path, self.node) from None
-
-    def _encode_audio(self, frame) -> None:
-        try:
-            self.container.mux(self.audio_stream.encode(frame))
-        except (OSError, av.FFmpegError) as e:
-            raise write_error(e, self.path, self.node) from None
-
     def close(self) -> None:
-        if self.state != "open":
+        if self.state == "open" and self.stream is None:  # no frames: nothing to write, an
+            self.discard()                                # existing file stays as it was
             return
-        if self.stream is None:  # no frames: nothing to write, an existing file stays as it was
-            self.discard()
-            return
-        self._finish_worker()
-        if self.error is not None:
-            self.discard()
-            self._check()
-        try:
-            self._encode(None)  # the frames the encoder still holds
-            if self.audio_stream is not None:
-                self._encode_audio(None)
-            publish(self.container, self.temp, self.target, self.path, self.node)  # writes the index
-        except BaseException:
-            self.discard()
-            raise
-        self.state = "closed"
+        super().close()
 
-    def discard(self) -> None:
-        if self.state != "open":
-            return
-        self.state = "discarded"
+    def _flush(self) -> None:
         self._finish_worker()
-        drop_partial(self.container, self.temp)
+        self._check()  # the worker's error, if it had one
+        self._mux(self.stream, None)  # the frames the encoder still holds
+        if self.audio_stream is not None:
+            self._mux(self.audio_stream, None)
+
+    def _stop(self) -> None:
+        self._finish_worker()
 
 
 def open_video_out(p: VideoOutParams, ctx: OpenContext) -> VideoOut:

@@ -27,6 +27,17 @@ from runtime.graph import Graph
 LIVE_BLOCK_S = 0.01  # a file source's block in live mode (10 ms, like a microphone's)
 
 
+def close_sinks(sinks, ok: bool) -> list[Exception]:
+    """Finalise (ok) or discard every sink, each whatever the others do; the errors met."""
+    errors = []
+    for sink in sinks:
+        try:
+            sink.close() if ok else sink.discard()
+        except Exception as exc:
+            errors.append(exc)
+    return errors
+
+
 def audio_links(graph: Graph) -> list:
     """Links that carry sound (into an audio input)."""
     out = []
@@ -328,12 +339,7 @@ class AudioPath:
 
     def close(self, ok: bool = True) -> None:
         self.stop()
-        errors = []
-        for sink in self.sinks.values():
-            try:
-                sink.close() if ok else sink.discard()
-            except Exception as exc:  # keep closing the others; report the first
-                errors.append(exc)
+        errors = close_sinks(self.sinks.values(), ok)
         for node in self.sources:
             if node.source is not None:  # None: the open failed before it
                 node.source.close()

@@ -15,7 +15,7 @@ import numpy as np
 
 from nodes import REGISTRY
 from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
-from runtime.audio import AudioPath
+from runtime.audio import AudioPath, close_sinks
 from runtime.codegen import uniform_name
 from runtime.compiler import compile_graph, live_nodes
 from runtime.frames import FrameReader
@@ -221,11 +221,7 @@ class Engine:
                 except Exception as exc:
                     errors.append(exc)
                     ok = False
-        for sink in self.sinks.values():
-            try:
-                sink.close() if ok else sink.discard()
-            except Exception as exc:  # keep closing the others; report the first
-                errors.append(exc)
+        errors += close_sinks(self.sinks.values(), ok)  # all of them; the first error is raised
         if self.audio is not None:
             try:
                 self.audio.close(ok)

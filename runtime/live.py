@@ -60,6 +60,7 @@ class LiveRunner:
         self._lock = threading.Lock()
         self._stats = LiveStats()
         self._history: deque = deque(maxlen=HISTORY)
+        self._plan_text: tuple = (None, None, "")  # (plan, audio path, their text)
         self._preview: tuple[np.ndarray | None, int] = (None, -1)
         self._tap: str | None = None
         self._pending: list[tuple] = []  # edits made before the engine exists
@@ -204,14 +205,22 @@ class LiveRunner:
         stats = LiveStats(fps=fps, frame_ms=frame_ms, node_ms=smooth, passes=passes, history=list(self._history),
                           errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {})},
                           dropped=dropped, frame=index,
-                          plan_text="\n".join(filter(None, (describe(engine.plan),
-                                                             engine.audio.describe() if engine.audio else ""))),
+                          plan_text=self._describe(engine),
                           sound=engine.audio.counters() if engine.audio else {},
                           levels=dict(engine.audio.levels) if engine.audio else {})
         with self._lock:
             self._stats = stats
             if preview is not None or self._tap is None:
                 self._preview = (preview, index)
+
+    def _describe(self, engine: Engine) -> str:
+        """The plan as text, made again only when the plan or the audio path is a new one."""
+        plan, audio, text = self._plan_text
+        if plan is not engine.plan or audio is not engine.audio:
+            parts = (describe(engine.plan), engine.audio.describe() if engine.audio else "")
+            text = "\n".join(filter(None, parts))
+            self._plan_text = (engine.plan, engine.audio, text)
+        return text
 
     def _preview_image(self, frame: np.ndarray) -> np.ndarray:
         if frame.ndim == 2:  # a mask shows grey
