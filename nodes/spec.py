@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -16,9 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 PortType = Literal["video", "mask", "audio"]
 Role = Literal["source", "sink", "thin", "thick", "cpu", "audio"]
 Size = tuple[int, int]  # (width, height) in pixels
-
-SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
-
 
 class NodeError(Exception):
     """A user-facing failure of one node (missing file, bad frame, no device)."""
