@@ -1,7 +1,8 @@
 """fusegraph command line: run, validate, plan, schema, edit, models.
 
 Exit codes: 0 ok, 2 invalid graph, arguments or input files, 1 failure while running,
-130 stopped with Ctrl+C (outputs are finalised). User mistakes never print a traceback.
+130 / 143 / 129 stopped by Ctrl+C / SIGTERM / SIGHUP (outputs are finalised). User mistakes
+never print a traceback.
 """
 from __future__ import annotations
 
