@@ -87,7 +87,11 @@ def _run(engine: Engine, frames: int | None, trace: str | None, quiet: bool, sto
             if n:
                 print(f"fusegraph: {node}: {n} block(s) lost ({what})", file=sys.stderr)
     if trace:
-        write_trace(trace, engine.trace, {"frames": done, "renderer": engine.gpu.renderer})
+        try:
+            write_trace(trace, engine.trace, {"frames": done, "renderer": engine.gpu.renderer})
+        except OSError as exc:
+            print(f"fusegraph: cannot write the trace '{trace}': {exc.strerror or exc}", file=sys.stderr)
+            return FAILED
     if stop["signal"]:
         name = signal.Signals(stop["signal"]).name
         print(f"fusegraph: stopped ({name}) after {done} frame(s); outputs finalised", file=sys.stderr)
