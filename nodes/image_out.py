@@ -7,7 +7,8 @@ Params:  path (.png, .jpg or .jpeg; may hold a {frame} placeholder, e.g. "out/sh
 Notes:   Every image is written under a temporary name beside its file as it comes and all are
          renamed into place when the run ends (also after Ctrl+C, SIGTERM or SIGHUP), together
          with the run's other outputs: a reader never sees a half-written image, and a failed run
-         writes nothing (a sequence already there is not half replaced). PNG keeps alpha when the
+         writes nothing (a sequence already there is not half replaced). Live (the editor), a
+         sequence's images are renamed into place one by one as they come. PNG keeps alpha when the
          frame has any transparency; JPEG is saved at quality 95.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 from nodes.media_files import StagedSink, check_target, write_error
-from runtime.atomic import Staging, write_partial
+from runtime.atomic import Staging, publish, write_partial
 
 FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
            ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
@@ -52,7 +53,7 @@ def encode(path: str, img: np.ndarray, ext: str, node: str | None) -> bytes:
 
 class ImageOut(StagedSink):
     def __init__(self, p: ImageOutParams, ctx: OpenContext):
-        self.node, self.p = ctx.node_id, p
+        self.node, self.p, self.live = ctx.node_id, p, ctx.live
         self.pattern = "{frame" in p.path
         if p.mode == "sequence" and not self.pattern:
             raise NodeError(f"'{p.path}': a sequence needs a {{frame}} placeholder in the file name, "
@@ -76,11 +77,16 @@ class ImageOut(StagedSink):
                             node=self.node) from None
 
     def _stage(self, img: np.ndarray, index: int) -> None:
-        """One image, whole, under a temporary name beside its file (published at the end)."""
+        """One image, whole, under a temporary name beside its file (published at the end; live,
+        where a run has no end, a sequence's frames are published as they come)."""
         path = self._path(index)
         data = encode(path, img, self.ext, self.node)
         try:
-            write_partial(self.staging.new(path), data)
+            part = self.staging.new(path)
+            write_partial(part, data)
+            if self.live and self.p.mode == "sequence":
+                publish([part])
+                self.staging.files.remove(part)
         except OSError as e:
             raise write_error(e, path, self.node) from None
 

@@ -111,6 +111,12 @@ def test_image_sequence_is_published_whole_or_not_at_all(tmp_path):
     sink.close()
     assert all(cv2.imread(str(tmp_path / f"f_{i}.png")) is not None for i in range(3))
     assert partials(tmp_path) == []
+    # live (the editor) a run has no end: each image is published as it comes, still whole
+    sink = spec.open(spec.Params(path=str(tmp_path / "live_{frame}.png"), mode="sequence"),
+                     OpenContext("seq", live=True))
+    sink.write({"in": frame}, 0)
+    assert cv2.imread(str(tmp_path / "live_0.png")) is not None and partials(tmp_path) == []
+    sink.discard()
 
 
 # ---- class 1: several runs writing one output ----------------------------------------------------
