@@ -87,6 +87,7 @@ class ImageOut(StagedSink):
             if self.live and self.p.mode == "sequence":
                 publish([part])
                 self.staging.files.remove(part)
+                self.staging.release()  # its lock went with the file: the next image takes a new one
         except OSError as e:
             raise write_error(e, path, self.node) from None
 

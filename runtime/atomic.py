@@ -131,6 +131,7 @@ class Staging:
         self.run = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.files: list[Partial] = []
         self._anchors: dict[str, tuple[int, str]] = {}  # folder -> (locked fd, its partial's path)
+        self._swept: set[str] = set()
 
     def new(self, target: str | os.PathLike, shown: str | None = None) -> Partial:
         """A new, empty, unique temporary file beside `target` (symlinks followed)."""
@@ -139,8 +140,9 @@ class Staging:
         folder = os.path.dirname(real)
         anchored = folder in self._anchors
         with folder_lock(folder) if not anchored else _nothing():
-            if not anchored:  # the first partial here: clear dead writers' leftovers first
+            if folder not in self._swept:  # the first partial here: clear dead writers' leftovers
                 sweep(folder)
+                self._swept.add(folder)
             while True:
                 path = _partial_path(real, self.run)
                 try:
@@ -161,7 +163,7 @@ class Staging:
         return [p for p in self.files if not p.published]
 
     def release(self) -> None:
-        """Let go of the locks (after publish or discard)."""
+        """Let go of the locks (after publish or discard; the next `new` takes a new one)."""
         for fd, _ in self._anchors.values():
             os.close(fd)
         self._anchors = {}
@@ -191,6 +193,30 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
+def _replace(p: Partial) -> str | None:
+    """Rename one partial over its target (which keeps its permissions); returns a hard link to
+    what it replaced (None: nothing was there, or the file system has no hard links)."""
+    try:
+        st = os.stat(p.target)
+    except FileNotFoundError:
+        st = None
+    backup = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        os.chmod(p.path, stat.S_IMODE(st.st_mode))
+        backup = _partial_path(p.target, p.run)
+        try:
+            os.link(p.target, backup)
+        except OSError:
+            backup = None
+    try:
+        os.replace(p.path, p.target)
+    except OSError:
+        if backup:
+            os.unlink(backup)
+        raise
+    return backup
+
+
 def publish(files: list[Partial]) -> None:
     """Rename every partial over its target, all or none: on a failure the targets already
     replaced get their old contents back, the partials stay (the caller discards them) and
@@ -207,25 +233,10 @@ def publish(files: list[Partial]) -> None:
         done: list[tuple[Partial, str | None]] = []  # (published, backup of what it replaced)
         try:
             for p in files:
-                backup = None
                 try:
-                    st = os.stat(p.target)
-                except FileNotFoundError:
-                    st = None
-                if st is not None and stat.S_ISREG(st.st_mode):
-                    os.chmod(p.path, stat.S_IMODE(st.st_mode))  # the file keeps its permissions
-                    backup = _partial_path(p.target, p.run)
-                    try:
-                        os.link(p.target, backup)
-                    except OSError:  # no hard links on this file system: no way back for this one
-                        backup = None
-                try:
-                    os.replace(p.path, p.target)
+                    done.append((p, _replace(p)))
                 except OSError as exc:
-                    if backup:
-                        os.unlink(backup)
                     raise PublishError(p, exc) from None
-                done.append((p, backup))
         except BaseException:
             for p, backup in reversed(done):  # put back what was there
                 try:
