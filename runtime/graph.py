@@ -241,7 +241,7 @@ def unloaded(doc: Any, graph: Graph) -> dict:
         "links": [l for l in raw_links if l not in linked] if isinstance(raw_links, list) else [],
         "keys": {k: v for k, v in doc.items() if k not in ("format", "nodes", "links")},
     }
-    return _finite(keep) if any(keep.values()) else {}
+    return keep if any(keep.values()) else {}
 
 
 def _as_loaded(raw: dict) -> Any:
@@ -255,10 +255,10 @@ def _as_loaded(raw: dict) -> Any:
 def document(graph: Graph, keep: dict | None = None) -> dict:
     """The JSON document of `graph`, plus what `keep` (from `unloaded`) holds that still fits:
     every kept node; a kept link when its nodes are still there and nothing else now feeds its
-    input (a malformed one always); unknown keys."""
+    input (a malformed one always); unknown keys. A NaN or infinity anywhere becomes null."""
     doc = graph.model_dump(mode="json", by_alias=True)
     if not keep:
-        return doc
+        return _finite(doc)
     ids = {n.id for n in graph.nodes} | {n.get("id") for n in keep["nodes"] if isinstance(n, dict)}
     fed = {l.dst for l in graph.links}
     for raw in keep["links"]:
@@ -270,7 +270,7 @@ def document(graph: Graph, keep: dict | None = None) -> dict:
         if l.src_node in ids and l.dst_node in ids and l.dst not in fed:
             doc["links"].append(raw)
     doc["nodes"] += keep["nodes"]
-    return {**doc, **{k: v for k, v in keep["keys"].items() if k not in doc}}
+    return _finite({**doc, **{k: v for k, v in keep["keys"].items() if k not in doc}})
 
 
 def save_graph(graph: Graph, path: str | os.PathLike, keep: dict | None = None) -> None:
