@@ -126,7 +126,7 @@ def test_concurrent_writers_publish_one_complete_file(tmp_path):
     """Three runs to one output, started together: each writes its own partial, all succeed,
     and the published file is one of theirs, whole (it used to have no streams)."""
     endless_graph(tmp_path)
-    counts = (24, 36, 48)
+    counts = (60, 90, 120)  # long enough that their writing overlaps, not only their start-up
     with ThreadPoolExecutor(len(counts)) as pool:
         results = list(pool.map(lambda n: run_cli(tmp_path, "run", "g.json", "--quiet", "--frames", str(n)),
                                 counts))
