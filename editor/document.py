@@ -23,14 +23,14 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from editor import files
-from editor.history import History, Snapshot
-from nodes import REGISTRY
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import (ID_PATTERN, Graph, Link, document, make_node, parse_graph, read_document, to_json,
+from fusegraph.editor import files
+from fusegraph.editor.history import History, Snapshot
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import (ID_PATTERN, Graph, Link, document, make_node, parse_graph, read_document, to_json,
                            unloaded, write_text_atomic)
-from runtime.migrate import FORMAT_VERSION
-from runtime.validate import check_graph, link_error, type_errors
+from fusegraph.runtime.migrate import FORMAT_VERSION
+from fusegraph.runtime.validate import check_graph, link_error, type_errors
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
-from nodes.media_files import StagedSink, check_target, write_error
-from runtime.atomic import Staging, publish, write_partial
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import StagedSink, check_target, write_error
+from fusegraph.runtime.atomic import Staging, publish, write_partial
 
 FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
            ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}

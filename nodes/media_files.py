@@ -5,8 +5,8 @@ import os
 
 import av
 
-from nodes.spec import NodeError, Sink
-from runtime.atomic import Partial, PublishError, Staging, publish
+from fusegraph.nodes.spec import NodeError, Sink
+from fusegraph.runtime.atomic import Partial, PublishError, Staging, publish
 
 
 def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from runtime.atomic import write_atomic
+from fusegraph.runtime.atomic import write_atomic
 
 
 def write_trace(path: str | os.PathLike, events: list[tuple[str, float, float]], meta: dict | None = None) -> None:

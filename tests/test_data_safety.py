@@ -20,12 +20,12 @@ import cv2
 import numpy as np
 import pytest
 
-from editor.document import Document
-from nodes import REGISTRY
-from nodes.spec import OpenContext
-from runtime.atomic import PublishError, Staging, publish, sweep, write_partial
-from runtime.graph import load_graph
-from runtime.errors import GraphInvalid
+from fusegraph.editor.document import Document
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import OpenContext
+from fusegraph.runtime.atomic import PublishError, Staging, publish, sweep, write_partial
+from fusegraph.runtime.graph import load_graph
+from fusegraph.runtime.errors import GraphInvalid
 from test_cli import fusegraph_exe, write_graph
 
 
