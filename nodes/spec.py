@@ -178,6 +178,13 @@ class Sink:
         the stream's start (time 0 is the first video frame's time)."""
         raise NotImplementedError
 
+    def finish(self) -> list:
+        """Closing, phase one (runtime.audio.close_sinks): complete the output under temporary
+        names and return them (runtime.atomic Partials), published with every other sink's.
+        Sinks without files just close."""
+        self.close()
+        return []
+
     def close(self) -> None:
         """Finalise the output: a complete, playable file replaces the target (also after Ctrl+C)."""
 

@@ -3,7 +3,8 @@
 A PRESET argument is a graph file, or the name of a shipped preset (`fusegraph run default`).
 
 Exit codes: 0 ok, 2 invalid graph, arguments or input files, 1 failure while running,
-130 stopped with Ctrl+C (outputs are finalised). User mistakes never print a traceback.
+130 / 143 / 129 stopped by Ctrl+C / SIGTERM / SIGHUP (outputs are finalised). User mistakes
+never print a traceback.
 """
 from __future__ import annotations
 

@@ -221,7 +221,8 @@ class Engine:
                 except Exception as exc:
                     errors.append(exc)
                     ok = False
-        errors += close_sinks(self.sinks.values(), ok)  # all of them; the first error is raised
+        # every output of the run, the audio path's too, published together; the first error is raised
+        errors += close_sinks([*self.sinks.values(), *(self.audio.sinks.values() if self.audio else ())], ok)
         if self.audio is not None:
             try:
                 self.audio.close(ok)

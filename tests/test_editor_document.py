@@ -407,13 +407,15 @@ def test_invalid_preset_opens_partially_with_all_errors(doc, tmp_path):
     assert doc.add_node("color") == "color" and doc.add_node("color") == "color2"
     assert {("unknown_type", "bad"), ("param_range", "c")} <= {(e.code, e.node) for e in doc.errors}
     assert doc._fresh_id("c") == "c2"
-    # saving writes what loaded; the file then has only the current graph's problems
+    # saving writes what loaded and, as they were, the records that did not: nothing is lost
     doc.remove_nodes(["color", "color2"])
     doc.save()
-    assert {e.code for e in doc.errors} == {"missing_input"}
+    saved = json.loads(path.read_text())
+    assert BROKEN["nodes"][2] in saved["nodes"] and BROKEN["nodes"][3] in saved["nodes"]
+    assert [l for l in BROKEN["links"] if l not in saved["links"]] == []
     with pytest.raises(GraphInvalid) as info:
         load_graph(path)
-    assert info.value.errors == doc.errors
+    assert info.value.errors == doc.errors == errors  # the same problems, still shown
 
 
 def test_unreadable_file_leaves_the_document(doc, tmp_path):

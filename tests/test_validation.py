@@ -376,7 +376,7 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch
     elif where_ == "fsync":
         monkeypatch.setattr(os, "fsync", _boom)
     elif where_ == "write":
-        real = os.fdopen
+        real = open
 
         class Failing:
             def __init__(self, f):
@@ -392,9 +392,9 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch
                 self.f.write(text[: len(text) // 2])
                 raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(os, "fdopen", lambda *a, **k: Failing(real(*a, **k)))
+        monkeypatch.setattr("fusegraph.runtime.atomic.open", lambda *a, **k: Failing(real(*a, **k)), raising=False)
     else:
-        monkeypatch.setattr(Graph, "to_json", lambda self: _boom())
+        monkeypatch.setattr("fusegraph.runtime.graph.to_json", _boom)
     with pytest.raises(OSError):
         save_graph(g, p)
     monkeypatch.undo()

