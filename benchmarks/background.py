@@ -30,7 +30,7 @@ from fusegraph.nodes.spec import OpenContext  # noqa: E402
 from fusegraph.nodes.video_source import VideoParams, open_video  # noqa: E402
 from fusegraph.runtime.engine import Engine  # noqa: E402
 from fusegraph.runtime.gpu import Gpu  # noqa: E402
-from fusegraph.runtime.graph import parse_graph, read_document  # noqa: E402
+from fusegraph.runtime.loader import parse_graph, read_document  # noqa: E402
 from fusegraph.runtime.migrate import migrate  # noqa: E402
 from fusegraph.runtime.plan import CpuStep, Plan, SinkStep, Upload, Value  # noqa: E402
 from tests.media import write_clip  # noqa: E402

@@ -12,7 +12,7 @@ from fusegraph.nodes.pattern import PatternParams, open_pattern
 from fusegraph.nodes.spec import OpenContext
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.gpu import Gpu
-from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.loader import parse_graph
 from fusegraph.runtime.plan import Pass
 
 

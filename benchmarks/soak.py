@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.common import rss_mb
 from fusegraph.runtime.engine import Engine
-from fusegraph.runtime.graph import load_graph
+from fusegraph.runtime.loader import load_graph
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "stylise.json"
 

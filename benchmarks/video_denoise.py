@@ -18,7 +18,7 @@ from fusegraph.nodes.pattern import PatternParams, PatternSource  # noqa: E402
 from fusegraph.nodes.spec import EndOfStream, Source, SourceInfo  # noqa: E402
 from fusegraph.runtime.engine import Engine  # noqa: E402
 from fusegraph.runtime.gpu import Gpu  # noqa: E402
-from fusegraph.runtime.graph import parse_graph  # noqa: E402
+from fusegraph.runtime.loader import parse_graph  # noqa: E402
 
 
 class ArraySource(Source):

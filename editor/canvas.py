@@ -15,10 +15,12 @@ import dearpygui.dearpygui as dpg
 
 from fusegraph.editor import timing
 from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.contract import TYPES
 
-PORT_COLOURS = {"video": (90, 160, 255), "mask": (120, 220, 120), "audio": (255, 160, 60)}
-PORT_SHAPES = {"video": dpg.mvNode_PinShape_CircleFilled, "mask": dpg.mvNode_PinShape_QuadFilled,
-               "audio": dpg.mvNode_PinShape_TriangleFilled}
+PIN_SHAPES = {"circle": dpg.mvNode_PinShape_CircleFilled, "quad": dpg.mvNode_PinShape_QuadFilled,
+              "triangle": dpg.mvNode_PinShape_TriangleFilled}
+PORT_COLOURS = {t.name: t.pin_colour for t in TYPES.values()}  # the port types' own rows
+PORT_SHAPES = {t.name: PIN_SHAPES[t.pin_shape] for t in TYPES.values()}
 NEUTRAL = (60, 64, 72)
 ERROR = (215, 35, 35)
 HEAT_BARS = {"green": (40, 110, 60), "yellow": (130, 110, 25), "red": (165, 75, 20)}

@@ -4,7 +4,9 @@ No Dear PyGui here. The window's callbacks and the tests call the same methods; 
 redraw from `listeners`, which get the document's change kinds ("structure", "param",
 "layout", "file") and the controller's own ("selection", "run", "status").
 
-Live edits: a param change goes to `LiveRunner.set_param` (a uniform update); a structural
+Live edits: a param change travels inspector -> document (validated there, once) -> runner ->
+engine as (node, param, value); the engine's node declaration says whether it is a uniform
+update or a recompile. A structural
 change goes to `set_graph` when the graph is complete. While it is not (a node added but
 not wired yet) the live run keeps the last complete graph and the status bar says so.
 """
@@ -65,6 +67,7 @@ class EditorController:
         self._next_autosave = time.monotonic() + autosave_seconds
         self._sent: Graph | None = None  # the graph the runner has
         self._failure_seen = ""
+        self._restarts_seen = 0
         self._stale = False  # the runner runs an older, complete graph
         self._ticks: list[float] = []  # UI frame times of the last second
         self._pace_at = 0.0
@@ -256,7 +259,7 @@ class EditorController:
         self._stop_runner()
         graph = self.doc.graph
         self.runner = self.runner_factory(graph, self._search_dirs(), self.preview_width)
-        self._sent, self._stale, self._failure_seen = graph, False, ""
+        self._sent, self._stale, self._failure_seen, self._restarts_seen = graph, False, "", 0
         self._update_preview()
         self.runner.start()
         self.say(self._run_message())
@@ -326,9 +329,9 @@ class EditorController:
         for old in self._sent.nodes:  # only nodes the runner knows; new ones come with set_graph
             new = self.doc.graph.node(old.id)
             if new is not None and new.type == old.type and new.params != old.params:
-                before, after = old.params.model_dump(), new.params.model_dump()
-                for name, value in after.items():
-                    if before.get(name) != value:
+                for name in type(new.params).model_fields:  # the values the document validated
+                    value = getattr(new.params, name)
+                    if getattr(old.params, name) != value:
                         self.runner.set_param(old.id, name, value)
                 old = old.model_copy(update={"params": new.params})
             nodes.append(old)
@@ -338,6 +341,11 @@ class EditorController:
         """Once per UI frame: autosave, keep the UI's frame rate, notice a run that stopped."""
         self.autosave_tick(now)
         self._pace()
+        stats = self.stats()
+        if stats is not None and stats.restarts > self._restarts_seen:  # a runaway shader
+            self._restarts_seen = stats.restarts
+            self.say(f"live run: {stats.restart_reason}", error=True)
+            self._emit("run")
         if self.runner is not None and not self.runner.running:
             failure = self.stats().failure if self.stats() else ""
             if failure and failure != self._failure_seen:

@@ -27,8 +27,8 @@ from fusegraph.editor import files
 from fusegraph.editor.history import History, Snapshot
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.errors import GraphError, GraphInvalid
-from fusegraph.runtime.graph import (ID_PATTERN, Graph, Link, document, make_node, parse_graph, read_document, to_json,
-                           unloaded, write_text_atomic)
+from fusegraph.runtime.graph import ID_PATTERN, Graph, Link, document, make_node, to_json, unloaded, write_text_atomic
+from fusegraph.runtime.loader import parse_graph, read_document
 from fusegraph.runtime.migrate import FORMAT_VERSION
 from fusegraph.runtime.validate import check_graph, link_error, type_errors
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from fusegraph.nodes.spec import NodeSpec
-
+from fusegraph.nodes.contract import NodeSpec
 
 def _discover() -> dict[str, NodeSpec]:
     found: dict[str, NodeSpec] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.ispkg:  # nodes/contract/ and the helper libraries: not node kinds
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, NodeSpec):

@@ -10,7 +10,7 @@ Notes:   Decoded with FFmpeg (PyAV) to float32 at the file's own rate and channe
 """
 from __future__ import annotations
 
-import av
+from fusegraph.nodes.lib.lazy import av
 import numpy as np
 from pydantic import Field
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-import av
+from fusegraph.nodes.lib.lazy import av
 import numpy as np
 
 from fusegraph.nodes.media_files import FileSink, check_target, write_error

@@ -156,5 +156,6 @@ def reference(mask: np.ndarray, guide: np.ndarray | None, p: BilateralParams) ->
 SPEC = NodeSpec(
     type="bilateral", category="filter", role="thick", Params=BilateralParams, doc=__doc__,
     inputs=(Port("mask", "mask"), Port("guide", "video", required=False)),
-    outputs=(Port("out", "mask"),), build=build, extra={"reference": reference, "full": full},
+    outputs=(Port("out", "mask"),), build=build,
+    structure=lambda p: (p.radius, p.early_out), reference=lambda p, ins: reference(ins["mask"], ins.get("guide"), p),
 )

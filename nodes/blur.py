@@ -104,5 +104,5 @@ def reference(img: np.ndarray, p: BlurParams) -> np.ndarray:
 SPEC = NodeSpec(
     type="blur", category="filter", role="thick", Params=BlurParams, doc=__doc__,
     inputs=(Port("in", "video", accepts=("mask",)),), outputs=(Port("out", "video", follows="in"),), build=build,
-    extra={"reference": reference},
+    structure=lambda p: (factor(p), bucket(p)), reference=lambda p, ins: reference(ins["in"], p),
 )

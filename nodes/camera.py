@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 
-import cv2
+from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 from pydantic import Field
 
@@ -22,7 +22,6 @@ from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port,
 
 PROBE = range(10)
 # Linux: V4L2 directly (opening an absent device is instant); elsewhere let OpenCV choose.
-BACKEND = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
 
 
 class CameraParams(Params):
@@ -47,7 +46,7 @@ def _quiet_opencv():
 
 def _capture(device: int) -> cv2.VideoCapture | None:
     with _quiet_opencv():
-        cap = cv2.VideoCapture(device, BACKEND)
+        cap = cv2.VideoCapture(device, cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY)
         if cap.isOpened():
             return cap
         cap.release()

@@ -49,5 +49,5 @@ def reference(img: np.ndarray, p: ColorParams) -> np.ndarray:
 SPEC = NodeSpec(
     type="color", category="filter", role="thin", Params=ColorParams, doc=__doc__,
     inputs=(Port("in", "video"),), outputs=(Port("out", "video"),), build=build,
-    extra={"reference": reference},
+    structure=lambda p: p.gamma != 1.0, reference=lambda p, ins: reference(ins["in"], p),
 )

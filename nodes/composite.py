@@ -74,5 +74,6 @@ def reference(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray | None, p: Compos
 SPEC = NodeSpec(
     type="composite", category="composite", role="thin", Params=CompositeParams, doc=__doc__,
     inputs=(Port("fg", "video"), Port("bg", "video"), Port("mask", "mask", required=False, accepts=("video",))),
-    outputs=(Port("out", "video"),), build=build, extra={"reference": reference},
+    outputs=(Port("out", "video"),), build=build,
+    structure=lambda p: p.mode, reference=lambda p, ins: reference(ins["fg"], ins["bg"], ins.get("mask"), p),
 )

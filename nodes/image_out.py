@@ -16,15 +16,16 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-import cv2
+from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 
 from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 from fusegraph.nodes.media_files import StagedSink, check_target, write_error
 from fusegraph.runtime.atomic import Staging, publish, write_partial
 
-FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
-           ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
+# encoder settings by extension: PNG compression 3, JPEG quality 95 (cv2.IMWRITE_* numbers as
+# literals: importing the node kind must not load OpenCV)
+FORMATS = {".png": [16, 3], ".jpg": [1, 95], ".jpeg": [1, 95]}
 
 
 class ImageOutParams(Params):

@@ -8,7 +8,7 @@ Notes:   The same frame every time (an endless still). Alpha and 16-bit depth ar
 """
 from __future__ import annotations
 
-import cv2
+from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 
 from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-import av
+from fusegraph.nodes.lib.lazy import av
 
 from fusegraph.nodes.spec import NodeError, Sink
 from fusegraph.runtime.atomic import Partial, PublishError, Staging, publish

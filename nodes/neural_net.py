@@ -86,4 +86,5 @@ def infer_mask(p: NeuralNetParams, tensor: np.ndarray) -> np.ndarray:
 SPEC = NodeSpec(
     type="neural_net", category="ai", role="cpu", Params=NeuralNetParams, doc=__doc__,
     inputs=(Port("in", "video"),), outputs=(Port("out", "mask"),), build=build,
+    structure=lambda p: (p.model, p.input_width, p.input_height, p.layout, p.output, p.channel, p.channels),
 )

@@ -6,7 +6,7 @@ import threading
 from functools import lru_cache
 
 import numpy as np
-import onnxruntime as ort
+from fusegraph.nodes.lib.lazy import onnxruntime as ort
 
 from fusegraph.nodes.model_registry import resolve
 from fusegraph.nodes.spec import NodeError

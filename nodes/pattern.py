@@ -16,7 +16,7 @@ import functools
 import math
 from typing import Any
 
-import cv2
+from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 from pydantic import Field
 
@@ -25,7 +25,7 @@ from fusegraph.nodes.spec import EndOfStream, NodeSpec, OpenContext, Params, Por
 TAU = 2.0 * math.pi
 SHIFT = 4  # cv2 drawing in 1/16 px: the person moves smoothly, not in whole-pixel jumps
 ONE = 1 << SHIFT
-AA = cv2.LINE_AA
+AA = 16  # cv2.LINE_AA, as a literal: importing the node kind must not load OpenCV
 HAIR_FROM, HAIR_TO = 165, 375  # degrees of the hair ellipse (a cap: its chord crosses the brow)
 CODE_BITS = 24  # enough for the largest `frames` (1e7 < 2**24)
 

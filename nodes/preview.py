@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-import cv2
+from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 from pydantic import Field
 

@@ -77,5 +77,6 @@ def reference(img: np.ndarray, p: ResizeParams) -> np.ndarray:
 SPEC = NodeSpec(
     type="resize", category="filter", role="thick", Params=ResizeParams, doc=__doc__,
     inputs=(Port("in", "video", accepts=("mask",)),), outputs=(Port("out", "video", follows="in"),),
-    build=build, extra={"reference": reference},
+    build=build,
+    reference=lambda p, ins: reference(ins["in"], p),
 )

@@ -1,7 +1,7 @@
 """Sound blocks as PyAV frames, for the nodes that encode sound (audio_out, video_out)."""
 from __future__ import annotations
 
-import av
+from fusegraph.nodes.lib.lazy import av
 import numpy as np
 
 from fusegraph.nodes.spec import AudioFormat

@@ -40,5 +40,5 @@ def reference(img: np.ndarray, p: ThresholdParams) -> np.ndarray:
 SPEC = NodeSpec(
     type="threshold", category="filter", role="thin", Params=ThresholdParams, doc=__doc__,
     inputs=(Port("in", "video", accepts=("mask",)),), outputs=(Port("out", "mask"),), build=build,
-    extra={"reference": reference},
+    structure=lambda p: p.invert, reference=lambda p, ins: reference(ins["in"], p),
 )

@@ -165,5 +165,5 @@ def reference(frames, p: VideoDenoiseParams) -> list[np.ndarray]:
 SPEC = NodeSpec(
     type="video_denoise", category="filter", role="thick", Params=VideoDenoiseParams, doc=__doc__,
     inputs=(Port("in", "video"),), outputs=(Port("out", "video"),), build=build,
-    extra={"reference": reference},
+    structure=lambda p: p.spatial > 0, reference=lambda p, ins: step_reference(ins["in"], None, p)[0],
 )

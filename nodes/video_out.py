@@ -21,10 +21,9 @@ import threading
 from fractions import Fraction
 from typing import Literal
 
-import av
-import cv2
+from fusegraph.nodes.lib.lazy import av
+from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
 from fusegraph.nodes.media_files import FileSink, check_target, write_error
@@ -160,7 +159,8 @@ class VideoOut(FileSink):
                 if w % 2 or h % 2:  # 4:2:0 needs even sizes: repeat the edge rather than crop a line
                     img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
                 frame = av.VideoFrame.from_ndarray(img, format=fmt).reformat(
-                    format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+                    format="yuv420p", dst_colorspace=av.video.reformatter.Colorspace.ITU709,
+                    dst_color_range=av.video.reformatter.ColorRange.MPEG)
                 frame.pts = pts
                 self._mux(self.stream, frame)
             except BaseException as exc:  # handed to the engine's thread

@@ -8,7 +8,7 @@ Notes:   Decoded with FFmpeg (PyAV): every frame, none skipped or repeated, so o
 """
 from __future__ import annotations
 
-import av
+from fusegraph.nodes.lib.lazy import av
 import numpy as np
 from pydantic import Field
 

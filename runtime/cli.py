@@ -1,4 +1,5 @@
-"""fusegraph command line: run, validate, plan, schema, presets, edit, models.
+"""fusegraph command line: run, validate, plan, schema, presets, models, and what other packages
+register as "fusegraph.commands" entry points (the editor's `edit`).
 
 A PRESET argument is a graph file, or the name of a shipped preset (`fusegraph run default`).
 
@@ -12,56 +13,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
 
 from fusegraph.nodes.spec import NodeError
-from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.errors import GraphInvalid
+from fusegraph.runtime.loader import UsageError, load, load_graph
 from fusegraph.runtime.resources import resolve_preset, shipped_presets
 from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
-
-
-class UsageError(Exception):
-    pass
-
-
-def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
-    """--set node.param=value; value is JSON when it parses (numbers, booleans), else a string."""
-    out = []
-    for item in items:
-        target, eq, raw = item.partition("=")
-        node, dot, param = target.partition(".")
-        if not eq or not dot or not node or not param:
-            raise UsageError(f"--set '{item}': expected node.param=value")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.append((node, param, value))
-    return out
-
-
-def load(path: str, sets: list[str] = ()) -> Any:
-    """Load a preset with --set overrides applied before validation (so they are checked too)."""
-    from fusegraph.runtime.graph import parse_graph, read_document
-    from fusegraph.runtime.migrate import migrate
-
-    overrides = parse_set(list(sets))
-    doc = read_document(path)
-    if overrides and isinstance(doc, dict):
-        try:
-            doc = migrate(doc)
-        except ValueError:
-            return parse_graph(doc, path)  # reports the version problem
-        nodes = {n.get("id"): n for n in doc.get("nodes", []) if isinstance(n, dict)}
-        missing = [GraphError("unknown_node", "--set names a node that is not in the graph", node=node)
-                   for node, _, _ in overrides if node not in nodes]
-        if missing:
-            raise GraphInvalid(missing, path)
-        for node, param, value in overrides:
-            if not isinstance(nodes[node].get("params"), dict):
-                nodes[node]["params"] = {}
-            nodes[node]["params"][param] = value
-    return parse_graph(doc, path)
 
 
 def preset_dirs(preset: str) -> tuple[str, ...]:
@@ -70,8 +27,6 @@ def preset_dirs(preset: str) -> tuple[str, ...]:
 
 
 def cmd_validate(args) -> int:
-    from fusegraph.runtime.graph import load_graph
-
     status = OK
     for path in args.presets:
         try:
@@ -84,8 +39,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from fusegraph.runtime.graph import load_graph
-
     for name, path in shipped_presets().items():
         try:
             kinds = sorted({n.type for n in load_graph(path).nodes})
@@ -129,13 +82,29 @@ def cmd_run(args) -> int:
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
 
 
-def cmd_edit(args) -> int:
-    try:
-        from fusegraph.editor.app import main as editor_main
-    except ImportError:
-        print("The editor is not built yet; run the preset headless with `fusegraph run`.", file=sys.stderr)
-        return FAILED
-    return editor_main(args.preset)
+COMMANDS_GROUP = "fusegraph.commands"  # entry points: name -> register(subparsers), e.g. the editor's `edit`
+
+
+def add_plugin_commands(sub) -> None:
+    """Subcommands other packages register (the editor's `edit`): the command line sits above
+    the runtime and the editor, and the runtime never imports the editor. One that cannot be
+    loaded (its package missing or broken) still answers, with why."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except Exception as exc:  # noqa: BLE001  (any import failure of a plugin: report it when used)
+            broken = sub.add_parser(ep.name, help=f"(unavailable: {exc})")
+            broken.add_argument("rest", nargs="*")
+            broken.set_defaults(func=lambda args, name=ep.name, why=exc: _unavailable(name, why))
+            continue
+        register(sub)
+
+
+def _unavailable(name: str, why: Exception) -> int:
+    print(f"fusegraph {name}: not available here ({type(why).__name__}: {why})", file=sys.stderr)
+    return FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,12 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     presets = sub.add_parser("presets", help="list the shipped presets (usable by name: fusegraph run NAME)")
     presets.add_argument("--paths", action="store_true", help="also print where each one is installed")
     presets.set_defaults(func=cmd_presets)
-    edit = sub.add_parser("edit", help="open the editor")
-    edit.add_argument("preset", nargs="?")
-    edit.set_defaults(func=cmd_edit)
     from fusegraph.runtime.models import add_models_parser
 
     add_models_parser(sub)  # models list / fetch
+    add_plugin_commands(sub)
     return ap
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from fusegraph.nodes.contract import TYPES, ShaderSource, convert
 from fusegraph.runtime.plan import Pass, StageRef, Value
 from fusegraph.runtime.resources import shader_source
 
-GLSL_TYPE = {"video": "vec4", "mask": "float"}
 VERTEX = """#version 330 core
 // one triangle that covers the viewport; fragments address texels with gl_FragCoord
 void main() {
@@ -40,6 +41,24 @@ def uniform_name(ref: StageRef, name: str) -> str:
     return f"u_{ident(ref.node)}_{ref.index}_{name}"
 
 
+def constant_name(ref: StageRef, name: str) -> str:
+    return f"c_{ident(ref.node)}_{ref.index}_{name}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one shader source sits in a generated program: its text's line 1 is line `start`."""
+
+    start: int
+    count: int
+    source: ShaderSource
+    node: str  # the node whose stage brought the source in
+
+    def user_line(self, line: int) -> int:
+        """A generated line as the author of the source counts it."""
+        return line - self.start + 1 - (self.source.first_line - 1)
+
+
 def _declare_uniform(ref: StageRef, name: str, glsl_type: str) -> str:
     m = re.fullmatch(r"(\w+)\[(\d+)\]", glsl_type)
     if m:
@@ -58,58 +77,88 @@ def generate_tiled(p: Pass) -> None:
     p.tile_vertex = TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size)
 
 
-def generate(p: Pass) -> str:
+def generate(p: Pass) -> tuple[str, list[Span]]:
+    """The pass's fragment shader, and where each shader source sits in it (for errors)."""
     units = {v: i for i, v in enumerate(p.samplers)}
     regs: set[Value] = set()
-    files = list(dict.fromkeys(m.stage.glsl for m in p.members))
     lines = ["#version 330 core", f"// {p.name}  [{p.size[0]}x{p.size[1]}]"]
     for v, i in units.items():
         lines.append(f"uniform sampler2D t{i};  // {v.key} {v.size[0]}x{v.size[1]} {v.type}")
+    for m, c in p.constants:
+        lines.append(f"uniform sampler2D {constant_name(m, c.name)};  // constant of {m.name}: "
+                     f"{c.size[0]}x{c.size[1]}x{c.components}")
     lines.append("uniform vec2 fg_size;  // this pass's output size")
+    lines.append("uniform float fg_time;  // the frame's time in seconds")
+    lines.append("uniform int fg_frame;  // the frame's index")
     for m in p.members:
         lines += [_declare_uniform(m, u.name, u.glsl_type) for u in m.stage.uniforms]
     for i, v in enumerate(p.outputs):
         lines.append(f"layout(location = {i}) out vec4 o{i};  // {v.key}")
-    for f in files:
-        lines += ["", f"// ---- shaders/{f}", shader_source(f).rstrip()]
+    spans: list[Span] = []
+    emitted: set = set()
+
+    def emit(src: ShaderSource, node: str) -> None:
+        text = shader_source(src.name) if src.is_file else src.text
+        key = src.name if src.is_file else (src.name, text)
+        if key in emitted:
+            return
+        emitted.add(key)
+        for name in ShaderSource.includes(text):
+            emit(ShaderSource.file(name), node)
+        lines.extend(["", f"// ---- {'shaders/' if src.is_file else ''}{src.name}"])
+        body = ShaderSource.strip_includes(text).rstrip().splitlines()
+        spans.append(Span(len(lines) + 1, len(body), src, node))
+        lines.extend(body)
+
+    for m in p.members:
+        emit(m.stage.source, m.node)
     lines += ["", "void main() {", "    ivec2 p = ivec2(gl_FragCoord.xy);",
               "    vec2 uv = gl_FragCoord.xy / fg_size;"]
     for m in p.members:
+        thick = m.stage.role == "thick"
         args = []
         for v, t in zip(m.inputs, m.stage.input_types):
-            if m.stage.role == "thick":
+            if thick:
                 args.append(f"t{units[v]}")
             elif v in regs:
-                args.append(_convert(var(v), v.type, t))
+                args.append(convert(var(v), v.type, t))
             else:
-                args.append(_convert(_read(v, units[v], p), v.type, t))
-        if m.stage.role == "thick":
+                args.append(convert(_read(v, units[v], p), v.type, t))
+        args += [constant_name(m, c.name) for c in m.stage.constants]
+        if thick:
             args.append("p")
         args += list(m.stage.consts)
         args += [uniform_name(m, u.name) for u in m.stage.uniforms]
-        out_t = GLSL_TYPE[m.stage.out_type]
+        out_t = TYPES[m.stage.out_type]
         call = f"{m.stage.fn}({', '.join(args)})"
-        if m.stage.role == "thick" and m.stage.out_type == "mask":
-            call += ".r"
-        lines.append(f"    {out_t} {var(m.out)} = {call};  // {m.name} ({m.node_type})")
+        if thick:
+            call = out_t.from_vec4.format(call)
+        lines.append(f"    {out_t.glsl} {var(m.out)} = {call};  // {m.name} ({m.node_type})")
         regs.add(m.out)
     for i, v in enumerate(p.outputs):
-        value = var(v) if v.type != "mask" else f"vec4({var(v)}, 0.0, 0.0, 1.0)"
-        lines.append(f"    o{i} = {value};")
+        lines.append(f"    o{i} = {TYPES[v.type].to_vec4.format(var(v))};")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", spans
 
 
-def _convert(expr: str, have: str, want: str) -> str:
-    """Ports that accept both kinds: a mask reads as grey video, video as a mask by its luma."""
-    if have == want:
-        return expr
-    if have == "mask":
-        return f"vec4(vec3({expr}), 1.0)"
-    return f"dot(({expr}).rgb, vec3(0.2126, 0.7152, 0.0722))"
+MESA_LINE = re.compile(r"^\s*\d+:(\d+)\((\d+)\):\s*(.*)$")  # Mesa: "0:12(5): error: ..."
+
+
+def locate_errors(log: str, spans: list[Span]) -> list[tuple[Span, int, str]]:
+    """A driver's compile log as (span, the author's line, message) for each line it names."""
+    out = []
+    for raw in log.splitlines():
+        m = MESA_LINE.match(raw)
+        if not m:
+            continue
+        line, message = int(m.group(1)), m.group(3).strip()
+        span = next((s for s in spans if s.start <= line < s.start + max(1, s.count)), None)
+        if span is not None:
+            out.append((span, span.user_line(line), message))
+    return out
 
 
 def _read(v: Value, unit: int, p: Pass) -> str:
     """A texture input of a thin stage: exact texel at the same size, bilinear at another."""
     fetch = f"texelFetch(t{unit}, p, 0)" if v.size == p.size else f"texture(t{unit}, uv)"
-    return f"{fetch}.r" if v.type == "mask" else fetch
+    return TYPES[v.type].from_vec4.format(fetch)

@@ -7,10 +7,11 @@ becomes an extra render target (MRT); lower-resolution inputs are sampled direct
 from __future__ import annotations
 
 from fusegraph.nodes import REGISTRY
-from fusegraph.nodes.spec import CpuStage, GpuStage, Incoming, NodeError, SourceInfo
+from fusegraph.nodes.contract import (CONVERSIONS, TYPES, Body, CpuStage, GpuStage, Incoming, NodeError, ShaderSource,
+                                      SourceInfo)
 from fusegraph.runtime.codegen import generate, generate_tiled
 from fusegraph.runtime.graph import Graph
-from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, State, Step, Upload, Value
+from fusegraph.runtime.plan import STEP_KINDS, CpuStep, Pass, Plan, SinkStep, StageRef, State, Step, Upload, Value
 from fusegraph.runtime.pool import assign_slots
 from fusegraph.runtime.validate import topo_order
 
@@ -46,7 +47,8 @@ def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
         return f"resolution differs ({ref.out.size[0]}x{ref.out.size[1]} vs {p.size[0]}x{p.size[1]})"
     regs = p.registers
     extra = [v for v in ref.inputs if v not in regs]
-    if len(set(p.samplers) | set(extra)) > MAX_SAMPLERS:
+    constants = sum(len(m.stage.constants) for m in p.members) + len(ref.stage.constants)
+    if len(set(p.samplers) | set(extra)) + constants > MAX_SAMPLERS:
         return "sampler limit"
     if any(depends_on(v, p) for v in extra):
         return "input computed after this pass"
@@ -54,8 +56,11 @@ def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
 
 
 def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = True,
-                  max_draw_buffers: int = MAX_DRAW_BUFFERS, taps: tuple[str, ...] = ()) -> Plan:
-    """taps: outputs ("node.port") read back as well, e.g. what the editor's preview shows."""
+                  max_draw_buffers: int = MAX_DRAW_BUFFERS, taps: tuple[str, ...] = (),
+                  bypass: frozenset[str] = frozenset()) -> Plan:
+    """taps: outputs ("node.port") read back as well, e.g. what the editor's preview shows.
+    bypass: GPU or CPU nodes that pass their first input through instead (a live run's node
+    whose shader does not compile, or ran away)."""
     order = live_nodes(graph, taps)
     dropped = [n.id for n in graph.nodes if n.id not in order]
     outputs: dict[str, Value] = {}  # "node.port" -> value
@@ -100,7 +105,8 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             sinks.append(sink)
             continue
         try:
-            body = spec.build(node.params, {k: Incoming(v.size, v.type) for k, v in inputs.items()})
+            incoming = {k: Incoming(v.size, v.type) for k, v in inputs.items()}
+            body = bypass_body(spec, incoming) if node_id in bypass else spec.build(node.params, incoming)
         except NodeError as exc:
             exc.node = exc.node or node_id
             raise
@@ -146,9 +152,31 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
     slots = assign_slots(steps, [v for v in values if not v.state])  # states: engine-owned, kept
     for p in steps:
         if isinstance(p, Pass):
-            p.source = generate(p)
+            p.constants = [(m, c) for m in p.members for c in m.stage.constants]
+            p.source, p.spans = generate(p)
             generate_tiled(p)
     return Plan(steps, values, outputs, slots, dropped, fused=fuse, states=states)
+
+
+BYPASS = ShaderSource.inline("\n".join(f"{t.glsl} fg_bypass_{t.name}({t.glsl} c) {{ return c; }}"
+                                       for t in TYPES.values() if t.gpu), "bypass")
+
+
+def bypass_body(spec, incoming: dict[str, Incoming]) -> Body:
+    """Each output is the node's first connected input, converted to the output's type."""
+    port = next((p.name for p in spec.inputs if p.name in incoming), None)
+    if port is None:
+        raise NodeError("cannot be bypassed: no input is connected")
+    have = incoming[port]
+    stages, outputs = [], {}
+    for out in spec.outputs:
+        want = have.type if out.follows else out.type
+        if want != have.type and (have.type, want) not in CONVERSIONS:
+            raise NodeError(f"cannot be bypassed: its {have.type} input cannot stand for its {want} output")
+        outputs[out.name] = len(stages)
+        stages.append(GpuStage("thin", f"fg_bypass_{want}", BYPASS, (port,), (want,), want, have.size,
+                               cost=0.1, label="bypass"))
+    return Body(stages, outputs)
 
 
 def _state(node_id: str, body, steps: list[Step], producer, values: list[Value]) -> Value | None:
@@ -176,7 +204,8 @@ def _same_work_key(stage, ins: list[Value]) -> tuple | None:
     filter's downsized copies of the same frame. Never for state (it differs per node)."""
     if not isinstance(stage, GpuStage) or stage.uniforms or stage.feedback or any(v.state for v in ins):
         return None
-    return (stage.role, stage.fn, stage.glsl, stage.consts, stage.out_type, stage.out_size, tuple(map(id, ins)))
+    return (stage.role, stage.fn, stage.source, stage.consts, stage.constants, stage.out_type, stage.out_size,
+            tuple(map(id, ins)))
 
 
 def _place(ref: StageRef, steps: list[Step], producer, depends_on, fuse: bool) -> Pass:
@@ -264,29 +293,9 @@ def describe(plan: Plan, graph: Graph | None = None) -> str:
     lines.append(f"{n_pass} GPU pass(es), {len(plan.steps)} step(s), {len(plan.slots)} pooled texture(s), "
                  f"{'fused' if plan.fused else 'unfused (--no-fuse)'}")
     for s in plan.steps:
-        if isinstance(s, Upload):
-            w, h = s.value.size
-            lines.append(f"  upload  {s.node}: {w}x{h} rgba8 ({s.value.nbytes / 1e6:.2f} MB)")
-        elif isinstance(s, Pass):
-            w, h = s.size
-            members = ", ".join(f"{m.name} ({m.stage.role} {m.stage.fn})" for m in s.members)
-            outs = ", ".join(f"{v.key} {v.size[0]}x{v.size[1]} {v.type}/{v.dtype}" for v in s.outputs)
-            ins = ", ".join(v.key for v in s.samplers) or "-"
-            lines.append(f"  {s.name}  [{w}x{h}]")
-            lines.append(f"      members: {members}")
-            lines.append(f"      reads: {ins}; writes: {outs}")
-            lines.append(f"      new pass because: {s.break_reason}")
-        elif isinstance(s, State):
-            w, h = s.value.size
-            lines.append(f"  state   {s.node}: {s.value.key} {w}x{h} {s.value.type}/f2, last frame's output "
-                         f"(2 textures kept across frames, ping-pong)")
-        elif isinstance(s, CpuStep):
-            lines.append(f"  cpu     {s.ref.name}: reads {', '.join(v.key for v in s.ref.inputs)}")
-        elif isinstance(s, SinkStep):
-            reads = ", ".join(f"{p}={v.key} {v.size[0]}x{v.size[1]}" for p, v in s.inputs.items())
-            what = f"tap     {s.tap}" if s.tap else f"sink    {s.node}"
-            lines.append(f"  {what}: reads back {reads}")
-    lines.append(f"per frame: {up / 1e6:.2f} MB uploaded, {down / 1e6:.2f} MB read back")
+        lines += STEP_KINDS[type(s)].describe(s)
+    lines.append(f"per frame: {up / 1e6:.2f} MB uploaded, {down / 1e6:.2f} MB read back"
+                 + (f"; constants: {plan.constant_bytes() / 1e6:.2f} MB uploaded once" if plan.constant_bytes() else ""))
     if plan.dropped:
         lines.append(f"dropped (no path to a sink): {', '.join(plan.dropped)}")
     return "\n".join(lines)

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fusegraph.nodes import REGISTRY
-from fusegraph.nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
+from fusegraph.nodes.contract import TYPES, EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
 from fusegraph.runtime.audio import AudioPath, close_sinks
-from fusegraph.runtime.codegen import uniform_name
+from fusegraph.runtime.codegen import constant_name, locate_errors, uniform_name
 from fusegraph.runtime.compiler import compile_graph, live_nodes
+from fusegraph.runtime.errors import FrameTimeout, ShaderCompileError
 from fusegraph.runtime.frames import FrameReader
-from fusegraph.runtime.gpu import Gpu
+from fusegraph.runtime.gpu import Gpu, ShaderError
 from fusegraph.runtime.graph import Graph
-from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
+from fusegraph.runtime.plan import STEP_KINDS, CpuStep, Pass, Plan, SinkStep, Upload
 
 
 @dataclass
@@ -29,6 +30,9 @@ class StepTiming:
     name: str
     nodes: list[str]
     ms: float = 0.0
+
+
+SHADER_ERROR = "GLSL error:"  # how a node's compile error begins (cleared when it compiles again)
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:
@@ -40,8 +44,19 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
 
 class Engine:
     def __init__(self, graph: Graph, *, gpu: Gpu | None = None, fuse: bool = True,
-                 profile: bool = False, live: bool = False, search_dirs: tuple[str, ...] = ()):
+                 profile: bool = False, live: bool = False, search_dirs: tuple[str, ...] = (),
+                 frame_limit: float | None = None, bypass: tuple[str, ...] = ()):
+        """frame_limit: seconds a frame's GPU work may take before the run gives up on it
+        (FrameTimeout: a runaway shader); None waits as long as it takes. bypass: nodes that
+        pass their input through (live: a node whose shader ran away)."""
         self.graph = graph
+        self.frame_limit = frame_limit
+        self.bypass: set[str] = set(bypass)
+        self.good_params: dict[str, Any] = {}  # live: each node's last params whose GLSL compiled
+        self.constants: dict[tuple, Any] = {}  # (node, Constant.key) -> its texture, kept while the plan uses it
+        self._unsettled: list[Pass] = []  # passes given to the GPU since it last finished its work
+        self._queries: list = []
+        self._index = 0
         self.gpu = gpu or Gpu()
         self._own_gpu = gpu is None
         self.fuse, self.profile, self.live = fuse, profile, live
@@ -186,15 +201,36 @@ class Engine:
 
     def _compile(self) -> None:
         self._release_targets()
-        graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
-                                                        for n in self.graph.nodes]})
-        self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=self.taps)
+        failed: set[str] = set()
+        while True:
+            graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
+                                                            for n in self.graph.nodes]})
+            plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=self.taps,
+                                 bypass=frozenset(self.bypass))
+            try:
+                self._programs(plan)
+                break
+            except ShaderCompileError as exc:
+                if not self.live or exc.node in self.bypass:
+                    raise
+                # live: the node shows the error; the graph runs on with the node's last good
+                # program, or with its input passed through when it never had one
+                self.node_errors[exc.node] = exc.message
+                failed.add(exc.node)
+                good = self.good_params.get(exc.node)
+                if good is not None and good != self.params[exc.node]:
+                    self.params[exc.node] = good
+                else:
+                    self.bypass.add(exc.node)
+        self.plan = plan
+        for node_id in plan.nodes - self.bypass - failed:
+            if self.node_errors.get(node_id, "").startswith(SHADER_ERROR):
+                self.node_errors.pop(node_id)
+            self.good_params[node_id] = self.params[node_id]
         self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
         self._sync_states()
+        self._sync_constants()
         for p in self.plan.passes:
-            self.gpu.program(p.source)
-            if p.tiles is not None:
-                self.gpu.program(p.border_source, p.tile_vertex)
             if any(v.state for v in p.outputs):  # writes a state: one target per frame parity
                 self.fbos[p.name] = tuple(self.gpu.framebuffer([self._tex(v, parity) for v in p.outputs])
                                           for parity in (0, 1))
@@ -203,7 +239,38 @@ class Engine:
         self._uniform_cache.clear()
         self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
 
+    def _programs(self, plan: Plan) -> None:
+        """Compile every pass's program (cached by source); an error in GLSL a node carries or
+        makes is that node's ShaderCompileError, with its author's line numbers."""
+        for p in plan.passes:
+            try:
+                self.gpu.program(p.source)
+            except ShaderError as exc:
+                located = [(span, line, msg) for span, line, msg in locate_errors(exc.log, p.spans)
+                           if not span.source.is_file]
+                if not located:
+                    raise  # in fusegraph's own GLSL: a bug, with the numbered source
+                node = located[0][0].node
+                text = "; ".join(f"line {line}: {msg}" for span, line, msg in located if span.node == node)
+                raise ShaderCompileError(f"{SHADER_ERROR} {text}", node=node) from None
+            if p.tiles is not None:
+                self.gpu.program(p.border_source, p.tile_vertex)
+
+    def _sync_constants(self) -> None:
+        """Constant textures: uploaded when a plan first needs them, kept while plans do."""
+        wanted = {(m.node, c.key): c for p in self.plan.passes for m, c in p.constants}
+        for key in [k for k in self.constants if k not in wanted]:
+            self.gpu.release_texture(self.constants.pop(key))
+        for key, c in wanted.items():
+            if key not in self.constants:
+                tex = self.gpu.texture(c.size, c.components, "f4")
+                self.gpu.write(tex, c.data)
+                self.constants[key] = tex
+
     def _release_targets(self) -> None:
+        if self.gpu.stuck:  # a runaway draw holds the context: leave its objects to it
+            self.fbos, self.textures = {}, []
+            return
         for fbo in {id(f): f for pair in self.fbos.values() for f in pair}.values():
             self.gpu.release_framebuffer(fbo)
         for tex in self.textures:
@@ -233,8 +300,10 @@ class Engine:
             self._close_source(node_id)
         self.sinks = {}
         self._release_targets()
-        for node_id in list(self.states):
+        for node_id in list(self.states) if not self.gpu.stuck else ():
             self._release_state(node_id)
+        for key in list(self.constants) if not self.gpu.stuck else ():
+            self.gpu.release_texture(self.constants.pop(key))
         if self._own_gpu:
             self.gpu.release()
         if errors:
@@ -242,7 +311,9 @@ class Engine:
 
     # ---- edits between frames (thread-safe: queued, applied before the next frame) -----------
     def set_param(self, node_id: str, name: str, value: Any) -> None:
-        """A uniform update when the plan's structure stays; else a recompile."""
+        """One param's new value, already validated by the node's Params model (the document
+        did: values are checked once). A uniform update when the node's declaration says the
+        structure stays (NodeSpec.structure); else a recompile."""
         self.messages.put(("param", node_id, name, value))
 
     def set_graph(self, graph: Graph) -> None:
@@ -268,7 +339,7 @@ class Engine:
             else:
                 node_id, name, value = args
                 old = self.params[node_id]
-                new = type(old).model_validate({**old.model_dump(), name: value})
+                new = old.model_copy(update={name: value})
                 self.params[node_id] = new
                 if self.audio is not None and node_id in self.audio.nodes:
                     if not self.audio.set_params(node_id, new):  # not as it runs: rebuild the path
@@ -277,20 +348,13 @@ class Engine:
                     continue
                 if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
                     continue
-                role = REGISTRY[self.graph.node(node_id).type].role
-                if role in ("source", "sink") or self._structure(node_id, old) != self._structure(node_id, new):
+                if node_id in self.bypass:  # an edit gives a bypassed node another try
+                    self.bypass.discard(node_id)
+                    dirty = True
+                elif not REGISTRY[self.graph.node(node_id).type].is_uniform_edit(old, new):
                     dirty = True
         if dirty:
             self._sync()
-
-    def _structure(self, node_id: str, params) -> Any:
-        """What of a node's body decides the plan (everything but uniform values)."""
-        inputs = {l.dst_port: Incoming(self.plan.outputs[l.src].size, self.plan.outputs[l.src].type)
-                  for l in self.graph.links
-                  if l.dst_node == node_id and l.src in self.plan.outputs}
-        body = REGISTRY[self.graph.node(node_id).type].build(params, inputs)
-        return [replace(s, values=None, cost=0) if isinstance(s, GpuStage) else replace(s, run=None)
-                for s in body.stages], body.outputs
 
     # ---- one frame ---------------------------------------------------------------------
     def process(self, index: int) -> bool:
@@ -313,24 +377,15 @@ class Engine:
                 w, h = self.sources[node_id].info.size
                 frames[node_id] = self._last_frames.get(node_id, np.zeros((h, w, 4), np.uint8))
             read_ms[node_id] = (time.perf_counter() - t) * 1000.0
-        queries = []
+        self._index = index
         for step in self.plan.steps:
             t = time.perf_counter()
-            if isinstance(step, Upload):
-                self._upload(step, frames[step.node])
-            elif isinstance(step, Pass):
-                if self.profile and self.gpu.timers_trustworthy:
-                    query = self.gpu.ctx.query(time=True)
-                    with query:
-                        self._run_pass(step)
-                    queries.append((step, query))
-                else:
-                    self._run_pass(step)
-            elif isinstance(step, (CpuStep, SinkStep)):
-                self._run_tolerant(step, index, frames)
+            getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
             if self.profile and not self.gpu.timers_trustworthy:
                 self.gpu.ctx.finish()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
+        self._settle()
+        queries, self._queries = self._queries, []
         for step, query in queries:  # GL timer queries, where the driver's are real time
             self.timings[step.name].ms = query.elapsed / 1e6
             query.release()
@@ -340,13 +395,43 @@ class Engine:
         self._parity ^= 1  # this frame's states become the next frame's @prev
         return True
 
+    def _settle(self) -> None:
+        """Before the CPU reads what the GPU made, and at the end of a frame: wait (the GIL
+        released) until the passes given since the last time are done, up to frame_limit."""
+        passes, self._unsettled = self._unsettled, []
+        if not passes or self.frame_limit is None or self.gpu.settle(self.frame_limit):
+            return
+        nodes = list(dict.fromkeys(m.node for p in passes for m in p.members))
+        own = [n for n in nodes if any(not m.stage.source.is_file for p in passes for m in p.members if m.node == n)]
+        names = own or nodes
+        raise FrameTimeout(f"the GPU did not finish a frame in {self.frame_limit:g} s (a shader that never "
+                           f"ends?) in {', '.join(names)}", names)
+
+    def _run_nothing(self, step, index: int, frames: dict[str, np.ndarray]) -> None:
+        """A step that is only there to be read (a node's state)."""
+
+    def _run_upload(self, step: Upload, index: int, frames: dict[str, np.ndarray]) -> None:
+        self._upload(step, frames[step.node])
+
+    def _run_pass(self, step: Pass, index: int, frames: dict[str, np.ndarray]) -> None:
+        self._unsettled.append(step)
+        if self.profile and self.gpu.timers_trustworthy:
+            query = self.gpu.ctx.query(time=True)
+            with query:
+                self._draw(step)
+            self._queries.append((step, query))
+        else:
+            self._draw(step)
+
     def _run_tolerant(self, step: CpuStep | SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
         """Run a CPU stage or a sink; live, a failure marks the node and the rest keeps running
-        (a CPU stage's output texture holds its last good value)."""
+        (a CPU stage's output texture holds its last good value). A stuck GPU is not tolerated."""
         node = step.ref.node if isinstance(step, CpuStep) else step.node
         try:
             self._run_cpu(step, frames) if isinstance(step, CpuStep) else self._sink(step, index, frames)
             self.node_errors.pop(node, None)
+        except FrameTimeout:
+            raise
         except NodeError as exc:
             exc.node = exc.node or node
             if not self.live:
@@ -364,10 +449,12 @@ class Engine:
         # unpacking is slower (measured at 720p: 2.4 ms for an RGB write, 1.3 + 0.3 ms this way)
         self.gpu.write(self.textures[step.value.slot], frame)
 
-    def _run_pass(self, p: Pass) -> None:
+    def _draw(self, p: Pass) -> None:
         self.fbos[p.name][self._parity].use()
         for unit, v in enumerate(p.samplers):
             self._tex(v).use(location=unit)
+        for unit, (m, c) in enumerate(p.constants, start=len(p.samplers)):
+            self.constants[(m.node, c.key)].use(location=unit)
         prog, vao = self.gpu.program(p.source)
         self._set_uniforms(prog, p, p.name)
         vao.render(vertices=3)
@@ -380,7 +467,11 @@ class Engine:
     def _set_uniforms(self, prog, p: Pass, key: str) -> None:
         for unit in range(len(p.samplers)):
             self._set(prog, key, f"t{unit}", unit)
+        for unit, (m, c) in enumerate(p.constants, start=len(p.samplers)):
+            self._set(prog, key, constant_name(m, c.name), unit)
         self._set(prog, key, "fg_size", (float(p.size[0]), float(p.size[1])))
+        self._set(prog, key, "fg_time", self._index / self.fps)
+        self._set(prog, key, "fg_frame", self._index)
         for m in p.members:
             values = m.stage.values(self.params[m.node])
             for u in m.stage.uniforms:
@@ -425,8 +516,7 @@ class Engine:
         except NodeError as exc:
             exc.node = exc.node or ref.node
             raise
-        w, h = ref.out.size
-        want = (h, w) if ref.out.type == "mask" else (h, w, 4)
+        want = TYPES[ref.out.type].numpy_shape(ref.out.size)
         if out.shape != want:
             raise NodeError(f"produced an array of shape {out.shape}, expected {want}", node=ref.node)
         self.gpu.write(self.textures[ref.out.slot], to_uint8(out))
@@ -434,6 +524,7 @@ class Engine:
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
             return frames[v.node]
+        self._settle()  # a read-back waits for the GPU holding the GIL: wait here first, bounded
         return self.gpu.read(self._tex(v), v.dtype)
 
     # ---- state (GpuStage.feedback) ---------------------------------------------------------

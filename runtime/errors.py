@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fusegraph.nodes.contract import NodeError
+
 
 @dataclass(frozen=True)
 class GraphError:
@@ -35,3 +37,17 @@ class GraphInvalid(Exception):
         self.partial = None  # the loadable part of the graph, when there is one (for the editor)
         head = f"{source}: " if source else ""
         super().__init__(head + f"{len(errors)} problem(s)\n" + "\n".join(f"  {e}" for e in errors))
+
+
+class ShaderCompileError(NodeError):
+    """A node's own GLSL (text it carries or makes) did not compile; the message gives the
+    author's line numbers and the driver's words."""
+
+
+class FrameTimeout(NodeError):
+    """A frame's GPU work did not finish in time (a runaway shader): the GL context is stuck.
+    `nodes`: the nodes whose passes were running (those with GLSL of their own, when any)."""
+
+    def __init__(self, message: str, nodes: list[str]):
+        super().__init__(message, node=nodes[0] if nodes else None)
+        self.nodes = nodes

@@ -1,6 +1,9 @@
 """The engine's GL context and the GPU objects it owns: programs (cached by source), textures, targets."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+
 import moderngl
 import numpy as np
 
@@ -13,6 +16,52 @@ SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
 
 class ShaderError(Exception):
     """A generated program failed to compile: the message holds the numbered source."""
+
+    def __init__(self, message: str, log: str = "", source: str = ""):
+        super().__init__(message)
+        self.log, self.source = log, source  # the driver's own message; the program's text
+
+
+GL_SYNC_GPU_COMMANDS_COMPLETE, GL_SYNC_FLUSH_COMMANDS_BIT = 0x9117, 0x1
+GL_TIMEOUT_EXPIRED, GL_WAIT_FAILED = 0x911B, 0x911D
+
+
+class Fences:
+    """glFenceSync / glClientWaitSync through ctypes, which releases the GIL while it waits.
+
+    moderngl holds the GIL in every call, so a read-back that waits for a runaway shader would
+    freeze every Python thread (the editor's UI too). Waiting on a fence first, with a time
+    limit and the GIL released, lets the engine give up on a frame and the UI run on.
+    Only where the context comes from EGL (headless, as here); elsewhere `available` is False."""
+
+    def __init__(self):
+        self.available = False
+        name = ctypes.util.find_library("EGL") or "libEGL.so.1"
+        try:
+            egl = ctypes.CDLL(name)
+            egl.eglGetProcAddress.restype = ctypes.c_void_p
+            egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+            fence, wait, delete = (egl.eglGetProcAddress(n) for n in (b"glFenceSync", b"glClientWaitSync",
+                                                                      b"glDeleteSync"))
+        except (OSError, AttributeError):
+            return
+        if not (fence and wait and delete):
+            return
+        self._fence = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint)(fence)
+        self._wait = ctypes.CFUNCTYPE(ctypes.c_uint, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint64)(wait)
+        self._delete = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(delete)
+        self.available = True
+
+    def wait(self, seconds: float) -> bool:
+        """Wait until the GPU has done all the work given so far; False after `seconds`."""
+        sync = self._fence(GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
+        if not sync:
+            return True
+        result = self._wait(sync, GL_SYNC_FLUSH_COMMANDS_BIT, int(seconds * 1e9))
+        if result == GL_TIMEOUT_EXPIRED:
+            return False  # the sync stays: deleting it could wait on the stuck work
+        self._delete(sync)
+        return result != GL_WAIT_FAILED
 
 
 def create_context() -> moderngl.Context:
@@ -33,6 +82,19 @@ class Gpu:
         self.renderer = self.ctx.info.get("GL_RENDERER", "")
         # llvmpipe's timer queries do not measure real time: time there with glFinish instead.
         self.timers_trustworthy = not any(s in renderer for s in SOFTWARE_RENDERERS)
+        self.fences = Fences()  # one per context: the functions act on the current context
+        self.stuck = False  # a frame never finished: the context must not be touched again
+
+    def settle(self, seconds: float) -> bool:
+        """Wait (the GIL released) until the GPU has finished what it was given; False when that
+        takes longer than `seconds` (a runaway shader): the context is then stuck for good."""
+        if self.stuck:
+            return False
+        if not self.fences.available:
+            return True
+        if not self.fences.wait(seconds):
+            self.stuck = True
+        return not self.stuck
 
     def program(self, source: str, vertex: str = VERTEX) -> tuple[moderngl.Program, moderngl.VertexArray]:
         key = source if vertex is VERTEX else vertex + source
@@ -42,7 +104,7 @@ class Gpu:
                 prog = self.ctx.program(vertex_shader=vertex, fragment_shader=source)
             except moderngl.Error as exc:
                 numbered = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(source.splitlines()))
-                raise ShaderError(f"{exc}\n--- generated source ---\n{numbered}") from None
+                raise ShaderError(f"{exc}\n--- generated source ---\n{numbered}", str(exc), source) from None
             cached = (prog, self.ctx.vertex_array(prog, []))
             self.programs[key] = cached
         return cached
@@ -78,6 +140,8 @@ class Gpu:
         tex.write(np.ascontiguousarray(array), alignment=1)
 
     def release(self) -> None:
+        if self.stuck:  # a runaway draw still runs: releasing would wait for it (holding the GIL)
+            return
         for prog, vao in self.programs.values():
             vao.release()
             prog.release()

@@ -19,10 +19,11 @@ import numpy as np
 from fusegraph.nodes.spec import NodeError
 from fusegraph.runtime.compiler import describe
 from fusegraph.runtime.engine import Engine
-from fusegraph.runtime.errors import GraphInvalid
+from fusegraph.runtime.errors import FrameTimeout, GraphInvalid
 from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.plan import Pass
 
+FRAME_LIMIT_S = 3.0  # a frame whose GPU work takes longer is a runaway shader (see _run)
 SMOOTH = 0.15  # weight of the newest frame in the smoothed per-node times
 HISTORY = 120  # frames kept for the frame-time plot
 
@@ -42,14 +43,21 @@ class LiveStats:
     sound: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> blocks lost (over/underruns)
     levels: dict[str, float] = field(default_factory=dict)  # node -> level of its sound, dBFS
     fixes: dict[str, tuple[str, dict]] = field(default_factory=dict)  # "node.port" -> node to insert there
+    restarts: int = 0  # times the engine was restarted after a runaway frame
+    restart_reason: str = ""  # the last one: which node, and what became of it
 
 
 class LiveRunner:
     def __init__(self, graph: Graph, search_dirs: tuple[str, ...] = (), preview_width: int = 480,
-                 nice: int = 0):
+                 nice: int = 0, frame_limit: float = FRAME_LIMIT_S):
         """nice: the worker's niceness (Linux; the GL driver's threads made from it inherit it),
-        so a UI sharing the cores with software GL stays responsive."""
+        so a UI sharing the cores with software GL stays responsive. frame_limit: seconds a
+        frame's GPU work may take; longer, and the engine is restarted with the nodes whose
+        shaders were running bypassed (their input passes through) until they are edited."""
         self.graph = graph
+        self.frame_limit = frame_limit
+        self._runaway: dict[str, str] = {}  # node -> why it is bypassed (a frame that never ended)
+        self._restarts = (0, "")
         self.nice = nice
         self.yield_s = 0.0  # a pause after each frame, which a UI may raise while it falls behind
         self.search_dirs = search_dirs
@@ -76,20 +84,24 @@ class LiveRunner:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        while self._thread is not None:  # a restart may swap the thread while we wait
+            thread = self._thread
+            thread.join()
+            if self._thread is thread:
+                self._thread = None
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def set_param(self, node_id: str, name: str, value) -> None:
-        self._send(("param", node_id, name, value))
+        """A value validated by the node's Params model (the document's set_param did)."""
+        self._runaway.pop(node_id, None)  # an edit gives a node that ran away another try
+        self._send("set_param", node_id, name, value)
 
     def set_graph(self, graph: Graph) -> None:
         self.graph = graph
-        self._send(("graph", graph))
+        self._send("set_graph", graph)
 
     def set_preview(self, node_id: str | None) -> None:
         """Show this node's (first) output in the preview: any node, not only sinks."""
@@ -106,7 +118,7 @@ class LiveRunner:
             else:  # a sink: show what flows into it
                 feed = next((l for l in self.graph.links if l.dst_node == node_id), None)
                 self._tap = feed.src if feed else None
-        self._send(("taps", (self._tap,) if self._tap else ()))
+        self._send("set_taps", (self._tap,) if self._tap else ())
 
     def preview(self) -> tuple[np.ndarray | None, int]:
         with self._lock:
@@ -116,13 +128,14 @@ class LiveRunner:
         with self._lock:
             return self._stats
 
-    def _send(self, message: tuple) -> None:
+    def _send(self, method: str, *args) -> None:
+        """Call one of the engine's edit methods (queued there, applied between frames)."""
         with self._lock:
             engine = self._engine
             if engine is None:
-                self._pending.append(message)
+                self._pending.append((method, args))
                 return
-        engine.messages.put(message)
+        getattr(engine, method)(*args)
 
     # ---- the worker ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -132,7 +145,8 @@ class LiveRunner:
             except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
                 pass
         try:
-            engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs)
+            engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
+                            frame_limit=self.frame_limit, bypass=tuple(self._runaway))
             engine.taps = (self._tap,) if self._tap else ()
             engine.open()
         except (GraphInvalid, NodeError) as exc:
@@ -140,11 +154,14 @@ class LiveRunner:
             return
         with self._lock:
             self._engine = engine
-            for message in self._pending:
-                engine.messages.put(message)
+            for method, args in self._pending:
+                getattr(engine, method)(*args)
             self._pending.clear()
+        runaway = None
         try:
             self._loop(engine)
+        except FrameTimeout as exc:
+            runaway = exc
         except (GraphInvalid, NodeError) as exc:
             self._fail(str(exc), exc)
         except Exception as exc:  # a bug: say so in the UI rather than die silently
@@ -153,9 +170,27 @@ class LiveRunner:
             with self._lock:
                 self._engine = None
             try:
-                engine.close(ok=True)
+                engine.close(ok=True)  # sources and sinks; a stuck context's GL objects are left
             except NodeError as exc:
                 self._fail(str(exc), exc)
+        if runaway is not None:
+            self._restart(runaway)
+
+    def _restart(self, exc: FrameTimeout) -> None:
+        """A frame never finished: this thread's GL context is stuck with it for good (moderngl
+        would wait holding the GIL). The engine is left (its context is never touched again;
+        fusegraph's own loop budget, nodes/shader.py, ends the runaway draw in time) and a new
+        thread starts a new engine with those nodes bypassed until the user edits them."""
+        why = (f"{', '.join(exc.nodes)}: {exc.message.split(' in ')[0]}; bypassed (input passed through) "
+               f"until edited; the engine was restarted")
+        for node in exc.nodes:
+            self._runaway[node] = why
+        count = self._restarts[0] + 1
+        self._restarts = (count, why)
+        if self._stop.is_set():
+            return
+        self._thread = threading.Thread(target=self._run, name=f"fusegraph-live-{count}", daemon=True)
+        self._thread.start()
 
     def _fail(self, message: str, exc: Exception | None = None) -> None:
         """Stop with `message`; a node's own failure (no device, a missing file) marks it too."""
@@ -203,7 +238,9 @@ class LiveRunner:
         frame = engine.tap_frames.get(self._tap) if self._tap else None
         preview = self._preview_image(frame) if frame is not None else None
         stats = LiveStats(fps=fps, frame_ms=frame_ms, node_ms=smooth, passes=passes, history=list(self._history),
-                          errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {})},
+                          errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {}),
+                                  **self._runaway},
+                          restarts=self._restarts[0], restart_reason=self._restarts[1],
                           dropped=dropped, frame=index,
                           plan_text=self._describe(engine),
                           sound=engine.audio.counters() if engine.audio else {},

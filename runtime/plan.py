@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from fusegraph.nodes.spec import CpuStage, GpuStage, PortType, Size
+from fusegraph.nodes.contract import TYPES, Constant, CpuStage, GpuStage, PortTypeName, Size
 
 
 @dataclass(eq=False)
@@ -13,7 +14,7 @@ class Value:
     key: str  # "blur@1": node id, stage index
     node: str
     stage: int
-    type: PortType
+    type: PortTypeName
     size: Size
     texture: bool = False  # materialised (read by another step, a sampler or the CPU)
     # texture format: "src" a source frame (RGBA8), "f1" RGBA8/R8, "f2" half float, "f4" float
@@ -25,7 +26,7 @@ class Value:
 
     @property
     def components(self) -> int:
-        return 1 if self.type == "mask" else 4
+        return TYPES[self.type].components
 
     @property
     def nbytes(self) -> int:
@@ -98,6 +99,8 @@ class Pass(Step):
     border_source: str = ""  # the fragment shader of that draw
     tile_vertex: str = ""  # its vertex shader (instanced quads, sure tiles collapsed)
     break_reason: str = ""  # why this pass did not join the one before
+    constants: list[tuple[StageRef, Constant]] = field(default_factory=list)  # after the samplers' units
+    spans: list = field(default_factory=list)  # codegen.Span: where each shader source sits in `source`
 
     @property
     def nodes(self) -> list[str]:
@@ -112,6 +115,11 @@ class Pass(Step):
 
     def writes(self) -> list[Value]:
         return self.outputs
+
+    @property
+    def units(self) -> int:
+        """Texture units the pass binds: its samplers and its members' constants."""
+        return len(self.samplers) + len(self.constants)
 
 
 @dataclass(eq=False)
@@ -164,13 +172,63 @@ class Plan:
 
     def transfer_bytes(self) -> tuple[int, int]:
         """(uploaded, read back) bytes per frame."""
-        up = down = 0
-        for s in self.steps:
-            if isinstance(s, Upload):
-                up += s.value.nbytes
-            elif isinstance(s, CpuStep):
-                up += s.ref.out.nbytes
-                down += sum(v.nbytes for v in s.ref.inputs)
-            elif isinstance(s, SinkStep):
-                down += sum(v.nbytes for v in s.inputs.values())
-        return up, down
+        moved = [STEP_KINDS[type(s)].moved(s) for s in self.steps]
+        return sum(m[0] for m in moved), sum(m[1] for m in moved)
+
+    def constant_bytes(self) -> int:
+        """Bytes of constant textures, uploaded once per plan."""
+        return sum(c.data.nbytes for p in self.passes for _, c in p.constants)
+
+
+# ---- step kinds: one row each (what the engine runs, how the plan prints it, bytes moved) ----
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def _describe_upload(s: Upload) -> list[str]:
+    w, h = s.value.size
+    return [f"  upload  {s.node}: {w}x{h} rgba8 ({_mb(s.value.nbytes)})"]
+
+
+def _describe_pass(s: Pass) -> list[str]:
+    w, h = s.size
+    members = ", ".join(f"{m.name} ({m.stage.role} {m.stage.fn})" for m in s.members)
+    outs = ", ".join(f"{v.key} {v.size[0]}x{v.size[1]} {v.type}/{v.dtype}" for v in s.outputs)
+    ins = ", ".join(v.key for v in s.samplers) or "-"
+    lines = [f"  {s.name}  [{w}x{h}]", f"      members: {members}", f"      reads: {ins}; writes: {outs}"]
+    if s.constants:
+        lines.append("      constants: " + ", ".join(
+            f"{m.name}.{c.name} {c.size[0]}x{c.size[1]}x{c.components} f4 ({_mb(c.data.nbytes)}, once)"
+            for m, c in s.constants))
+    return lines + [f"      new pass because: {s.break_reason}"]
+
+
+def _describe_state(s: State) -> list[str]:
+    w, h = s.value.size
+    return [f"  state   {s.node}: {s.value.key} {w}x{h} {s.value.type}/f2, last frame's output "
+            f"(2 textures kept across frames, ping-pong)"]
+
+
+def _describe_sink(s: SinkStep) -> list[str]:
+    reads = ", ".join(f"{p}={v.key} {v.size[0]}x{v.size[1]}" for p, v in s.inputs.items())
+    what = f"tap     {s.tap}" if s.tap else f"sink    {s.node}"
+    return [f"  {what}: reads back {reads}"]
+
+
+@dataclass(frozen=True)
+class StepKind:
+    execute: str  # the Engine method that runs a step of this kind: (step, index, frames)
+    describe: Callable[[Step], list[str]]  # its lines in `fusegraph plan`
+    moved: Callable[[Step], tuple[int, int]] = lambda s: (0, 0)  # (uploaded, read back) bytes per frame
+
+
+STEP_KINDS: dict[type, StepKind] = {
+    Upload: StepKind("_run_upload", _describe_upload, lambda s: (s.value.nbytes, 0)),
+    State: StepKind("_run_nothing", _describe_state),
+    Pass: StepKind("_run_pass", _describe_pass),
+    CpuStep: StepKind("_run_tolerant", lambda s: [f"  cpu     {s.ref.name}: reads {', '.join(v.key for v in s.ref.inputs)}"],
+                      lambda s: (s.ref.out.nbytes, sum(v.nbytes for v in s.ref.inputs))),
+    SinkStep: StepKind("_run_tolerant", _describe_sink, lambda s: (0, sum(v.nbytes for v in s.inputs.values()))),
+}

@@ -7,13 +7,15 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from tqdm import tqdm
 
-from fusegraph.nodes.spec import NodeError
-from fusegraph.runtime.engine import Engine
+from fusegraph.nodes.contract import NodeError
 from fusegraph.runtime.trace import write_trace
+
+if TYPE_CHECKING:  # the engine (GL, OpenCV) is imported by whoever runs one, not by the CLI's start
+    from fusegraph.runtime.engine import Engine
 
 OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

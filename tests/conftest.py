@@ -9,7 +9,7 @@ import pytest
 
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.gpu import Gpu
-from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.loader import parse_graph
 
 
 @pytest.fixture(scope="session")

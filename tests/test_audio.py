@@ -17,7 +17,7 @@ import soxr
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.spec import AudioFormat, NodeError
 from fusegraph.runtime.engine import Engine
-from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.loader import parse_graph
 from fusegraph.runtime.runner import INVALID, OK, run_offline
 from conftest import wait_for
 from tests.sound import alsa_devices, flash_and_click_times, read_wav, voiced, write_flash_click_clip, write_wav
@@ -335,7 +335,7 @@ def test_voice_denoise_preset_runs_headless_on_test_devices(tmp_path):
 
 
 def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, monkeypatch, gpu):
-    from fusegraph.runtime.cli import load
+    from fusegraph.runtime.loader import load
 
     preset = ROOT / "presets" / "video_call_clean.json"
     monkeypatch.chdir(tmp_path)

@@ -24,7 +24,7 @@ from fusegraph.editor.document import Document
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.spec import OpenContext
 from fusegraph.runtime.atomic import PublishError, Staging, publish, sweep, write_partial
-from fusegraph.runtime.graph import load_graph
+from fusegraph.runtime.loader import load_graph
 from fusegraph.runtime.errors import GraphInvalid
 from test_cli import fusegraph_exe, write_graph
 

@@ -12,7 +12,8 @@ import pytest
 from fusegraph.editor import files
 from fusegraph.editor.document import Document
 from fusegraph.runtime.errors import GraphError, GraphInvalid
-from fusegraph.runtime.graph import Graph, load_graph, save_graph
+from fusegraph.runtime.graph import Graph, save_graph
+from fusegraph.runtime.loader import load_graph
 
 
 @pytest.fixture(autouse=True)

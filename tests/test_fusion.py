@@ -7,7 +7,7 @@ import pytest
 from conftest import graph_doc
 from fusegraph.nodes.spec import SourceInfo
 from fusegraph.runtime.compiler import compile_graph, describe, fusion_break
-from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.loader import parse_graph
 
 
 def chain_doc(path, sigma=3.0, scale="full", sink="view"):
@@ -164,7 +164,7 @@ def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypat
 
 def test_the_same_work_on_the_same_value_is_done_once():
     """The network's downsized frame and the bilateral's low guide are one pass, not two."""
-    from fusegraph.runtime.graph import load_graph
+    from fusegraph.runtime.loader import load_graph
 
     graph = load_graph("presets/background_blur.json")
     plan = compile_graph(graph, {"source": SourceInfo((1280, 720), 30.0, 10)})

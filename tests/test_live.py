@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import graph_doc, wait_for
-from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.loader import parse_graph
 from fusegraph.runtime.live import LiveRunner
 
 

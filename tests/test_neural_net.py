@@ -15,7 +15,7 @@ from fusegraph.nodes.resize import ResizeParams
 from fusegraph.nodes.resize import reference as resize_reference
 from fusegraph.nodes.spec import NodeError
 from fusegraph.runtime.engine import Engine
-from fusegraph.runtime.graph import load_graph, parse_graph
+from fusegraph.runtime.loader import load_graph, parse_graph
 
 
 def numpy_mask(rgb: np.ndarray, p: neural_net.NeuralNetParams) -> np.ndarray:

@@ -13,7 +13,8 @@ import pytest
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime import graph as graph_mod
 from fusegraph.runtime.errors import GraphError, GraphInvalid
-from fusegraph.runtime.graph import Graph, json_schema, load_graph, make_node, parse_graph, read_document, save_graph
+from fusegraph.runtime.graph import Graph, json_schema, make_node, save_graph
+from fusegraph.runtime.loader import load_graph, parse_graph, read_document
 from fusegraph.runtime.migrate import FORMAT_VERSION, migrate
 from fusegraph.runtime.validate import link_error
 
@@ -510,7 +511,7 @@ HEADLESS = [p for p in PRESETS if not any(n.type in DEVICES for n in load_graph(
 
 @pytest.mark.parametrize("preset", HEADLESS, ids=lambda p: p.name)
 def test_shipped_preset_validates_and_runs(preset, tmp_path, monkeypatch, gpu):
-    from fusegraph.runtime.cli import load
+    from fusegraph.runtime.loader import load
     from fusegraph.runtime.engine import Engine
     from fusegraph.runtime.runner import OK, run_offline
 

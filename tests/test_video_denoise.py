@@ -13,7 +13,7 @@ from conftest import to_float
 from fusegraph.nodes import video_denoise as vd
 from fusegraph.runtime.compiler import describe
 from fusegraph.runtime.errors import GraphInvalid
-from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.loader import parse_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.video_denoise import (  # noqa: E402

@@ -1,0 +1,2 @@
+"""Libraries the node kinds share (media files, model sessions and registry, sound helpers,
+numpy references); not node kinds themselves."""
