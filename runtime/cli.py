@@ -21,16 +21,24 @@ from fusegraph.runtime.resources import resolve_preset, shipped_presets
 from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
 
 
+FRAME_LIMIT_S = 20.0  # seconds one frame's GPU work may take headless (software GL, 4K: a few seconds)
+
+
 def preset_dirs(preset: str) -> tuple[str, ...]:
     """Input files a preset names are found from the CWD, else next to the preset."""
     return (os.path.dirname(os.path.abspath(preset)),)
 
 
 def cmd_validate(args) -> int:
+    """Every problem of each preset; the GLSL nodes carry themselves is compiled too."""
+    from fusegraph.runtime.shadercheck import check_own_glsl
+
     status = OK
     for path in args.presets:
         try:
-            load_graph(path)
+            errors = check_own_glsl(load_graph(path))
+            if errors:
+                raise GraphInvalid(errors, path)
             print(f"{path}: ok")
         except GraphInvalid as exc:
             print(exc, file=sys.stderr)
@@ -78,7 +86,8 @@ def cmd_run(args) -> int:
     from fusegraph.runtime.engine import Engine
 
     graph = load(args.preset, args.set)
-    engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
+    engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset),
+                    frame_limit=args.frame_limit)
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
 
 
@@ -120,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", metavar="TRACE.json", help="write a Chrome/Perfetto trace, one row per node or pass")
     run.add_argument("--no-fuse", action="store_true", help="one GPU pass per stage (tests, benchmarks)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--frame-limit", type=float, default=FRAME_LIMIT_S, metavar="SECONDS",
+                     help=f"give up when one frame's GPU work takes longer (a shader that never ends; "
+                          f"default {FRAME_LIMIT_S:g})")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check presets; print every problem")
     val.add_argument("presets", nargs="+")

@@ -144,6 +144,26 @@ def generate(p: Pass) -> tuple[str, list[Span]]:
 MESA_LINE = re.compile(r"^\s*\d+:(\d+)\((\d+)\):\s*(.*)$")  # Mesa: "0:12(5): error: ..."
 
 
+def own_glsl_error(log: str, spans: list[Span]) -> tuple[str, str] | None:
+    """(node, message) when a driver's log points into GLSL a node carries or makes itself
+    (not a file of shaders/): the author's line numbers and names, the driver's words."""
+    located = [(span, line, msg) for span, line, msg in locate_errors(log, spans) if not span.source.is_file]
+    if not located:
+        return None
+    located = [e for e in located if e[2].startswith("error")] or located  # warnings only with no error
+    node = located[0][0].node
+    parts = []
+    for span, line, msg in located:
+        if span.node != node:
+            continue
+        if span.source.prefix:
+            msg = msg.replace(span.source.prefix, "")
+        lines = span.count - (span.source.first_line - 1)
+        where = f"line {line}" if 1 <= line <= lines else "in the code around it (check effect's signature)"
+        parts.append(f"{where}: {msg}")
+    return node, "GLSL error: " + "; ".join(dict.fromkeys(parts))
+
+
 def locate_errors(log: str, spans: list[Span]) -> list[tuple[Span, int, str]]:
     """A driver's compile log as (span, the author's line, message) for each line it names."""
     out = []

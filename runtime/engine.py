@@ -16,7 +16,7 @@ import numpy as np
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.contract import TYPES, EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
 from fusegraph.runtime.audio import AudioPath, close_sinks
-from fusegraph.runtime.codegen import constant_name, locate_errors, uniform_name
+from fusegraph.runtime.codegen import constant_name, own_glsl_error, uniform_name
 from fusegraph.runtime.compiler import compile_graph, live_nodes
 from fusegraph.runtime.errors import FrameTimeout, ShaderCompileError
 from fusegraph.runtime.frames import FrameReader
@@ -32,7 +32,7 @@ class StepTiming:
     ms: float = 0.0
 
 
-SHADER_ERROR = "GLSL error:"  # how a node's compile error begins (cleared when it compiles again)
+SHADER_ERROR = "GLSL error:"  # how a node's compile error begins (codegen.own_glsl_error; cleared when it compiles)
 
 
 def to_uint8(a: np.ndarray) -> np.ndarray:
@@ -246,13 +246,10 @@ class Engine:
             try:
                 self.gpu.program(p.source)
             except ShaderError as exc:
-                located = [(span, line, msg) for span, line, msg in locate_errors(exc.log, p.spans)
-                           if not span.source.is_file]
-                if not located:
+                found = own_glsl_error(exc.log, p.spans)
+                if found is None:
                     raise  # in fusegraph's own GLSL: a bug, with the numbered source
-                node = located[0][0].node
-                text = "; ".join(f"line {line}: {msg}" for span, line, msg in located if span.node == node)
-                raise ShaderCompileError(f"{SHADER_ERROR} {text}", node=node) from None
+                raise ShaderCompileError(found[1], node=found[0]) from None
             if p.tiles is not None:
                 self.gpu.program(p.border_source, p.tile_vertex)
 
@@ -382,7 +379,7 @@ class Engine:
             t = time.perf_counter()
             getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
             if self.profile and not self.gpu.timers_trustworthy:
-                self.gpu.ctx.finish()  # synchronised timing: the step's GPU work is inside its interval
+                self._settle()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
         self._settle()
         queries, self._queries = self._queries, []
@@ -399,13 +396,14 @@ class Engine:
         """Before the CPU reads what the GPU made, and at the end of a frame: wait (the GIL
         released) until the passes given since the last time are done, up to frame_limit."""
         passes, self._unsettled = self._unsettled, []
-        if not passes or self.frame_limit is None or self.gpu.settle(self.frame_limit):
+        # only GLSL a node brings itself can run away: fusegraph's own shaders are bounded, so a
+        # frame made of them alone is waited for however slow the machine is
+        own = list(dict.fromkeys(m.node for p in passes for m in p.members
+                                 if not m.stage.source.is_file and m.node not in self.bypass))
+        if not passes or self.gpu.settle(self.frame_limit if own else None):
             return
-        nodes = list(dict.fromkeys(m.node for p in passes for m in p.members))
-        own = [n for n in nodes if any(not m.stage.source.is_file for p in passes for m in p.members if m.node == n)]
-        names = own or nodes
         raise FrameTimeout(f"the GPU did not finish a frame in {self.frame_limit:g} s (a shader that never "
-                           f"ends?) in {', '.join(names)}", names)
+                           f"ends?) in {', '.join(own)}", own)
 
     def _run_nothing(self, step, index: int, frames: dict[str, np.ndarray]) -> None:
         """A step that is only there to be read (a node's state)."""

@@ -24,6 +24,7 @@ class ShaderError(Exception):
 
 GL_SYNC_GPU_COMMANDS_COMPLETE, GL_SYNC_FLUSH_COMMANDS_BIT = 0x9117, 0x1
 GL_TIMEOUT_EXPIRED, GL_WAIT_FAILED = 0x911B, 0x911D
+FOREVER_S = 1e9  # "no limit" for a fence wait (still with the GIL released)
 
 
 class Fences:
@@ -85,14 +86,15 @@ class Gpu:
         self.fences = Fences()  # one per context: the functions act on the current context
         self.stuck = False  # a frame never finished: the context must not be touched again
 
-    def settle(self, seconds: float) -> bool:
+    def settle(self, seconds: float | None = None) -> bool:
         """Wait (the GIL released) until the GPU has finished what it was given; False when that
         takes longer than `seconds` (a runaway shader): the context is then stuck for good."""
         if self.stuck:
             return False
-        if not self.fences.available:
+        if not self.fences.available:  # no fences: wait the plain way (holding the GIL)
+            self.ctx.finish()
             return True
-        if not self.fences.wait(seconds):
+        if not self.fences.wait(FOREVER_S if seconds is None else seconds):
             self.stuck = True
         return not self.stuck
 

@@ -59,7 +59,10 @@ def link_error(graph: Graph, link: Link, known_ids: Iterable[str] = ()) -> Graph
 
 def output_type(graph: Graph, node_id: str, port: str) -> str:
     """The type an output carries: declared, or that of the input it follows."""
-    out = REGISTRY[graph.node(node_id).type].output(port)
+    node = graph.node(node_id)
+    out = REGISTRY[node.type].output(port)
+    if out.type_param:
+        return getattr(node.params, out.type_param)
     if out.follows:
         feed = next((l for l in graph.links if l.dst == f"{node_id}.{out.follows}"), None)
         if feed is not None:

@@ -59,6 +59,7 @@ class Port:
     required: bool = True
     accepts: tuple[PortType, ...] = ()  # further types an input accepts besides `type`
     follows: str | None = None  # an output whose type is that of this input (e.g. blur of a mask)
+    type_param: str | None = None  # an output whose type is this param's value (e.g. shader's `output`)
 
     def accepts_type(self, t: PortType) -> bool:
         return t == self.type or t in self.accepts

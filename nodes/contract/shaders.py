@@ -19,14 +19,17 @@ class ShaderSource:
     # error messages count lines from here: the text's line `first_line` is the author's line 1
     # (a node that wraps user code in a signature says where the user's code begins)
     first_line: int = 1
+    # names in the text that carry this prefix are the author's own, renamed so that several
+    # texts share a program (messages show them without it)
+    prefix: str = ""
 
     @classmethod
     def file(cls, name: str) -> "ShaderSource":
         return cls(name)
 
     @classmethod
-    def inline(cls, text: str, name: str, first_line: int = 1) -> "ShaderSource":
-        return cls(name, text, first_line)
+    def inline(cls, text: str, name: str, first_line: int = 1, prefix: str = "") -> "ShaderSource":
+        return cls(name, text, first_line, prefix)
 
     @property
     def is_file(self) -> bool:
