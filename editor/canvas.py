@@ -23,6 +23,8 @@ PORT_COLOURS = {t.name: t.pin_colour for t in TYPES.values()}  # the port types'
 PORT_SHAPES = {t.name: PIN_SHAPES[t.pin_shape] for t in TYPES.values()}
 NEUTRAL = (60, 64, 72)
 ERROR = (215, 35, 35)
+ERROR_TEXT = (255, 120, 110)
+ERROR_WRAP = 260  # pixels: a long message wraps under the node's title
 HEAT_BARS = {"green": (40, 110, 60), "yellow": (130, 110, 25), "red": (165, 75, 20)}
 GREY = (150, 150, 150)
 PAD = 8  # imnodes' node padding: a node's content rect is its frame inset by this
@@ -55,6 +57,7 @@ class NodeView:
     badge: int
     ms_text: int
     meter: int  # sound nodes, live: a level meter
+    error_text: int  # the node's first problem, on the node (e.g. a GLSL error with its line)
     inputs: dict[str, int] = field(default_factory=dict)  # endpoint "node.port" -> attribute item
     outputs: dict[str, int] = field(default_factory=dict)
     label: str = ""
@@ -124,7 +127,8 @@ class NodeCanvas:
             badge = dpg.add_text("", show=False)
             ms_text = dpg.add_text("", show=False)
             meter = dpg.add_text("", show=False)
-        view = NodeView(item, node.type, theme, colours, outline, border, badge, ms_text, meter)
+            error_text = dpg.add_text("", show=False, color=ERROR_TEXT, wrap=ERROR_WRAP)
+        view = NodeView(item, node.type, theme, colours, outline, border, badge, ms_text, meter, error_text)
         for port in spec.inputs:
             text = port.name + ("" if port.required else " (opt)")
             attr = dpg.add_node_attribute(attribute_type=dpg.mvNode_Attr_Input, shape=PORT_SHAPES[port.type],
@@ -322,13 +326,17 @@ class NodeCanvas:
             ms = node_ms.get(node_id)
             level = timing.heat(ms)[0] if ms is not None else None
             err = bool(errors.get(node_id))
+            first = errors[node_id][0] if err else ""
             band = bands.get(node_id, [])
             db = levels.get(node_id)
             look = (ms and round(ms, 1), level, err, node_id in selected, tuple(b.index for b in band),
-                    db if db is None else round(db))
+                    db if db is None else round(db), first)
             if look == view.look:
                 continue
             view.look = look
+            shown = first.removeprefix(f"{node_id}: ")
+            dpg.set_value(view.error_text, shown if len(shown) <= 300 else shown[:297] + "...")
+            dpg.configure_item(view.error_text, show=err)
             title = ("! " if err else "") + node_id + (f"   {ms:.1f} ms" if ms is not None else "")
             dpg.configure_item(view.item, label=title)
             bar = ERROR if err else HEAT_BARS.get(level, NEUTRAL)

@@ -3,7 +3,11 @@
 Bounded numbers -> sliders (ctrl+click types a value), Literal enums -> combos, bools ->
 checkboxes, file paths (json_schema_extra widget "file") -> a text field and a file-dialog
 button, 3-float tuples that are colours -> colour pickers, anything else -> input fields.
-A slider drag is one undo step (a merge key per node and param, closed on release).
+Hints a node gives as data (json_schema_extra "widget"): "code" a multi-line code box (edits
+apply as you type), "json" a list of records as JSON text, "uniforms" one widget per record
+another field declares (`declared_by`: name, type, default, min, max), editing a dict of values.
+A slider drag, or a typing session in the code box, is one undo step (a merge key per node and
+param, closed on release).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import dearpygui.dearpygui as dpg
 from fusegraph.editor import dialogs
 from fusegraph.nodes import REGISTRY
 
+CODE_HEIGHT = 240  # pixels of the code box
 SLIDER_SPAN_INT = 10_000  # wider integer ranges (seeds, frame counts) get an input field
 COLOUR_NAMES = ("color", "colour", "tint", "fill", "background", "key")
 
@@ -32,6 +37,9 @@ class ParamWidget:
     save: bool = False
     size: int = 0
     doc: str = ""
+    # kind "uniforms": the field holding the declarations; a widget made for one declared
+    # record: the field holding the values (a dict by record name) it edits
+    declared_by: str = ""
 
 
 def _bounds(info) -> tuple[float | None, float | None]:
@@ -57,6 +65,8 @@ def widget_for(name: str, info) -> ParamWidget:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     doc = info.description or ""
     default = info.default
+    if extra.get("widget") in ("code", "json", "uniforms"):
+        return ParamWidget(name, str(extra["widget"]), default, declared_by=str(extra.get("declared_by", "")), doc=doc)
     if extra.get("widget") == "file":
         return ParamWidget(name, "file", default, file_kind=str(extra.get("file_kind", "")),
                            save=bool(extra.get("save", False)), doc=doc)
@@ -96,8 +106,33 @@ def widgets_for(params_model) -> list[ParamWidget]:
     return [widget_for(name, info) for name, info in params_model.model_fields.items()]
 
 
+# a declared uniform's type -> (widget kind, components)
+UNIFORM_WIDGETS = {"float": ("slider_float", 1), "int": ("slider_int", 1), "bool": ("checkbox", 1),
+                   "vec2": ("input_floats", 2), "vec3": ("input_floats", 3), "color": ("color", 3)}
+
+
+def uniform_widgets(field: str, declared: list) -> list[ParamWidget]:
+    """One widget per declared record (name, type, default, min, max) editing `field`'s dict."""
+    out = []
+    for d in declared:
+        kind, size = UNIFORM_WIDGETS.get(getattr(d, "type", "float"), ("input_text", 1))
+        out.append(ParamWidget(d.name, kind, d.default, d.min, d.max, size=size, declared_by=field,
+                               doc=f"uniform {d.type} {d.name} ({d.min:g}..{d.max:g})"))
+    return out
+
+
+def to_json_text(value: Any) -> str:
+    import json
+
+    return json.dumps([v.model_dump() if hasattr(v, "model_dump") else v for v in value], indent=1)
+
+
 def to_widget(w: ParamWidget, value: Any) -> Any:
     """A model value as the widget holds it."""
+    if w.kind == "json":
+        return to_json_text(value)
+    if w.kind == "code":
+        return str(value)
     if w.kind == "combo":
         return str(value)
     if w.kind == "color":
@@ -110,6 +145,15 @@ def to_widget(w: ParamWidget, value: Any) -> Any:
 
 def from_widget(w: ParamWidget, value: Any) -> Any:
     """A widget's value as the model takes it."""
+    if w.kind == "json":
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # the model refuses it, naming the field
+    if w.kind == "slider_int":
+        return int(value)
     if w.kind == "combo":
         return next((c for c in w.choices if str(c) == value), value)
     if w.kind == "color":
@@ -124,7 +168,8 @@ class Inspector:
         self.ctl = ctl
         self.typing_items = typing_items  # text fields: shortcuts are off while one is active
         self.node_id: str | None = None
-        self.items: dict[str, tuple[int, ParamWidget]] = {}
+        self.items: dict[str, tuple[int, ParamWidget]] = {}  # "param" or "param.entry" -> (item, widget)
+        self._declared = ""  # the declarations the per-record widgets were built from
         with dpg.group(parent=parent) as self.root:
             self.header = dpg.add_text("Select a node to edit its parameters.", wrap=470)
             self.body = dpg.add_group()
@@ -151,11 +196,22 @@ class Inspector:
             with dpg.tooltip(doc):
                 dpg.add_text(spec.doc.strip())
             for w in widgets_for(spec.Params):
-                item = self._add(w, getattr(node.params, w.name))
-                self.items[w.name] = (item, w)
-                if w.doc:
-                    with dpg.tooltip(item):
-                        dpg.add_text(w.doc)
+                if w.kind == "uniforms":  # a widget per declared record, each editing one entry
+                    self._declared = repr(getattr(node.params, w.declared_by))
+                    values = getattr(node.params, w.name)
+                    subs = uniform_widgets(w.name, getattr(node.params, w.declared_by))
+                    if subs:
+                        dpg.add_text(f"{w.name}:", color=(160, 160, 160))
+                    for sub in subs:
+                        self._add_tooltip(self._add(sub, values.get(sub.name, sub.default)), sub, f"{w.name}.{sub.name}")
+                    continue
+                self._add_tooltip(self._add(w, getattr(node.params, w.name)), w, w.name)
+
+    def _add_tooltip(self, item: int, w: ParamWidget, key: str) -> None:
+        self.items[key] = (item, w)
+        if w.doc:
+            with dpg.tooltip(item):
+                dpg.add_text(w.doc)
 
     def _add(self, w: ParamWidget, value: Any) -> int:
         cb, user = self._changed, w
@@ -175,6 +231,12 @@ class Inspector:
         elif w.kind == "color":
             item = dpg.add_color_edit(value, label=w.name, no_alpha=w.size == 3, width=width, callback=cb,
                                       user_data=user)
+        elif w.kind in ("code", "json"):  # multi-line text; the code box applies as you type
+            item = dpg.add_input_text(label=w.name, default_value=value, multiline=True, tab_input=True,
+                                      width=-1 if w.kind == "code" else width + 140,
+                                      height=CODE_HEIGHT if w.kind == "code" else 90,
+                                      callback=cb if w.kind == "code" else None, user_data=user)
+            self.typing_items.add(item)
         elif w.kind == "file":
             with dpg.group(horizontal=True):
                 item = dpg.add_input_text(label=w.name, default_value=value, width=width - 40, on_enter=True,
@@ -203,13 +265,17 @@ class Inspector:
     def _commit(self, w: ParamWidget, raw: Any, merge: bool) -> None:
         if self.node_id is None:
             return
-        key = (self.node_id, w.name) if merge else None
-        err = self.ctl.set_param(self.node_id, w.name, from_widget(w, raw), merge_key=key)
-        if err is not None:
-            self.refresh()  # refused: the widget shows the model's value again
+        name, value = w.name, from_widget(w, raw)
+        if w.declared_by:  # one uniform of a dict of values: the whole dict, that entry changed
+            node = self.ctl.node(self.node_id)
+            name, value = w.declared_by, {**getattr(node.params, w.declared_by), w.name: value}
+        key = (self.node_id, name, w.name) if merge else None
+        err = self.ctl.set_param(self.node_id, name, value, merge_key=key)
+        if err is not None and w.kind != "code":
+            self.refresh()  # refused: the widget shows the model's value again (code keeps what is typed)
 
     def _changed(self, sender, app_data, user_data: ParamWidget) -> None:
-        merge = user_data.kind in ("slider_int", "slider_float", "color")
+        merge = user_data.kind in ("slider_int", "slider_float", "color", "code")
         self._commit(user_data, app_data, merge)
 
     def _deactivated(self, sender, app_data, user_data=None) -> None:
@@ -217,8 +283,8 @@ class Inspector:
         w = next((w for i, w in self.items.values() if i == item), None)
         if w is None:
             return
-        if w.kind in ("slider_int", "slider_float", "color"):
-            self.ctl.end_merge()  # the drag is over: one undo step
+        if w.kind in ("slider_int", "slider_float", "color", "code"):
+            self.ctl.end_merge()  # the drag (or the typing) is over: one undo step
         else:  # a typed value also commits when the field loses focus
             self._commit(w, dpg.get_value(item), merge=False)
 
@@ -240,6 +306,16 @@ class Inspector:
         node = self.ctl.node(self.node_id) if self.node_id else None
         if node is None:
             return
-        for name, (item, w) in self.items.items():
-            if not dpg.is_item_active(item):
-                dpg.set_value(item, to_widget(w, getattr(node.params, name)))
+        declared = next((repr(getattr(node.params, w.declared_by)) for _, w in self.items.values() if w.declared_by),
+                        None)
+        if declared is not None and declared != self._declared:  # other uniforms: other widgets
+            self.show(self.node_id)
+            return
+        for key, (item, w) in self.items.items():
+            if dpg.is_item_active(item):
+                continue
+            field, _, entry = key.partition(".")
+            value = getattr(node.params, field)
+            if entry:
+                value = value.get(entry, w.default)
+            dpg.set_value(item, to_widget(w, value))

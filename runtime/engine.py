@@ -420,6 +420,11 @@ class Engine:
             self._queries.append((step, query))
         else:
             self._draw(step)
+        if self.frame_limit is not None and any(not m.stage.source.is_file and m.node not in self.bypass
+                                                for m in step.members):
+            # a node's own GLSL may never end: wait for it here, before the next pass, whose
+            # draw the driver may make wait for this one (holding the GIL, without a limit)
+            self._settle()
 
     def _run_tolerant(self, step: CpuStep | SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
         """Run a CPU stage or a sink; live, a failure marks the node and the rest keeps running
@@ -427,7 +432,8 @@ class Engine:
         node = step.ref.node if isinstance(step, CpuStep) else step.node
         try:
             self._run_cpu(step, frames) if isinstance(step, CpuStep) else self._sink(step, index, frames)
-            self.node_errors.pop(node, None)
+            if not getattr(step, "tap", ""):  # a tap reads another node's value: not its success
+                self.node_errors.pop(node, None)
         except FrameTimeout:
             raise
         except NodeError as exc:

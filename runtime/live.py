@@ -181,12 +181,12 @@ class LiveRunner:
         would wait holding the GIL). The engine is left (its context is never touched again;
         fusegraph's own loop budget, nodes/shader.py, ends the runaway draw in time) and a new
         thread starts a new engine with those nodes bypassed until the user edits them."""
-        why = (f"{', '.join(exc.nodes)}: a frame took longer than {self.frame_limit:g} s (a shader that never "
-               f"ends?); bypassed (its input passed through) until edited; the engine was restarted")
+        why = (f"a frame took longer than {self.frame_limit:g} s (a shader that never ends?); bypassed (its "
+               f"input passed through) until edited; the engine was restarted")
         for node in exc.nodes:
             self._runaway[node] = why
         count = self._restarts[0] + 1
-        self._restarts = (count, why)
+        self._restarts = (count, f"{', '.join(exc.nodes)}: {why}")
         if self._stop.is_set():
             return
         self._thread = threading.Thread(target=self._run, name=f"fusegraph-live-{count}", daemon=True)

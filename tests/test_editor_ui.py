@@ -108,10 +108,10 @@ def pump(app, frames: int = 1) -> None:
         app.step()
 
 
-def until(app, cond: Callable[[], bool], timeout: float = 15.0) -> None:
+def until(app, cond: Callable[[], bool], timeout: float = 15.0, what: Callable[[], object] = lambda: "") -> None:
     end = time.monotonic() + timeout
     while not cond():
-        assert time.monotonic() < end, "timed out"
+        assert time.monotonic() < end, f"timed out {what()}"
         app.step()
 
 
@@ -237,9 +237,12 @@ def test_errors_mark_nodes_red_with_the_message(ed):
 
     assert dpg.get_item_configuration(canvas.views["blur"].item)["label"].startswith("! blur")
     assert "not connected" in canvas.tooltip_for("blur")
+    text = canvas.views["blur"].error_text  # the message shows on the node itself
+    assert dpg.get_item_configuration(text)["show"] and "not connected" in dpg.get_value(text)
     ctl.link("pattern.out", "blur.in")
     canvas.refresh_looks(force=True)
     assert canvas.views["blur"].look[2] is False
+    assert not dpg.get_item_configuration(text)["show"]
 
 
 def test_slider_drag_is_one_undo_step_and_inspector_follows(ed):
@@ -482,3 +485,4 @@ def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
     assert "pass" in dpg.get_value(ed.timing.plan_text)
     ed.timing.show_plan(False)
     ctl.stop()
+
