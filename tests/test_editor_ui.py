@@ -486,3 +486,36 @@ def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
     ed.timing.show_plan(False)
     ctl.stop()
 
+
+def test_shader_code_box_compile_error_on_the_node_and_uniform_sliders(ed):
+    """The shader node in the editor: a code box that recompiles live, the compile error on the
+    node with the user's line, a slider per declared uniform (a uniform edit, no recompile)."""
+    import dearpygui.dearpygui as dpg
+
+    ctl, insp, canvas = ed.ctl, ed.inspector, ed.canvas
+    ctl.add("pattern", (40, 100), {"width": 160, "height": 90, "frames": 0})
+    ctl.add("shader", (300, 100))
+    ctl.add("preview", (560, 100))
+    assert ctl.link("pattern.out", "shader.in0") is None and ctl.link("shader.out", "preview.in") is None
+    ctl.select(["shader"])
+    pump(ed)
+    code_item, code_w = insp.items["code"]
+    gain_item, gain_w = insp.items["values.gain"]
+    assert code_w.kind == "code" and dpg.get_item_configuration(code_item)["multiline"]
+    assert gain_w.kind == "slider_float" and (gain_w.min, gain_w.max) == (0.0, 2.0)
+    ctl.run()
+    until(ed, lambda: ctl.stats() is not None and "shader" in ctl.stats().node_ms)
+    insp._changed(code_item, "vec3 c = in0.rgb * gain;\n\nreturn vec4(c * nope, in0.a);", code_w)
+    text = canvas.views["shader"].error_text
+
+    def shown() -> str:
+        canvas.refresh_looks(force=True)
+        return dpg.get_value(text) if dpg.get_item_configuration(text)["show"] else ""
+
+    until(ed, lambda: "line 3: error: `nope' undeclared" in shown(), what=lambda: (shown(), ctl.node_errors()))
+    assert ctl.running and ctl.stats().failure == ""  # the rest of the graph runs on
+    insp._changed(code_item, "return in0 * gain;", code_w)
+    until(ed, lambda: shown() == "")
+    insp._changed(gain_item, 1.5, gain_w)
+    assert ctl.node("shader").params.values == {"gain": 1.5}
+    insp._deactivated(None, gain_item)
