@@ -12,7 +12,7 @@ with a wobbling level, plus random clicks) at 0, 5 and 10 dB SNR, fixed seed.
 
 Each method's output is delay-aligned to the clean speech by cross-correlation, then scored
 at 16 kHz: PESQ (wideband, ITU-T P.862.2), STOI, SI-SDR (dB). Methods: the noisy input; ours
-(nodes/audio_denoiser.py); RNNoise (pyrnnoise, the same librnnoise, int16 frames as its API
+(nodes/lib/audio_denoiser.py); RNNoise (pyrnnoise, the same librnnoise, int16 frames as its API
 takes them); spectral gating (noisereduce, stationary, given 2 s of the same noise alone,
 offline); Speex (speexdsp-ns, 10 ms frames at 48 kHz). Latency is the algorithmic one (frame
 plus the delay measured by cross-correlation); the real-time factor is measured pinned to
@@ -146,7 +146,7 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 # ---------------------------------------------------------------- methods
 
 def run_ours(x: np.ndarray, noise_clip: np.ndarray) -> np.ndarray:
-    from fusegraph.nodes.audio_denoiser import SpeechDenoiser
+    from fusegraph.nodes.lib.audio_denoiser import SpeechDenoiser
     d = SpeechDenoiser(RATE, 1)
     out = [d.process(x[i:i + 1024, None]) for i in range(0, len(x), 1024)]  # a sound card's blocks
     out.append(d.flush())

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.media, 
 
 from benchmarks.common import median, table  # noqa: E402
 from fusegraph.nodes import REGISTRY  # noqa: E402
-from fusegraph.nodes.model_registry import resolve  # noqa: E402
+from fusegraph.nodes.lib.model_registry import resolve  # noqa: E402
 from fusegraph.nodes.spec import OpenContext  # noqa: E402
 from fusegraph.nodes.video_source import VideoParams, open_video  # noqa: E402
 from fusegraph.runtime.engine import Engine  # noqa: E402
@@ -213,7 +213,7 @@ class Peer:
     def __init__(self, kind: str, size: tuple[int, int], params: dict):
         import onnxruntime as ort
 
-        from fusegraph.nodes.onnx_session import providers
+        from fusegraph.nodes.lib.onnx_session import providers
 
         self.kind, (self.w, self.h) = kind, size
         opts = ort.SessionOptions()  # as our node: one intra-op thread, no spinning

@@ -77,7 +77,7 @@ def widget_for(name: str, info) -> ParamWidget:
         note = f"cameras found: {', '.join(map(str, found))}" if found else "no cameras found on this machine"
         return ParamWidget(name, "combo", default, choices=found or (default,), doc=f"{doc}; {note}")
     if extra.get("widget") in ("sound_input", "sound_output"):  # the devices PortAudio lists
-        from fusegraph.nodes.sound_devices import devices
+        from fusegraph.nodes.lib.sound_devices import devices
 
         found = tuple(devices("input" if extra["widget"] == "sound_input" else "output"))
         note = f"devices found: {', '.join(found)}" if found else "no sound devices found on this machine"

@@ -46,7 +46,7 @@ class DenoiseProcessor(AudioProcessor):
     """The node's stream: SpeechDenoiser behind the AudioProcessor contract."""
 
     def __init__(self, p: AudioDenoiseParams, fmt: AudioFormat):
-        from fusegraph.nodes.audio_denoiser import SpeechDenoiser  # loads librnnoise only when a stream opens
+        from fusegraph.nodes.lib.audio_denoiser import SpeechDenoiser  # loads librnnoise only when a stream opens
         self.channels = fmt.channels
         self.core = SpeechDenoiser(fmt.rate, fmt.channels, strength=p.strength, limit_db=p.limit_db,
                                    hum=p.hum, declick=p.declick)

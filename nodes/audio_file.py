@@ -14,7 +14,7 @@ from fusegraph.nodes.lib.lazy import av
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.media_files import open_reason
+from fusegraph.nodes.lib.media_files import open_reason
 from fusegraph.nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 

@@ -16,8 +16,8 @@ from typing import Literal
 from fusegraph.nodes.lib.lazy import av
 import numpy as np
 
-from fusegraph.nodes.media_files import FileSink, check_target, write_error
-from fusegraph.nodes.sound_frames import audio_frame, layout
+from fusegraph.nodes.lib.media_files import FileSink, check_target, write_error
+from fusegraph.nodes.lib.sound_frames import audio_frame, layout
 from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 FORMATS = {".wav": "wav", ".flac": "flac"}

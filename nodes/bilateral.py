@@ -18,7 +18,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.nodes.resize import ResizeParams
 from fusegraph.nodes.resize import reference as resize_reference
 from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MAX_RADIUS = 48  # taps each side; weights live in a uniform array

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.reference import fit_to, luma
+from fusegraph.nodes.lib.reference import fit_to, luma
 from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MODES = {"normal": 0, "add": 1, "multiply": 2, "screen": 3}

@@ -20,7 +20,7 @@ from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 
 from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
-from fusegraph.nodes.media_files import StagedSink, check_target, write_error
+from fusegraph.nodes.lib.media_files import StagedSink, check_target, write_error
 from fusegraph.runtime.atomic import Staging, publish, write_partial
 
 # encoder settings by extension: PNG compression 3, JPEG quality 95 (cv2.IMWRITE_* numbers as

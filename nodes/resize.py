@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.reference import bilinear, nearest
+from fusegraph.nodes.lib.reference import bilinear, nearest
 from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port
 
 FILTERS = {"bilinear": 0, "nearest": 1, "area": 2}

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.sound_devices import _sd, find_device, open_error, stop_stream
+from fusegraph.nodes.lib.sound_devices import _sd, find_device, open_error, stop_stream
 from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink
 
 

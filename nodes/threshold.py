@@ -8,7 +8,7 @@ Notes:   per-pixel (thin): fuses into the pass that produces its input.
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.reference import luma
+from fusegraph.nodes.lib.reference import luma
 from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 

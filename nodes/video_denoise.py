@@ -23,7 +23,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.reference import fit_to, to_8bit
+from fusegraph.nodes.lib.reference import fit_to, to_8bit
 from fusegraph.nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
 
 LO, HI = 1.0, 2.0  # difference (in sigmas) where the temporal weight starts to fall, and where it is 0

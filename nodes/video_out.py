@@ -26,8 +26,8 @@ from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.media_files import FileSink, check_target, write_error
-from fusegraph.nodes.sound_frames import audio_frame, layout
+from fusegraph.nodes.lib.media_files import FileSink, check_target, write_error
+from fusegraph.nodes.lib.sound_frames import audio_frame, layout
 from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}

@@ -12,7 +12,7 @@ from fusegraph.nodes.lib.lazy import av
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.media_files import open_reason
+from fusegraph.nodes.lib.media_files import open_reason
 from fusegraph.nodes.spec import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from fusegraph.nodes import REGISTRY
-from fusegraph.nodes.media_files import write_error
+from fusegraph.nodes.lib.media_files import write_error
 from fusegraph.nodes.spec import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
 from fusegraph.runtime.atomic import PublishError, publish
 from fusegraph.runtime.graph import Graph

@@ -155,7 +155,7 @@ def test_bad_sound_files_get_clear_errors(tmp_path, gpu):
 def test_no_sound_device_is_a_clear_error_listing_what_exists():
     spec = REGISTRY["microphone"]
     from fusegraph.nodes.spec import OpenContext
-    from fusegraph.nodes.sound_devices import devices
+    from fusegraph.nodes.lib.sound_devices import devices
 
     if devices("input"):
         pytest.skip("this machine has a sound input")

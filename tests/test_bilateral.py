@@ -8,7 +8,7 @@ import pytest
 from conftest import graph_doc, to_float
 from fusegraph.nodes import bilateral, threshold
 from fusegraph.nodes.pattern import SPEC as PATTERN
-from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.nodes.pattern import PatternParams, open_pattern
 from fusegraph.nodes.spec import OpenContext
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import graph_doc, to_float
 from fusegraph.nodes import REGISTRY, threshold
 from fusegraph.nodes.contract import TYPES, Body, Constant, CpuStage, GpuStage, Incoming, ShaderSource, SourceInfo, Uniform
-from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.runtime import plan as plan_module
 from fusegraph.runtime.codegen import locate_errors
 from fusegraph.runtime.compiler import compile_graph

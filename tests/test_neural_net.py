@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 from conftest import graph_doc, to_float
 from media import face_box, person_frames, photo_box, write_clip
 from fusegraph.nodes import bilateral, neural_net
-from fusegraph.nodes.onnx_session import open_model
+from fusegraph.nodes.lib.onnx_session import open_model
 from fusegraph.nodes.resize import ResizeParams
 from fusegraph.nodes.resize import reference as resize_reference
 from fusegraph.nodes.spec import NodeError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import graph_doc, to_float
-from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.errors import GraphInvalid
 from fusegraph.runtime.loader import load_graph, parse_graph

@@ -9,7 +9,7 @@ called.
 """
 from __future__ import annotations
 
-from fusegraph.nodes.model_registry import (
+from fusegraph.nodes.lib.model_registry import (
     ENV_DIR,
     KNOWN,
     ModelInfo,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fusegraph.nodes.model_registry import KNOWN, cached_path, models_dir
+from fusegraph.nodes.lib.model_registry import KNOWN, cached_path, models_dir
 
 OK, FAILED, USAGE = 0, 1, 2  # the CLI's exit codes
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from fusegraph.runtime import atomic
-from fusegraph.nodes.model_registry import KNOWN, ModelInfo, cached_path, models_dir, source_path
+from fusegraph.nodes.lib.model_registry import KNOWN, ModelInfo, cached_path, models_dir, source_path
 
 PIP_TIMEOUT_S = 900  # the whole `pip download` (a ~35 MB wheel)
 # When this platform has no wheel (e.g. a Python mediapipe 0.10.14 was not built for), the

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 from fusegraph.nodes.lib.lazy import onnxruntime as ort
 
-from fusegraph.nodes.model_registry import resolve
+from fusegraph.nodes.lib.model_registry import resolve
 from fusegraph.nodes.spec import NodeError
 
 PREFERRED = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CoreMLExecutionProvider",
