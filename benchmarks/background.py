@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.media, 
 from benchmarks.common import median, table  # noqa: E402
 from fusegraph.nodes import REGISTRY  # noqa: E402
 from fusegraph.nodes.lib.model_registry import resolve  # noqa: E402
-from fusegraph.nodes.spec import OpenContext  # noqa: E402
+from fusegraph.nodes.contract import OpenContext  # noqa: E402
 from fusegraph.nodes.video_source import VideoParams, open_video  # noqa: E402
 from fusegraph.runtime.engine import Engine  # noqa: E402
 from fusegraph.runtime.gpu import Gpu  # noqa: E402

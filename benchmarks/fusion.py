@@ -9,7 +9,7 @@ import numpy as np
 
 from benchmarks.common import median, table, time_frames
 from fusegraph.nodes.pattern import PatternParams, open_pattern
-from fusegraph.nodes.spec import OpenContext
+from fusegraph.nodes.contract import OpenContext
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.loader import parse_graph

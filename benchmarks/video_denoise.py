@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import median, table, time_frames  # noqa: E402
 from fusegraph.nodes.pattern import PatternParams, PatternSource  # noqa: E402
-from fusegraph.nodes.spec import EndOfStream, Source, SourceInfo  # noqa: E402
+from fusegraph.nodes.contract import EndOfStream, Source, SourceInfo  # noqa: E402
 from fusegraph.runtime.engine import Engine  # noqa: E402
 from fusegraph.runtime.gpu import Gpu  # noqa: E402
 from fusegraph.runtime.loader import parse_graph  # noqa: E402

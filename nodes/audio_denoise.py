@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
+from fusegraph.nodes.contract import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
 
 RATE = 48000
 

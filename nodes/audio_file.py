@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib.media_files import open_reason
-from fusegraph.nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.contract import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 
 class AudioFileParams(Params):

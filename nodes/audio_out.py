@@ -18,7 +18,7 @@ import numpy as np
 
 from fusegraph.nodes.lib.media_files import FileSink, check_target, write_error
 from fusegraph.nodes.lib.sound_frames import audio_frame, layout
-from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.contract import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 FORMATS = {".wav": "wav", ".flac": "flac"}
 # (container extension, sample_format) -> (codec, PyAV sample format fed to it)

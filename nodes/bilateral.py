@@ -21,7 +21,7 @@ from pydantic import Field
 from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.nodes.resize import ResizeParams
 from fusegraph.nodes.resize import reference as resize_reference
-from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.contract import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 TILE = 16  # output pixels per early-out tile side
 

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib.reference import to_8bit
-from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.contract import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MAX_RADIUS = 48  # taps each side; weights live in a uniform array
 RADII = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48)  # compile-time loop bounds

@@ -18,7 +18,7 @@ from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo
+from fusegraph.nodes.contract import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo
 
 PROBE = range(10)
 # Linux: V4L2 directly (opening an absent device is instant); elsewhere let OpenCV choose.

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib.reference import fit_to, luma
-from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.contract import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MODES = {"normal": 0, "add": 1, "multiply": 2, "screen": 3}
 

@@ -19,7 +19,7 @@ from typing import Literal
 from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 
-from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.contract import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 from fusegraph.nodes.lib.media_files import StagedSink, check_target, write_error
 from fusegraph.runtime.atomic import Staging, publish, write_partial
 

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib import onnx_session
-from fusegraph.nodes.spec import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.contract import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
 
 RANGES = {"0..1": (1.0, 0.0), "-1..1": (2.0, -1.0), "0..255": (255.0, 0.0)}
 

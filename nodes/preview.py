@@ -13,7 +13,7 @@ from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.spec import NodeSpec, OpenContext, Params, Port, Sink
+from fusegraph.nodes.contract import NodeSpec, OpenContext, Params, Port, Sink
 
 
 class PreviewParams(Params):

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib.sound_devices import _sd, find_device, open_error, stop_stream
-from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink
+from fusegraph.nodes.contract import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink
 
 
 class SpeakerParams(Params):

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib.reference import luma
-from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.contract import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 
 class ThresholdParams(Params):

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from fusegraph.nodes.lib.media_files import FileSink, check_target, write_error
 from fusegraph.nodes.lib.sound_frames import audio_frame, layout
-from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.contract import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 ENCODERS = {"h264": "libx264"}

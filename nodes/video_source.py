@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib.media_files import open_reason
-from fusegraph.nodes.spec import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
+from fusegraph.nodes.contract import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
 class VideoParams(Params):

@@ -22,7 +22,7 @@ import numpy as np
 
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.lib.media_files import write_error
-from fusegraph.nodes.spec import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
+from fusegraph.nodes.contract import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
 from fusegraph.runtime.atomic import PublishError, publish
 from fusegraph.runtime.graph import Graph
 

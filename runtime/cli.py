@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from fusegraph.nodes.spec import NodeError
+from fusegraph.nodes.contract import NodeError
 from fusegraph.runtime.errors import GraphInvalid
 from fusegraph.runtime.loader import UsageError, load, load_graph
 from fusegraph.runtime.resources import resolve_preset, shipped_presets

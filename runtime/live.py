@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from fusegraph.nodes.spec import NodeError
+from fusegraph.nodes.contract import NodeError
 from fusegraph.runtime.compiler import describe
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.errors import FrameTimeout, GraphInvalid

@@ -15,7 +15,7 @@ import pytest
 import soxr
 
 from fusegraph.nodes import REGISTRY
-from fusegraph.nodes.spec import AudioFormat, NodeError
+from fusegraph.nodes.contract import AudioFormat, NodeError
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.loader import parse_graph
 from fusegraph.runtime.runner import INVALID, OK, run_offline
@@ -154,7 +154,7 @@ def test_bad_sound_files_get_clear_errors(tmp_path, gpu):
 
 def test_no_sound_device_is_a_clear_error_listing_what_exists():
     spec = REGISTRY["microphone"]
-    from fusegraph.nodes.spec import OpenContext
+    from fusegraph.nodes.contract import OpenContext
     from fusegraph.nodes.lib.sound_devices import devices
 
     if devices("input"):

@@ -19,7 +19,7 @@ import pytest
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.audio_denoise import AudioDenoiseParams, DenoiseProcessor
 from fusegraph.nodes.lib.audio_denoiser import FRAME, RATE, HumRemover, SpeechDenoiser
-from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError
+from fusegraph.nodes.contract import AudioFormat, AudioProcessor, NodeError
 
 LAT = SpeechDenoiser.latency
 

@@ -10,7 +10,7 @@ from fusegraph.nodes import bilateral, threshold
 from fusegraph.nodes.pattern import SPEC as PATTERN
 from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.nodes.pattern import PatternParams, open_pattern
-from fusegraph.nodes.spec import OpenContext
+from fusegraph.nodes.contract import OpenContext
 
 SOFT = threshold.ThresholdParams(level=0.5, softness=0.5)  # the test's way to turn a grey PNG into a mask
 

@@ -22,7 +22,7 @@ import pytest
 
 from fusegraph.editor.document import Document
 from fusegraph.nodes import REGISTRY
-from fusegraph.nodes.spec import OpenContext
+from fusegraph.nodes.contract import OpenContext
 from fusegraph.runtime.atomic import PublishError, Staging, publish, sweep, write_partial
 from fusegraph.runtime.loader import load_graph
 from fusegraph.runtime.errors import GraphInvalid

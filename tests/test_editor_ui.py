@@ -128,7 +128,7 @@ def small_graph(ed, saturation: float = 0.0) -> None:
 def test_inspector_widgets_follow_the_params_model():
     from fusegraph.editor.inspector import from_widget, to_widget, widget_for, widgets_for
     from fusegraph.nodes import REGISTRY
-    from fusegraph.nodes.spec import Params, path_field
+    from fusegraph.nodes.contract import Params, path_field
 
     kinds = {w.name: w for w in widgets_for(REGISTRY["blur"].Params)}
     assert kinds["sigma"].kind == "slider_float" and (kinds["sigma"].min, kinds["sigma"].max) == (0.0, 100.0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import graph_doc
-from fusegraph.nodes.spec import SourceInfo
+from fusegraph.nodes.contract import SourceInfo
 from fusegraph.runtime.compiler import compile_graph, describe, fusion_break
 from fusegraph.runtime.loader import parse_graph
 
@@ -139,7 +139,7 @@ def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypat
     from dataclasses import replace
 
     from fusegraph.nodes import REGISTRY, threshold
-    from fusegraph.nodes.spec import Body, CpuStage
+    from fusegraph.nodes.contract import Body, CpuStage
 
     def cpu_build(p, ins):
         run = lambda q, xs: threshold.reference(xs[0].astype(np.float64), q).astype(np.float32)  # noqa: E731

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import graph_doc, to_float
 from fusegraph.nodes import blur, color, composite, resize, threshold
-from fusegraph.nodes.spec import Incoming
+from fusegraph.nodes.contract import Incoming
 
 TOL = 1.0 / 255 + 1e-6  # 8-bit output: one step of the 8-bit grid
 

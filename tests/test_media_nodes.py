@@ -15,7 +15,7 @@ import pytest
 
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.pattern import decode_index
-from fusegraph.nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source
+from fusegraph.nodes.contract import EndOfStream, NodeError, OpenContext, Sink, Source
 
 MEDIA = ["pattern", "image", "video", "camera", "video_out", "image_out", "preview"]
 

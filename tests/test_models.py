@@ -22,7 +22,7 @@ from ai_edge_litert.interpreter import Interpreter
 from skimage import data as skdata
 from skimage.transform import resize
 
-from fusegraph.nodes.spec import NodeError
+from fusegraph.nodes.contract import NodeError
 from fusegraph.runtime.cli import main as cli_main
 from fusegraph.runtime.models import KNOWN, cached_path, fetch, models_dir, resolve, source_path
 from fusegraph.runtime.models.download import FetchError, write_atomic

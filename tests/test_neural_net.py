@@ -13,7 +13,7 @@ from fusegraph.nodes import bilateral, neural_net
 from fusegraph.nodes.lib.onnx_session import open_model
 from fusegraph.nodes.resize import ResizeParams
 from fusegraph.nodes.resize import reference as resize_reference
-from fusegraph.nodes.spec import NodeError
+from fusegraph.nodes.contract import NodeError
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.loader import load_graph, parse_graph
 

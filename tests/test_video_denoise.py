@@ -196,7 +196,7 @@ def test_gpu_objects_stay_constant_over_frames_and_state_is_freed(gpu):
 
 
 def test_plan_stages_and_passes():
-    from fusegraph.nodes.spec import SourceInfo
+    from fusegraph.nodes.contract import SourceInfo
     from fusegraph.runtime.compiler import compile_graph
 
     def plan(params, fuse=True):

@@ -5,7 +5,7 @@ import os
 
 from fusegraph.nodes.lib.lazy import av
 
-from fusegraph.nodes.spec import NodeError, Sink
+from fusegraph.nodes.contract import NodeError, Sink
 from fusegraph.runtime.atomic import Partial, PublishError, Staging, publish
 
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fusegraph.nodes.spec import NodeError
+from fusegraph.nodes.contract import NodeError
 
 ENV_DIR = "FUSEGRAPH_MODELS"  # overrides the cache directory
 

@@ -9,7 +9,7 @@ import numpy as np
 from fusegraph.nodes.lib.lazy import onnxruntime as ort
 
 from fusegraph.nodes.lib.model_registry import resolve
-from fusegraph.nodes.spec import NodeError
+from fusegraph.nodes.contract import NodeError
 
 PREFERRED = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CoreMLExecutionProvider",
              "DmlExecutionProvider", "CPUExecutionProvider")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fusegraph.nodes.lib.lazy import av
 import numpy as np
 
-from fusegraph.nodes.spec import AudioFormat
+from fusegraph.nodes.contract import AudioFormat
 
 
 def layout(channels: int) -> str:
