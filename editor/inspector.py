@@ -20,7 +20,7 @@ import dearpygui.dearpygui as dpg
 from fusegraph.editor import dialogs
 from fusegraph.nodes import REGISTRY
 
-CODE_HEIGHT = 240  # pixels of the code box
+CODE_HEIGHT = 200  # pixels of the code box
 SLIDER_SPAN_INT = 10_000  # wider integer ranges (seeds, frame counts) get an input field
 COLOUR_NAMES = ("color", "colour", "tint", "fill", "background", "key")
 

@@ -7,7 +7,10 @@ xdotool to show a tooltip is never a user's), with a throwaway config folder, an
 
 - editor.png: the window running live: timing on each node, fused pass badges, the stacked
   frame-time plot, the selected node's inspector and preview, the tooltip of a fused node;
-- editor-plan.png: the compiled plan window, and an unwired node marked red with its error.
+- editor-plan.png: the compiled plan window, and an unwired node marked red with its error;
+- editor-shader.png: the shader_vignette preset: the shader node's code box and uniform sliders
+  in the inspector, and a compile error (the user's line, the driver's words) on the node while
+  the graph runs on with its last good program.
 """
 from __future__ import annotations
 
@@ -84,6 +87,18 @@ def shoot(out: Path, seconds: float) -> list[Path]:
         app.timing.show_plan(True)
         pump(1.5)
         save("editor-plan.png")
+        app.timing.show_plan(False)
+        from fusegraph.runtime.resources import shipped_presets
+
+        ctl.open(shipped_presets()["shader_vignette"])
+        ctl.run()
+        ctl.select(["look"])
+        pump(seconds)
+        code = ctl.node("look").params.code
+        ctl.set_param("look", "code", code.replace("* tint;", "* tnit;"))  # a typo on the user's line 6
+        app.inspector.refresh()
+        pump(2.0)
+        save("editor-shader.png")
     finally:
         app.close()
     return written

@@ -80,6 +80,9 @@ class UniformDecl(BaseModel):
 class ShaderParams(Params):
     code: str = Field(DEFAULT_CODE, max_length=65536, json_schema_extra={"widget": "code"},
                       description="GLSL: the body of effect(), or functions including effect()")
+    values: dict[str, float | bool | list[float]] = Field(
+        default_factory=dict, json_schema_extra={"widget": "uniforms", "declared_by": "uniforms"},
+        description="the uniforms' values (missing: their default)")
     inputs: list[Literal["video", "mask"]] = Field(["video"], min_length=1, max_length=MAX_INPUTS,
                                                    json_schema_extra={"widget": "json"},
                                                    description="the type each input is read as, in0 first")
@@ -88,9 +91,6 @@ class ShaderParams(Params):
     uniforms: list[UniformDecl] = Field(default_factory=lambda: [UniformDecl(name="gain", default=1.0, max=2.0)],
                                         max_length=16, json_schema_extra={"widget": "json"},
                                         description="uniforms the code reads: name, type, default, min, max")
-    values: dict[str, float | bool | list[float]] = Field(
-        default_factory=dict, json_schema_extra={"widget": "uniforms", "declared_by": "uniforms"},
-        description="the uniforms' values (missing: their default)")
 
     @model_validator(mode="after")
     def _check(self) -> "ShaderParams":
