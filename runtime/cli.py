@@ -24,6 +24,17 @@ from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offli
 FRAME_LIMIT_S = 20.0  # seconds one frame's GPU work may take headless (software GL, 4K: a few seconds)
 
 
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def preset_dirs(preset: str) -> tuple[str, ...]:
     """Input files a preset names are found from the CWD, else next to the preset."""
     return (os.path.dirname(os.path.abspath(preset)),)
@@ -129,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", metavar="TRACE.json", help="write a Chrome/Perfetto trace, one row per node or pass")
     run.add_argument("--no-fuse", action="store_true", help="one GPU pass per stage (tests, benchmarks)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--frame-limit", type=float, default=FRAME_LIMIT_S, metavar="SECONDS",
+    run.add_argument("--frame-limit", type=seconds, default=FRAME_LIMIT_S, metavar="SECONDS",
                      help=f"give up when one frame's GPU work takes longer (a shader that never ends; "
                           f"default {FRAME_LIMIT_S:g})")
     run.set_defaults(func=cmd_run)
