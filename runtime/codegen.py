@@ -66,24 +66,37 @@ def _declare_uniform(ref: StageRef, name: str, glsl_type: str) -> str:
     return f"uniform {glsl_type} {uniform_name(ref, name)};"
 
 
+def first_units(values: list[Value]) -> dict[Value, int]:
+    """Each value's first texture unit (or render target location): a value of several
+    textures takes that many in a row."""
+    out, n = {}, 0
+    for v in values:
+        out[v] = n
+        n += v.textures
+    return out
+
+
 def generate_tiled(p: Pass) -> None:
     """For a pass whose head is tiled: the border draw's shaders (the main one is generate(p))."""
     head = p.members[0]
     if head.stage.tiled_by is None:
         return
     p.tiles = head.inputs[head.stage.tiled_by]
-    unit = p.samplers.index(p.tiles)
+    unit = first_units(p.samplers)[p.tiles]
     p.border_source = p.source.replace("#version 330 core\n", "#version 330 core\n#define FG_BORDER_TILES\n", 1)
     p.tile_vertex = TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size)
 
 
 def generate(p: Pass) -> tuple[str, list[Span]]:
     """The pass's fragment shader, and where each shader source sits in it (for errors)."""
-    units = {v: i for i, v in enumerate(p.samplers)}
+    units = first_units(p.samplers)
+    locations = first_units(p.outputs)
     regs: set[Value] = set()
     lines = ["#version 330 core", f"// {p.name}  [{p.size[0]}x{p.size[1]}]"]
     for v, i in units.items():
-        lines.append(f"uniform sampler2D t{i};  // {v.key} {v.size[0]}x{v.size[1]} {v.type}")
+        for k in range(v.textures):
+            part = f"[{k}]" if v.textures > 1 else ""
+            lines.append(f"uniform sampler2D t{i + k};  // {v.key}{part} {v.size[0]}x{v.size[1]} {v.type}")
     for m, c in p.constants:
         lines.append(f"uniform sampler2D {constant_name(m, c.name)};  // constant of {m.name}: "
                      f"{c.size[0]}x{c.size[1]}x{c.components}")
@@ -92,8 +105,10 @@ def generate(p: Pass) -> tuple[str, list[Span]]:
     lines.append("uniform int fg_frame;  // the frame's index")
     for m in p.members:
         lines += [_declare_uniform(m, u.name, u.glsl_type) for u in m.stage.uniforms]
-    for i, v in enumerate(p.outputs):
-        lines.append(f"layout(location = {i}) out vec4 o{i};  // {v.key}")
+    for v, i in locations.items():
+        for k in range(v.textures):
+            part = f"[{k}]" if v.textures > 1 else ""
+            lines.append(f"layout(location = {i + k}) out vec4 o{i + k};  // {v.key}{part}")
     spans: list[Span] = []
     emitted: set = set()
 
@@ -119,7 +134,7 @@ def generate(p: Pass) -> tuple[str, list[Span]]:
         args = []
         for v, t in zip(m.inputs, m.stage.input_types):
             if thick:
-                args.append(f"t{units[v]}")
+                args += [f"t{units[v] + k}" for k in range(v.textures)]
             elif v in regs:
                 args.append(convert(var(v), v.type, t))
             else:
@@ -130,13 +145,22 @@ def generate(p: Pass) -> tuple[str, list[Span]]:
         args += list(m.stage.consts)
         args += [uniform_name(m, u.name) for u in m.stage.uniforms]
         out_t = TYPES[m.stage.out_type]
+        if out_t.textures > 1:  # written through `out vec4` parameters, one per texture
+            parts = [f"{var(m.out)}_{k}" for k in range(out_t.textures)]
+            lines.append(f"    vec4 {', '.join(parts)};")
+            lines.append(f"    {m.stage.fn}({', '.join(args + parts)});  // {m.name} ({m.node_type})")
+            regs.add(m.out)
+            continue
         call = f"{m.stage.fn}({', '.join(args)})"
         if thick:
             call = out_t.from_vec4.format(call)
         lines.append(f"    {out_t.glsl} {var(m.out)} = {call};  // {m.name} ({m.node_type})")
         regs.add(m.out)
-    for i, v in enumerate(p.outputs):
-        lines.append(f"    o{i} = {TYPES[v.type].to_vec4.format(var(v))};")
+    for v, i in locations.items():
+        if v.textures > 1:
+            lines += [f"    o{i + k} = {var(v)}_{k};" for k in range(v.textures)]
+        else:
+            lines.append(f"    o{i} = {TYPES[v.type].to_vec4.format(var(v))};")
     lines.append("}")
     return "\n".join(lines) + "\n", spans
 

@@ -48,7 +48,7 @@ def fusion_break(p: Pass, ref: StageRef, depends_on) -> str | None:
     regs = p.registers
     extra = [v for v in ref.inputs if v not in regs]
     constants = sum(len(m.stage.constants) for m in p.members) + len(ref.stage.constants)
-    if len(set(p.samplers) | set(extra)) + constants > MAX_SAMPLERS:
+    if sum(v.textures for v in set(p.samplers) | set(extra)) + constants > MAX_SAMPLERS:
         return "sampler limit"
     if any(depends_on(v, p) for v in extra):
         return "input computed after this pass"
@@ -120,6 +120,10 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
                 local.append(computed[key])
                 continue
             out = Value(f"{node_id}@{i}", node_id, i, stage.out_type, stage.out_size)
+            if isinstance(stage, GpuStage) and (stage.role == "thin" or stage.feedback) and \
+                    any(v.textures > 1 for v in [*ins, out]):
+                raise CompileError(f"{node_id}: a thin or feedback stage takes and makes values of one texture "
+                                   f"({stage.fn})")
             if key is not None:
                 computed[key] = out
             if isinstance(stage, GpuStage) and stage.feedback:  # kept to the next frame
@@ -248,8 +252,9 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
             s.outputs = [m.out for m in s.members if m.out in readers or m.out.state]
             if not s.outputs:  # keep the last value so the pass has a target
                 s.outputs = [s.members[-1].out]
-            if len(s.outputs) > max_draw_buffers:
-                raise CompileError(f"{s.name}: {len(s.outputs)} outputs exceed {max_draw_buffers} draw buffers")
+            targets = sum(v.textures for v in s.outputs)
+            if targets > max_draw_buffers:
+                raise CompileError(f"{s.name}: {targets} render targets exceed {max_draw_buffers} draw buffers")
             for v in s.outputs:
                 v.texture = True
                 v.dtype = "f2" if v.state else texture_format(readers.get(v, []))

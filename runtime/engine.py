@@ -231,11 +231,11 @@ class Engine:
         self._sync_states()
         self._sync_constants()
         for p in self.plan.passes:
+            targets = lambda parity: [self._tex(v, parity, k) for v in p.outputs for k in range(v.textures)]  # noqa: E731
             if any(v.state for v in p.outputs):  # writes a state: one target per frame parity
-                self.fbos[p.name] = tuple(self.gpu.framebuffer([self._tex(v, parity) for v in p.outputs])
-                                          for parity in (0, 1))
+                self.fbos[p.name] = tuple(self.gpu.framebuffer(targets(parity)) for parity in (0, 1))
             else:
-                self.fbos[p.name] = (self.gpu.framebuffer([self.textures[v.slot] for v in p.outputs]),) * 2
+                self.fbos[p.name] = (self.gpu.framebuffer(targets(0)),) * 2
         self._uniform_cache.clear()
         self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
 
@@ -455,9 +455,12 @@ class Engine:
 
     def _draw(self, p: Pass) -> None:
         self.fbos[p.name][self._parity].use()
-        for unit, v in enumerate(p.samplers):
-            self._tex(v).use(location=unit)
-        for unit, (m, c) in enumerate(p.constants, start=len(p.samplers)):
+        unit = 0
+        for v in p.samplers:
+            for k in range(v.textures):
+                self._tex(v, k=k).use(location=unit)
+                unit += 1
+        for unit, (m, c) in enumerate(p.constants, start=p.value_units):
             self.constants[(m.node, c.key)].use(location=unit)
         prog, vao = self.gpu.program(p.source)
         self._set_uniforms(prog, p, p.name)
@@ -469,9 +472,9 @@ class Engine:
             vao.render(vertices=6, instances=w * h)
 
     def _set_uniforms(self, prog, p: Pass, key: str) -> None:
-        for unit in range(len(p.samplers)):
+        for unit in range(p.value_units):
             self._set(prog, key, f"t{unit}", unit)
-        for unit, (m, c) in enumerate(p.constants, start=len(p.samplers)):
+        for unit, (m, c) in enumerate(p.constants, start=p.value_units):
             self._set(prog, key, constant_name(m, c.name), unit)
         self._set(prog, key, "fg_size", (float(p.size[0]), float(p.size[1])))
         self._set(prog, key, "fg_time", self._index / self.fps)
@@ -523,19 +526,26 @@ class Engine:
         want = TYPES[ref.out.type].numpy_shape(ref.out.size)
         if out.shape != want:
             raise NodeError(f"produced an array of shape {out.shape}, expected {want}", node=ref.node)
-        self.gpu.write(self.textures[ref.out.slot], to_uint8(out))
+        out = to_uint8(out)
+        n = ref.out.components
+        for k in range(ref.out.textures):  # a value of several textures: its channels in order
+            self.gpu.write(self._tex(ref.out, k=k), out if ref.out.textures == 1 else out[..., k * n:(k + 1) * n])
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
             return frames[v.node]
         self._settle()  # a read-back waits for the GPU holding the GIL: wait here first, bounded
-        return self.gpu.read(self._tex(v), v.dtype)
+        if v.textures == 1:
+            return self.gpu.read(self._tex(v), v.dtype)
+        parts = [self.gpu.read(self._tex(v, k=k), v.dtype) for k in range(v.textures)]
+        return np.concatenate([p[..., None] if p.ndim == 2 else p for p in parts], axis=-1)
 
     # ---- state (GpuStage.feedback) ---------------------------------------------------------
-    def _tex(self, v, parity: int | None = None):
-        """The texture holding value v; a state's pair is ping-ponged by frame parity."""
+    def _tex(self, v, parity: int | None = None, k: int = 0):
+        """The texture holding value v (its k-th, for a value of several); a state's pair is
+        ping-ponged by frame parity."""
         if not v.state:
-            return self.textures[v.slot]
+            return self.textures[v.slots[k]]
         pair = self.states[v.node][1]
         parity = self._parity if parity is None else parity
         return pair[parity] if v.state == "out" else pair[1 - parity]

@@ -19,19 +19,33 @@ class Value:
     texture: bool = False  # materialised (read by another step, a sampler or the CPU)
     # texture format: "src" a source frame (RGBA8), "f1" RGBA8/R8, "f2" half float, "f4" float
     dtype: str = "f1"
-    slot: int = -1  # physical texture in the pool
+    slots: list[int] = field(default_factory=list)  # physical textures in the pool, one per texture of the value
     # a node's state (GpuStage.feedback): "out" this frame's value, "prev" the last frame's; kept
     # across frames in two engine-owned textures (ping-pong), never in the pool
     state: str = ""
 
     @property
     def components(self) -> int:
+        """Channels of each of its textures."""
         return TYPES[self.type].components
+
+    @property
+    def textures(self) -> int:
+        """Textures the value spans (its type's; a packed tensor spans several)."""
+        return TYPES[self.type].textures
+
+    @property
+    def slot(self) -> int:
+        return self.slots[0] if self.slots else -1
 
     @property
     def nbytes(self) -> int:
         per = {"src": 1, "f1": 1, "f2": 2, "f4": 4}[self.dtype]
-        return self.size[0] * self.size[1] * self.components * per
+        return self.size[0] * self.size[1] * self.components * self.textures * per
+
+    def describe(self) -> str:
+        spans = f" x{self.textures} textures" if self.textures > 1 else ""
+        return f"{self.key} {self.size[0]}x{self.size[1]} {self.type}/{self.dtype}{spans}"
 
 
 @dataclass(eq=False)
@@ -117,9 +131,14 @@ class Pass(Step):
         return self.outputs
 
     @property
+    def value_units(self) -> int:
+        """Texture units its samplers take (a value of several textures takes several)."""
+        return sum(v.textures for v in self.samplers)
+
+    @property
     def units(self) -> int:
-        """Texture units the pass binds: its samplers and its members' constants."""
-        return len(self.samplers) + len(self.constants)
+        """Texture units the pass binds: its samplers' textures and its members' constants."""
+        return self.value_units + len(self.constants)
 
 
 @dataclass(eq=False)
@@ -195,7 +214,7 @@ def _describe_upload(s: Upload) -> list[str]:
 def _describe_pass(s: Pass) -> list[str]:
     w, h = s.size
     members = ", ".join(f"{m.name} ({m.stage.role} {m.stage.fn})" for m in s.members)
-    outs = ", ".join(f"{v.key} {v.size[0]}x{v.size[1]} {v.type}/{v.dtype}" for v in s.outputs)
+    outs = ", ".join(v.describe() for v in s.outputs)
     ins = ", ".join(v.key for v in s.samplers) or "-"
     lines = [f"  {s.name}  [{w}x{h}]", f"      members: {members}", f"      reads: {ins}; writes: {outs}"]
     if s.constants:

@@ -5,7 +5,8 @@ from fusegraph.runtime.plan import Step, Value
 
 
 def assign_slots(steps: list[Step], values: list[Value]) -> list[tuple[tuple[int, int], int, str]]:
-    """Give each materialised value a physical texture slot; return the slots' formats.
+    """Give each materialised value its physical texture slots (one per texture it spans);
+    return the slots' formats.
 
     A value lives from the step that writes it to the last step that reads it (inclusive,
     so a pass never reads and writes the same texture).
@@ -23,13 +24,13 @@ def assign_slots(steps: list[Step], values: list[Value]) -> list[tuple[tuple[int
     for v in sorted((v for v in values if v.texture), key=lambda v: writer[v]):
         fmt = (v.size, v.components, v.dtype)
         start, end = writer[v], last_read.get(v, writer[v])
-        for i, f in enumerate(slots):
-            if f == fmt and free_at[i] < start:
-                v.slot = i
-                free_at[i] = end
-                break
-        else:
-            v.slot = len(slots)
-            slots.append(fmt)
-            free_at.append(end)
+        v.slots = []
+        for _ in range(v.textures):
+            i = next((i for i, f in enumerate(slots) if f == fmt and free_at[i] < start), None)
+            if i is None:
+                i = len(slots)
+                slots.append(fmt)
+                free_at.append(end)
+            v.slots.append(i)
+            free_at[i] = end
     return slots

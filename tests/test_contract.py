@@ -205,3 +205,70 @@ def test_bypass_passes_the_input_through_converted():
     (p,) = plan.passes
     assert [m.stage.fn for m in p.members] == ["fg_bypass_mask"]
     assert "dot((texelFetch(t0, p, 0)).rgb" in p.source  # video read as a mask: its luma
+
+
+# ---- a value over several textures: a port type of two RGBA textures, made in the test ------
+
+TENSOR_GLSL = '''// an 8-channel value: the picture and its square, as two RGBA textures
+void test_split(sampler2D img, ivec2 p, out vec4 a, out vec4 b) {
+    vec4 c = texelFetch(img, p, 0);
+    a = c;
+    b = c * c;
+}
+// reads the value's two textures as two samplers
+vec4 test_merge(sampler2D a, sampler2D b, ivec2 p) {
+    return vec4(0.25 * texelFetch(a, p, 0).rgb + 0.5 * texelFetch(b, p, 0).gbr, 1.0);
+}
+'''
+
+
+@pytest.fixture
+def tensor_node(monkeypatch):
+    """A new port type is one row: `tensor8` (two RGBA textures a value). `color` rebuilt to
+    make one on the GPU (thick, two render targets), optionally pass it through the CPU (eight
+    channels read back, swapped, uploaded as two textures) and read it in another thick pass."""
+    from fusegraph.nodes.contract import PortType
+
+    monkeypatch.setitem(TYPES, "tensor8", PortType("tensor8", gpu=True, components=4, glsl="vec4", textures=2))
+    src = ShaderSource.inline(TENSOR_GLSL, "test_tensor")
+
+    def swap(p, xs):
+        assert xs[0].shape[2] == 8
+        return np.concatenate([xs[0][..., 4:], xs[0][..., :4]], axis=-1)
+
+    def build(p, ins):
+        size = ins["in"].size
+        stages = [GpuStage("thick", "test_split", src, ("in",), ("video",), "tensor8", size)]
+        if p.gamma != 1.0:
+            stages.append(CpuStage(("@0",), ("tensor8",), "tensor8", size, swap, label="swap"))
+        stages.append(GpuStage("thick", "test_merge", src, (f"@{len(stages) - 1}",), ("tensor8",), "video", size))
+        return Body(stages, {"out": len(stages) - 1})
+
+    monkeypatch.setitem(REGISTRY, "color", dataclasses.replace(REGISTRY["color"], build=build,
+                                                               structure=lambda p: p.gamma != 1.0))
+
+
+@pytest.mark.parametrize("cpu", [False, True])
+def test_a_value_over_several_textures(tensor_node, run_graph, write_png, cpu):
+    from fusegraph.runtime.compiler import describe
+
+    rgb = np.random.default_rng(8).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    doc = graph_doc([{"id": "src", "type": "image", "params": {"path": write_png(rgb)}},
+                     {"id": "col", "type": "color", "params": {"gamma": 2.0 if cpu else 1.0}},
+                     {"id": "view", "type": "preview", "params": {"max_width": 3840}}],
+                    [("src.out", "col.in"), ("col.out", "view.in")])
+    engines: list = []
+    got = run_graph(doc, engine_out=engines)["view"].astype(np.float64) / 255.0
+    plan = engines[0].plan
+    split = plan.passes[0]
+    assert split.outputs[0].textures == 2 and len(split.outputs[0].slots) == 2
+    assert "layout(location = 1) out vec4 o1;  // col@0[1]" in split.source
+    assert "uniform sampler2D t1;  // col@" in plan.passes[1].source  # the second texture, its own unit
+    assert "col@0 28x20 tensor8/f1 x2 textures" in describe(plan)
+    c = to_float(rgb)[..., :3]
+    a, b = to_8bit(c), to_8bit(c * c)  # stored as 8-bit between the passes
+    if cpu:
+        a, b = b, a
+        assert plan.transfer_bytes()[1] >= 20 * 28 * 8  # the CPU read eight channels back
+    want = np.round(np.clip(0.25 * a + 0.5 * b[..., [1, 2, 0]], 0, 1) * 255) / 255
+    assert np.abs(got[..., :3] - want).max() <= TOL

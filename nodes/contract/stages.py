@@ -67,6 +67,9 @@ class GpuStage:
     thin:  ``<out> fn(<in0>, ..., [sampler2D constants...], consts..., uniforms...)`` a pure per-pixel
            function, fused into a pass; each value has its type's GLSL type (nodes/contract/types.py:
            video vec4, mask float; converted where a port accepts both).
+    A value of several textures (its type's `textures`, e.g. a packed tensor) is passed to a thick
+    function as that many sampler2D in a row, and a thick function making one returns void and
+    writes that many ``out vec4`` parameters, last; thin stages take and make one-texture values.
     Every pass also declares ``fg_size`` (vec2, its output size), ``fg_time`` (float, seconds of
     the frame) and ``fg_frame`` (int, the frame's index), which any function may read.
     """

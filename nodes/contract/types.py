@@ -24,9 +24,11 @@ class PortType:
     pin_shape: str = "circle"  # circle, quad, triangle (filled)
 
     def numpy_shape(self, size: tuple[int, int]) -> tuple[int, ...]:
-        """The array a CPU stage gets or gives for a value of `size` (width, height)."""
+        """The array a CPU stage gets or gives for a value of `size` (width, height): a value
+        of several textures has their channels one after the other (texture 0's first)."""
         w, h = size
-        return (h, w) if self.components == 1 else (h, w, self.components)
+        channels = self.components * self.textures
+        return (h, w) if channels == 1 else (h, w, channels)
 
 
 TYPES: dict[str, PortType] = {t.name: t for t in (
