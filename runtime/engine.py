@@ -16,13 +16,14 @@ import numpy as np
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.contract import TYPES, EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
 from fusegraph.runtime.audio import AudioPath, close_sinks
-from fusegraph.runtime.codegen import constant_name, own_glsl_error, uniform_name
+from fusegraph.runtime.codegen import own_glsl_error
 from fusegraph.runtime.compiler import compile_graph, live_nodes
 from fusegraph.runtime.errors import FrameTimeout, ShaderCompileError
 from fusegraph.runtime.frames import FrameReader
 from fusegraph.runtime.gpu import Gpu, ShaderError
 from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.plan import STEP_KINDS, CpuStep, Pass, Plan, SinkStep, Upload
+from fusegraph.runtime.plan_gl import PlanGL
 
 
 @dataclass
@@ -53,7 +54,6 @@ class Engine:
         self.frame_limit = frame_limit
         self.bypass: set[str] = set(bypass)
         self.good_params: dict[str, Any] = {}  # live: each node's last params whose GLSL compiled
-        self.constants: dict[tuple, Any] = {}  # (node, Constant.key) -> its texture, kept while the plan uses it
         self._unsettled: list[Pass] = []  # passes given to the GPU since it last finished its work
         self._queries: list = []
         self._index = 0
@@ -68,10 +68,7 @@ class Engine:
         self.audio: AudioPath | None = None  # the sound beside the frames (runtime/audio.py)
         self._audio_key: Any = None
         self.plan: Plan | None = None
-        self.textures: list = []
-        self.fbos: dict[str, Any] = {}  # pass -> its framebuffer for even and for odd frames
-        self.states: dict[str, tuple[Any, list]] = {}  # node -> (shape, [two textures]): feedback state
-        self._parity = 0  # state textures: frame parity p writes states[n][1][p], reads the other
+        self.gl = PlanGL(self.gpu)  # the plan's textures, framebuffers, states, constants; draws passes
         self.timings: dict[str, StepTiming] = {}
         self.trace: list[tuple[str, float, float]] = []  # (row, start s, duration s)
         self.messages: queue.Queue = queue.Queue()
@@ -81,7 +78,6 @@ class Engine:
         self._opened: dict[str, Any] = {}  # node -> what its source or sink was opened with
         self._last_frames: dict[str, np.ndarray] = {}
         self.frames_done = 0
-        self._uniform_cache: dict[tuple[str, str], Any] = {}
         self._t0 = time.perf_counter()
 
     # ---- life cycle ------------------------------------------------------------------
@@ -179,6 +175,21 @@ class Engine:
             raise
 
     @property
+    def states(self) -> dict:
+        """Each stateful node's (shape, [two textures]) (runtime/plan_gl.py)."""
+        return self.gl.states
+
+    @property
+    def constants(self) -> dict:
+        """Constant textures by (node, Constant.key)."""
+        return self.gl.constants
+
+    @property
+    def textures(self) -> list:
+        """The pool's textures, by slot."""
+        return self.gl.textures
+
+    @property
     def source_infos(self) -> dict[str, SourceInfo]:
         return {k: s.info for k, s in self.sources.items()}
 
@@ -200,7 +211,7 @@ class Engine:
         return 1 if infos and all(i.still for i in infos) else None
 
     def _compile(self) -> None:
-        self._release_targets()
+        self.gl.release_targets()
         failed: set[str] = set()
         while True:
             graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
@@ -227,16 +238,7 @@ class Engine:
             if self.node_errors.get(node_id, "").startswith(SHADER_ERROR):
                 self.node_errors.pop(node_id)
             self.good_params[node_id] = self.params[node_id]
-        self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
-        self._sync_states()
-        self._sync_constants()
-        for p in self.plan.passes:
-            targets = lambda parity: [self._tex(v, parity, k) for v in p.outputs for k in range(v.textures)]  # noqa: E731
-            if any(v.state for v in p.outputs):  # writes a state: one target per frame parity
-                self.fbos[p.name] = tuple(self.gpu.framebuffer(targets(parity)) for parity in (0, 1))
-            else:
-                self.fbos[p.name] = (self.gpu.framebuffer(targets(0)),) * 2
-        self._uniform_cache.clear()
+        self.gl.build(plan)
         self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
 
     def _programs(self, plan: Plan) -> None:
@@ -252,27 +254,6 @@ class Engine:
                 raise ShaderCompileError(found[1], node=found[0]) from None
             if p.tiles is not None:
                 self.gpu.program(p.border_source, p.tile_vertex)
-
-    def _sync_constants(self) -> None:
-        """Constant textures: uploaded when a plan first needs them, kept while plans do."""
-        wanted = {(m.node, c.key): c for p in self.plan.passes for m, c in p.constants}
-        for key in [k for k in self.constants if k not in wanted]:
-            self.gpu.release_texture(self.constants.pop(key))
-        for key, c in wanted.items():
-            if key not in self.constants:
-                tex = self.gpu.texture(c.size, c.components, "f4")
-                self.gpu.write(tex, c.data)
-                self.constants[key] = tex
-
-    def _release_targets(self) -> None:
-        if self.gpu.stuck:  # a runaway draw holds the context: leave its objects to it
-            self.fbos, self.textures = {}, []
-            return
-        for fbo in {id(f): f for pair in self.fbos.values() for f in pair}.values():
-            self.gpu.release_framebuffer(fbo)
-        for tex in self.textures:
-            self.gpu.release_texture(tex)
-        self.fbos, self.textures = {}, []
 
     def close(self, ok: bool = True) -> None:
         """ok: finalise outputs; not ok (a failure): discard partial outputs."""
@@ -296,11 +277,7 @@ class Engine:
         for node_id in list(self.sources):
             self._close_source(node_id)
         self.sinks = {}
-        self._release_targets()
-        for node_id in list(self.states) if not self.gpu.stuck else ():
-            self._release_state(node_id)
-        for key in list(self.constants) if not self.gpu.stuck else ():
-            self.gpu.release_texture(self.constants.pop(key))
+        self.gl.release()
         if self._own_gpu:
             self.gpu.release()
         if errors:
@@ -389,7 +366,7 @@ class Engine:
         if self.audio and not self.live:  # the sound up to the end of this frame
             self.audio.pump_to((index + 1) / self.fps)
         self.frames_done += 1
-        self._parity ^= 1  # this frame's states become the next frame's @prev
+        self.gl.parity ^= 1  # this frame's states become the next frame's @prev
         return True
 
     def _settle(self) -> None:
@@ -451,55 +428,10 @@ class Engine:
     def _upload(self, step: Upload, frame: np.ndarray) -> None:
         # RGBA on the CPU (runtime/frames.py), then a plain copy: the driver's own RGB -> RGBA
         # unpacking is slower (measured at 720p: 2.4 ms for an RGB write, 1.3 + 0.3 ms this way)
-        self.gpu.write(self.textures[step.value.slot], frame)
+        self.gpu.write(self.gl.tex(step.value), frame)
 
     def _draw(self, p: Pass) -> None:
-        self.fbos[p.name][self._parity].use()
-        unit = 0
-        for v in p.samplers:
-            for k in range(v.textures):
-                self._tex(v, k=k).use(location=unit)
-                unit += 1
-        for unit, (m, c) in enumerate(p.constants, start=p.value_units):
-            self.constants[(m.node, c.key)].use(location=unit)
-        prog, vao = self.gpu.program(p.source)
-        self._set_uniforms(prog, p, p.name)
-        vao.render(vertices=3)
-        if p.tiles is not None:  # again over the unsure tiles, with the full path
-            prog, vao = self.gpu.program(p.border_source, p.tile_vertex)
-            self._set_uniforms(prog, p, p.name + ":border")
-            w, h = p.tiles.size
-            vao.render(vertices=6, instances=w * h)
-
-    def _set_uniforms(self, prog, p: Pass, key: str) -> None:
-        for unit in range(p.value_units):
-            self._set(prog, key, f"t{unit}", unit)
-        for unit, (m, c) in enumerate(p.constants, start=p.value_units):
-            self._set(prog, key, constant_name(m, c.name), unit)
-        self._set(prog, key, "fg_size", (float(p.size[0]), float(p.size[1])))
-        self._set(prog, key, "fg_time", self._index / self.fps)
-        self._set(prog, key, "fg_frame", self._index)
-        for m in p.members:
-            values = m.stage.values(self.params[m.node])
-            for u in m.stage.uniforms:
-                self._set(prog, key, uniform_name(m, u.name), values[u.name])
-
-    def _set(self, prog, pass_name: str, name: str, value: Any) -> None:
-        key = (pass_name, name)
-        if isinstance(value, np.ndarray):
-            value = tuple(value.tolist())
-        if self._uniform_cache.get(key) == value:
-            return
-        self._uniform_cache[key] = value
-        member = prog.get(name, None)
-        if member is None:  # optimised away by the GLSL compiler
-            return
-        if member.array_length > 1:
-            data = np.zeros(member.array_length, np.float32)
-            data[: len(value)] = value[: member.array_length]
-            member.write(data.tobytes())
-        else:
-            member.value = value
+        self.gl.draw(p, lambda node, stage: stage.values(self.params[node]), (self._index / self.fps, self._index))
 
     def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
         arrays = {port: to_uint8(self._read_back(v, frames)) for port, v in step.inputs.items()}
@@ -526,49 +458,13 @@ class Engine:
         want = TYPES[ref.out.type].numpy_shape(ref.out.size)
         if out.shape != want:
             raise NodeError(f"produced an array of shape {out.shape}, expected {want}", node=ref.node)
-        out = to_uint8(out)
-        n = ref.out.components
-        for k in range(ref.out.textures):  # a value of several textures: its channels in order
-            self.gpu.write(self._tex(ref.out, k=k), out if ref.out.textures == 1 else out[..., k * n:(k + 1) * n])
+        self.gl.write(ref.out, to_uint8(out))
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU
             return frames[v.node]
         self._settle()  # a read-back waits for the GPU holding the GIL: wait here first, bounded
-        if v.textures == 1:
-            return self.gpu.read(self._tex(v), v.dtype)
-        parts = [self.gpu.read(self._tex(v, k=k), v.dtype) for k in range(v.textures)]
-        return np.concatenate([p[..., None] if p.ndim == 2 else p for p in parts], axis=-1)
-
-    # ---- state (GpuStage.feedback) ---------------------------------------------------------
-    def _tex(self, v, parity: int | None = None, k: int = 0):
-        """The texture holding value v (its k-th, for a value of several); a state's pair is
-        ping-ponged by frame parity."""
-        if not v.state:
-            return self.textures[v.slots[k]]
-        pair = self.states[v.node][1]
-        parity = self._parity if parity is None else parity
-        return pair[parity] if v.state == "out" else pair[1 - parity]
-
-    def _sync_states(self) -> None:
-        """Each node's state: two textures (read last frame's, write this frame's, swap), kept
-        across recompiles and uniform edits while its shape stays; a new one starts fresh (-1)."""
-        wanted = {node: (out.size, out.components) for node, (_, out) in self.plan.states.items()}
-        for node_id in list(self.states):
-            if self.states[node_id][0] != wanted.get(node_id):
-                self._release_state(node_id)
-        for node_id, (size, comps) in wanted.items():
-            if node_id not in self.states:
-                pair = [self.gpu.texture(size, comps, "f2") for _ in range(2)]
-                for tex in pair:
-                    fbo = self.gpu.framebuffer([tex])
-                    fbo.clear(-1.0, -1.0, -1.0, -1.0)
-                    self.gpu.release_framebuffer(fbo)
-                self.states[node_id] = ((size, comps), pair)
-
-    def _release_state(self, node_id: str) -> None:
-        for tex in self.states.pop(node_id)[1]:
-            self.gpu.release_texture(tex)
+        return self.gl.read(v)
 
     # ---- timing --------------------------------------------------------------------------
     def node_ms(self) -> dict[str, float]:
