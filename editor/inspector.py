@@ -5,12 +5,15 @@ checkboxes, file paths (json_schema_extra widget "file") -> a text field and a f
 button, 3-float tuples that are colours -> colour pickers, anything else -> input fields.
 Hints a node gives as data (json_schema_extra "widget"): "code" a multi-line code box (edits
 apply as you type), "json" a list of records as JSON text, "uniforms" one widget per record
-another field declares (`declared_by`: name, type, default, min, max), editing a dict of values.
+another field declares (`declared_by`: name, type, default, min, max), editing a dict of values,
+"choices" a combo of what a function of the node's own module lists ("module:function", e.g. the
+cameras or sound devices found). The inspector names no node kind.
 A slider drag, or a typing session in the code box, is one undo step (a merge key per node and
 param, closed on release).
 """
 from __future__ import annotations
 
+import importlib
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -58,6 +61,14 @@ def _is_colour(name: str, extra: dict, args: tuple) -> bool:
         lowered == w or lowered.endswith("_" + w) or lowered.startswith(w + "_") for w in COLOUR_NAMES)
 
 
+def _choices(where: str, args) -> list:
+    """The choices a node's own function lists ("fusegraph.nodes...:function"), when the inspector opens."""
+    module, _, fn = where.partition(":")
+    if not module.startswith("fusegraph.nodes."):
+        raise ValueError(f"choices come from a node's module, not {module!r}")
+    return list(getattr(importlib.import_module(module), fn)(*args))
+
+
 def widget_for(name: str, info) -> ParamWidget:
     """The widget for one pydantic field of a Params model."""
     ann = info.annotation
@@ -70,18 +81,12 @@ def widget_for(name: str, info) -> ParamWidget:
     if extra.get("widget") == "file":
         return ParamWidget(name, "file", default, file_kind=str(extra.get("file_kind", "")),
                            save=bool(extra.get("save", False)), doc=doc)
-    if extra.get("widget") == "camera":  # the cameras OpenCV can open, listed when the inspector opens
-        from fusegraph.nodes.camera import available_cameras
-
-        found = tuple(available_cameras())
-        note = f"cameras found: {', '.join(map(str, found))}" if found else "no cameras found on this machine"
-        return ParamWidget(name, "combo", default, choices=found or (default,), doc=f"{doc}; {note}")
-    if extra.get("widget") in ("sound_input", "sound_output"):  # the devices PortAudio lists
-        from fusegraph.nodes.lib.sound_devices import devices
-
-        found = tuple(devices("input" if extra["widget"] == "sound_input" else "output"))
-        note = f"devices found: {', '.join(found)}" if found else "no sound devices found on this machine"
-        return ParamWidget(name, "combo", default, choices=("",) + found, doc=f"{doc}; {note}")
+    if extra.get("widget") == "choices":  # the node lists them (devices found now), "module:function"
+        found = tuple(_choices(extra["choices"], extra.get("args", ())))
+        what = extra.get("found", "choices")
+        note = f"{what} found: {', '.join(map(str, found))}" if found else f"no {what} found on this machine"
+        choices = ("",) + found if extra.get("blank") else found or (default,)
+        return ParamWidget(name, "combo", default, choices=choices, doc=f"{doc}; {note}")
     if origin is Literal:
         return ParamWidget(name, "combo", default, choices=tuple(args), doc=doc)
     if ann is bool:

@@ -26,7 +26,8 @@ PROBE = range(10)
 
 class CameraParams(Params):
     device: int = Field(0, ge=0, le=63, description="0 is the first camera",
-                        json_schema_extra={"widget": "camera"})  # the inspector lists the cameras found
+                        json_schema_extra={"widget": "choices", "choices": "fusegraph.nodes.camera:available_cameras",
+                                           "found": "cameras"})  # the inspector lists the cameras found
     width: int = Field(1280, ge=16, le=7680)
     height: int = Field(720, ge=16, le=4320)
     fps: float = Field(30.0, ge=1, le=240)

@@ -23,7 +23,8 @@ WAIT_S = 2.0  # a device silent this long has stopped
 
 class MicrophoneParams(Params):
     device: str = Field("", description="name (or part of it); empty: the default input",
-                        json_schema_extra={"widget": "sound_input"})  # the inspector lists the devices
+                        json_schema_extra={"widget": "choices", "choices": "fusegraph.nodes.lib.sound_devices:devices",
+                                           "args": ["input"], "found": "sound devices", "blank": True})
     rate: int = Field(48000, ge=8000, le=192000, description="samples per second")
     channels: int = Field(1, ge=1, le=8)
     block_ms: float = Field(10.0, ge=2.5, le=100.0, description="device block (latency)")

@@ -23,7 +23,8 @@ from fusegraph.nodes.contract import AudioFormat, NodeError, NodeSpec, OpenConte
 
 class SpeakerParams(Params):
     device: str = Field("", description="name (or part of it); empty: the default output",
-                        json_schema_extra={"widget": "sound_output"})
+                        json_schema_extra={"widget": "choices", "choices": "fusegraph.nodes.lib.sound_devices:devices",
+                                           "args": ["output"], "found": "sound devices", "blank": True})
     buffer_ms: float = Field(100.0, ge=10.0, le=2000.0, description="sound waiting to be played")
 
 

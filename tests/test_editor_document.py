@@ -569,7 +569,7 @@ def test_camera_device_is_chosen_from_the_cameras_found(monkeypatch):
 
     monkeypatch.setattr(camera, "available_cameras", lambda: [0, 2])
     w = widget_for("device", CameraParams.model_fields["device"])
-    assert w.kind == "combo" and w.choices == (0, 2) and "found: 0, 2" in w.doc
+    assert w.kind == "combo" and w.choices == (0, 2) and "cameras found: 0, 2" in w.doc
     assert from_widget(w, "2") == 2
     monkeypatch.setattr(camera, "available_cameras", lambda: [])
     assert "no cameras found" in widget_for("device", CameraParams.model_fields["device"]).doc
