@@ -53,7 +53,7 @@ class UniformDecl(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=IDENT)
     type: Literal["float", "int", "bool", "vec2", "vec3", "color"] = "float"
-    default: float | list[float] = 0.0
+    default: bool | float | list[float] = 0.0
     min: float = 0.0
     max: float = 1.0
 
@@ -99,6 +99,8 @@ class ShaderParams(Params):
         for u in self.uniforms:
             if RESERVED.fullmatch(u.name) or u.name in ("effect", "p") or re.fullmatch(r"in\d+", u.name):
                 raise ValueError(f"uniform name '{u.name}' is reserved")
+            if not u.min <= u.max:
+                raise ValueError(f"uniform '{u.name}': min {u.min:g} is above max {u.max:g}")
             u.check(u.default)
         if len(set(names)) != len(names):
             raise ValueError(f"uniform names used twice: {sorted({n for n in names if names.count(n) > 1})}")
