@@ -42,6 +42,12 @@ COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 EFFECT_DEF = re.compile(r"\b(?:vec4|float)\s+effect\s*\([^)]*\)\s*\{")
 TOP_DECL = re.compile(r"^\s*(?:const\s+)?(?:void|bool|int|uint|float|[iu]?vec[234]|mat[234])\s+(\w+)\s*[(=;\[]", re.M)
 
+# GLSL's own words: a uniform may not be named like one (the code reads uniforms by name)
+GLSL_WORDS = set("""attribute const uniform varying layout centroid flat smooth noperspective break continue do for
+while switch case default if else in out inout float int uint void bool true false invariant discard return
+struct precision lowp mediump highp sampler2D sampler3D samplerCube""".split()) | {
+    f"{p}{k}{n}" for p in ("", "i", "u", "b") for k in ("vec",) for n in (2, 3, 4)} | {f"mat{n}" for n in (2, 3, 4)}
+
 DEFAULT_CODE = """// per pixel: in0 is this pixel's colour
 vec3 c = in0.rgb * gain;
 return vec4(c, in0.a);"""
@@ -99,6 +105,8 @@ class ShaderParams(Params):
         for u in self.uniforms:
             if RESERVED.fullmatch(u.name) or u.name in ("effect", "p") or re.fullmatch(r"in\d+", u.name):
                 raise ValueError(f"uniform name '{u.name}' is reserved")
+            if u.name in GLSL_WORDS:
+                raise ValueError(f"uniform name '{u.name}' is a word of GLSL")
             if not u.min <= u.max:
                 raise ValueError(f"uniform '{u.name}': min {u.min:g} is above max {u.max:g}")
             u.check(u.default)

@@ -209,6 +209,8 @@ def test_bad_uniform_declarations_and_values_are_refused():
         ({"uniforms": [{"name": "a", "default": 5.0}]}, "outside 0..1"),
         ({"uniforms": [{"name": "a"}, {"name": "a"}]}, "used twice"),
         ({"uniforms": [{"name": "in0"}]}, "reserved"),
+        ({"uniforms": [{"name": "vec3"}]}, "a word of GLSL"),
+        ({"uniforms": [{"name": "a", "min": 2.0, "max": 1.0, "default": 1.5}]}, "min 2 is above max 1"),
         ({"uniforms": [{"name": "a"}], "values": {"b": 1.0}}, "undeclared"),
         ({"uniforms": [{"name": "a", "type": "vec3", "default": [0, 0, 0]}], "values": {"a": [1.0]}}, "3 number(s)"),
     ]:
