@@ -206,9 +206,11 @@ def source(p: ShaderParams, types: list[str] | None = None) -> tuple[ShaderSourc
             for i, t in enumerate(types)] + (["ivec2 pos"] if p.neighbourhood else [])
     args += [f"{GLSL_TYPES[u.type]} arg_{u.name}" for u in p.uniforms]
     call = ", ".join([f"a{i}" for i in range(len(types))] + (["pos"] if p.neighbourhood else []))
-    wrapper = [f"{out_t} {fn}({', '.join(args)}) {{", f"    fg_{h}_budget = {LOOP_BUDGET};"]
+    # a thick function returns vec4 (a mask is its .r); per pixel, the output type itself
+    fn_t = "vec4" if p.neighbourhood else out_t
+    wrapper = [f"{fn_t} {fn}({', '.join(args)}) {{", f"    fg_{h}_budget = {LOOP_BUDGET};"]
     wrapper += [f"    fg_{h}_{u.name} = arg_{u.name};" for u in p.uniforms]
-    wrapper += [f"    return fg_{h}_effect({call});", "}"]
+    wrapper += [f"    return {fn_t}(fg_{h}_effect({call}));", "}"]
     text = "\n".join(head + body + tail + wrapper) + "\n"
     return ShaderSource.inline(text, "shader code", first_line=first, prefix=f"fg_{h}_"), fn
 

@@ -141,6 +141,16 @@ def test_mask_output_and_two_inputs(run_graph, write_png):
     assert_close(out, np.abs(to_float(a)[..., :3] @ LUMA - b[..., 0] / 255.0))  # video read as a mask: luma
 
 
+def test_neighbourhood_shader_with_a_mask_output(run_graph, write_png):
+    """A thick function gives a vec4 whose .r is the mask: the node's float result is wrapped."""
+    rgb = np.random.default_rng(6).integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    params = {"code": "return texelFetch(in0, min(p + ivec2(1, 0), textureSize(in0, 0) - 1), 0).g;",
+              "neighbourhood": True, "output": "mask", "uniforms": []}
+    out = got(run_graph(shader_doc(write_png(rgb), params)))
+    shifted = np.concatenate([rgb[:, 1:, 1], rgb[:, -1:, 1]], axis=1) / 255.0  # the next pixel's green
+    assert out.ndim == 2 and np.abs(out - shifted).max() <= TOL
+
+
 def test_uniform_edits_change_the_output_without_a_recompile(gpu, write_png, astronaut):
     rgb = astronaut[::4, ::4].copy()
     engine = Engine(parse_graph(shader_doc(write_png(rgb), VIGNETTE)), gpu=gpu)
