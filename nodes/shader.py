@@ -128,6 +128,9 @@ def check_code(code: str) -> None:
             raise ValueError(f"code line {i}: #version, #extension, #define, #undef, #line and #include are not "
                              f"allowed (fusegraph writes the program around your code; use const for constants)")
     for i, line in enumerate(blank_comments(code).splitlines(), 1):
+        if re.match(r"\s*(uniform|layout)\b", line):
+            raise ValueError(f"code line {i}: declare uniforms in the node's `uniforms` (fusegraph declares and sets "
+                             f"them), not in the code")
         for m in RESERVED.finditer(line):
             if m.group(1) not in HELPERS:
                 raise ValueError(f"code line {i}: '{m.group(1)}' is a name the generated code uses (reserved: "

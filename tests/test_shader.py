@@ -207,6 +207,7 @@ def test_validate_compiles_shaders_and_names_the_users_line(tmp_path, write_png)
     ("float t0 = 1.0;\nreturn in0 * t0;", "code line 1: 't0' is a name the generated code uses"),
     ("// fine: main in a comment\nvoid main() {}", "code line 2: 'main'"),
     ("return in0 * u_gain;", "'u_gain' is a name the generated code uses"),
+    ("uniform float k;\nreturn in0 * k;", "code line 1: declare uniforms in the node's `uniforms`"),
 ])
 def test_presets_stay_data(code, says):
     with pytest.raises(GraphInvalid) as e:
