@@ -7,16 +7,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import audio_quality, background, fusion, soak, video_denoise  # noqa: E402
+from benchmarks import audio_quality, background, fusion, shader, soak, video_denoise  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=["fusion", "background", "soak", "video_denoise", "audio"], help="run one benchmark")
+    ap.add_argument("--only", choices=["fusion", "shader", "background", "soak", "video_denoise", "audio"], help="run one benchmark")
     ap.add_argument("--soak-frames", type=int, default=10_000)
     args = ap.parse_args()
     if args.only in (None, "fusion"):
         fusion.run()
+    if args.only in (None, "shader"):
+        shader.run()
     if args.only in (None, "background"):
         background.run()
     if args.only in (None, "video_denoise"):
