@@ -1,4 +1,4 @@
-"""fusegraph command line: run, validate, plan, schema, edit, models.
+"""fusegraph command line: run, validate, plan, schema, edit, models, batch.
 
 Exit codes: 0 ok, 2 invalid graph, arguments or input files, 1 failure while running,
 130 stopped with Ctrl+C (outputs are finalised). User mistakes never print a traceback.
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     from runtime.models import add_models_parser
 
     add_models_parser(sub)  # models list / fetch
+    from runtime.batch import add_batch_parser
+
+    add_batch_parser(sub)  # batch: one preset over many files (runtime/batch/)
     return ap
 
 

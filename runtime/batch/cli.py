@@ -1,0 +1,162 @@
+"""`fusegraph batch PRESET INPUT... --out-dir DIR`: the driver. runtime/cli.py only calls
+add_batch_parser.
+
+Exit codes as for `run`: 0 every input ok (or skipped: already done), 1 some failed (the others
+still ran), 2 invalid graph or arguments (nothing started), 130 stopped with Ctrl+C.
+Ctrl+C once: no new job starts, the running ones finish and are recorded; twice: they are
+stopped and discarded. Either way the manifest says what is done and a rerun continues.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+
+from runtime.batch.jobs import STAGING, Job, PlanError, plan_jobs
+from runtime.batch.manifest import Busy, Manifest
+from runtime.batch.progress import Progress, short
+
+OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
+
+
+def default_workers() -> int:
+    """What this machine can hold: one worker per GPU where there are (NVIDIA), else per core."""
+    gpus = [d for d in os.listdir("/dev") if d.startswith("nvidia") and d[6:].isdigit()] if os.path.isdir("/dev") else []
+    return len(gpus) or len(os.sched_getaffinity(0))
+
+
+class Control:
+    """Ctrl+C, as the engines see it: stopping (no new jobs) after one, discard after two."""
+
+    def __init__(self, say):
+        self.stopping = self.discard = False
+        self.say = say
+
+    def __call__(self, signum, frame) -> None:
+        if self.stopping:
+            self.discard = True
+            self.say("fusegraph: stopping now: the running files are discarded")
+        else:
+            self.stopping = True
+            self.say("fusegraph: stopping: no new files start; the running ones finish "
+                     "(Ctrl+C again to discard them)")
+
+
+class Events:
+    """What the engines report: each finished job goes into the manifest and on the screen."""
+
+    def __init__(self, manifest: Manifest, progress: Progress):
+        self.manifest, self.view = manifest, progress
+        self.records: list[dict] = []
+
+    def start(self, job: Job, host: str, pid: int, attempt: int) -> None:
+        self.view.start(job.index)
+
+    def progress(self, job: Job, frames: int) -> None:
+        self.view.progress(job.index, frames)
+
+    def retry(self, job: Job, why: str, attempt: int, of: int) -> None:
+        self.view.frames.pop(job.index, None)
+        self.view.line(f"retry   {short(job.input)}: {why}; attempt {attempt} of {of}")
+
+    def done(self, job: Job, rec: dict) -> None:
+        self.manifest.add(rec)
+        self.records.append(rec)
+        self.view.done(job.index, rec)
+
+
+def cmd_batch(args) -> int:
+    from runtime.cli import UsageError, load, preset_dirs
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be 1 or more")
+    if args.retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    if args.address and args.engine != "ray":
+        raise UsageError("--address is for --engine ray")
+    graph = load(args.preset, args.set)
+    try:
+        jobs = plan_jobs(graph, args.inputs, args.out_dir, input_at=args.input, output_at=args.output,
+                         name=args.name, search_dirs=preset_dirs(args.preset))
+    except PlanError as exc:
+        raise UsageError(str(exc)) from None
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise UsageError(f"--out-dir '{args.out_dir}' is a file, not a folder")
+    if args.engine == "ray":
+        from runtime.batch.ray_engine import RayEngine, RayMissing
+
+        try:
+            engine = RayEngine(args.address, args.retries, args.workers)
+            engine.connect()
+        except RayMissing as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        from runtime.batch.local import LocalEngine
+
+        engine = LocalEngine(min(args.workers or default_workers(), len(jobs)), args.retries)
+    os.makedirs(args.out_dir, exist_ok=True)
+    try:
+        manifest = Manifest(args.out_dir)
+    except Busy as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        return run_batch(engine, jobs, graph.model_dump(mode="json", by_alias=True), manifest, args)
+    finally:
+        manifest.close()
+        staging = os.path.join(os.path.abspath(args.out_dir), STAGING)
+        shutil.rmtree(staging, ignore_errors=True)  # what killed or stopped workers left
+
+
+def run_batch(engine, jobs: list[Job], doc: dict, manifest: Manifest, args) -> int:
+    todo, skipped = [], 0
+    for job in jobs:
+        rec = None if args.force else manifest.done(job.input, job.output)
+        if rec is None:
+            todo.append(job)
+        else:
+            manifest.add({**rec, "status": "skipped"})
+            skipped += 1
+    say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    say(f"fusegraph: batch of {len(jobs)} file(s): {len(todo)} to run, {skipped} already done (skipped)"
+        + (f", on {engine.describe()}" if todo else ""))
+    progress = Progress(len(todo), quiet=args.quiet)
+    events = Events(manifest, progress)
+    control = Control(lambda text: progress.bar.write(text, file=sys.stderr))
+    previous = signal.signal(signal.SIGINT, control)
+    try:
+        if todo:
+            engine.run(todo, doc, events, control)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.close()
+    failed = [r for r in events.records if r["status"] != "ok"]
+    left = len(todo) - len(events.records)
+    say(f"fusegraph: {len(events.records) - len(failed)} ok, {len(failed)} failed, {skipped} skipped"
+        + (f", {left} not started" if left else "") + f"; manifest: {short(manifest.path)}")
+    if control.stopping:
+        return INTERRUPTED
+    return FAILED if failed else OK
+
+
+def add_batch_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    b = sub.add_parser("batch", help="run a preset over many files, in parallel (local processes or Ray)",
+                       description="Run a preset over many input files, one job per file; see README 'Batch'.")
+    b.add_argument("preset")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (their media files) or globs")
+    b.add_argument("--out-dir", required=True, metavar="DIR", help="where outputs and manifest.jsonl go")
+    b.add_argument("--input", action="append", default=[], metavar="NODE.PARAM",
+                   help="the param each input replaces (default: the path of the one file source; repeatable)")
+    b.add_argument("--output", metavar="NODE.PARAM", help="the param each output replaces (default: the one file sink)")
+    b.add_argument("--name", default="{stem}{ext}",
+                   help="output file name: {stem} {ext} (the preset output's) {name} {input_ext} {parent}")
+    b.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="as for run, every job")
+    b.add_argument("--workers", type=int, help="jobs at once (local default: cores, or GPUs; ray: the cluster's)")
+    b.add_argument("--engine", choices=["local", "ray"], default="local")
+    b.add_argument("--address", help="Ray cluster address (host:port, or auto); without it a local Ray starts")
+    b.add_argument("--retries", type=int, default=2, help="reruns of a job whose worker process died")
+    b.add_argument("--force", action="store_true", help="redo inputs the manifest says are done")
+    b.add_argument("--quiet", action="store_true", help="no progress bar (the per-file lines stay)")
+    b.set_defaults(func=cmd_batch)
+    return b
