@@ -95,7 +95,7 @@ def cmd_batch(args) -> int:
     else:
         from runtime.batch.local import LocalEngine
 
-        engine = LocalEngine(min(args.workers or default_workers(), len(jobs)), args.retries)
+        engine = LocalEngine(args.workers or default_workers(), args.retries)
     os.makedirs(args.out_dir, exist_ok=True)
     try:
         manifest = Manifest(args.out_dir)
@@ -120,7 +120,7 @@ def run_batch(engine, jobs: list[Job], doc: dict, manifest: Manifest, args) -> i
             skipped += 1
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     say(f"fusegraph: batch of {len(jobs)} file(s): {len(todo)} to run, {skipped} already done (skipped)"
-        + (f", on {engine.describe()}" if todo else ""))
+        + (f", on {engine.describe(len(todo))}" if todo else ""))
     progress = Progress(len(todo), quiet=args.quiet)
     events = Events(manifest, progress)
     control = Control(lambda text: progress.bar.write(text, file=sys.stderr))

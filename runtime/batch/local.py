@@ -67,8 +67,8 @@ class LocalEngine:
         self.size, self.retries = workers, retries
         self.ctx = mp.get_context("spawn")
 
-    def describe(self) -> str:
-        return f"{self.size} local worker process(es)"
+    def describe(self, jobs: int) -> str:
+        return f"{min(self.size, jobs)} local worker process(es)"
 
     def _spawn(self) -> Worker:
         parent, child = self.ctx.Pipe()

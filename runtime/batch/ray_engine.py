@@ -60,7 +60,7 @@ class RayEngine:
             raise RayMissing("--engine ray needs Ray: pip install 'fusegraph[ray]'") from None
         self.address, self.retries, self.cap = address, retries, workers
 
-    def describe(self) -> str:
+    def describe(self, jobs: int) -> str:
         import ray
 
         res = ray.cluster_resources()
