@@ -1,5 +1,5 @@
 """`fusegraph batch --engine ray` on a real Ray cluster: one local head on 127.0.0.1 for the module
-(2 CPUs), started by a helper process this module owns and shut down at the end.
+(2 CPUs, tests/ray_head.py), shut down at the end.
 
 The same batch as the local tests; a Ray worker is killed mid-job and Ray's own retry reruns it.
 """
@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,46 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ray_head import local_ray_head
 from test_batch import GRAPH, fg, frames_of, make_clips, manifest
 from test_cli import fusegraph_exe
 
-# Ray takes 127.0.0.1 as "this machine, no cluster" only in its single-machine mode (what it uses
-# on macOS and Windows); elsewhere it would bind the machine's network address.
-# A token of the module's own for the cluster's authentication (nothing kept in ~/.ray).
-LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-HEAD = """
-import sys, ray
-ctx = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-               object_store_memory=80 * 1024 * 1024, _temp_dir=sys.argv[1], configure_logging=False)
-print(ctx.address_info["gcs_address"], flush=True)
-sys.stdin.read()  # until the tests close our stdin
-ray.shutdown()
-"""
-
 
 @pytest.fixture(scope="module")
-def ray_address():
-    temp = tempfile.mkdtemp(prefix="fgray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    env = {**os.environ, **LOOPBACK}
-    head = subprocess.Popen([sys.executable, "-c", HEAD, temp], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
-    try:
-        address = head.stdout.readline().strip()
-        assert address.startswith("127.0.0.1:"), f"the Ray head did not start ({address!r})"
-        yield address, head.pid
-    finally:
-        head.stdin.close()
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # whatever of its cluster is left: ours alone
-        except ProcessLookupError:
-            pass
-        head.wait()
-        subprocess.run(["rm", "-rf", temp])
+def ray_head():
+    with local_ray_head(cpus=2) as head:
+        yield head
 
 
 def descendants(pid: int) -> list[int]:
@@ -91,8 +57,8 @@ def holder(pids: list[int], folder: Path) -> int | None:
     return None
 
 
-def test_ray_batch_retries_a_killed_worker_and_completes_the_manifest(tmp_path, ray_address):
-    address, head = ray_address
+def test_ray_batch_retries_a_killed_worker_and_completes_the_manifest(tmp_path, ray_head):
+    address, head, env = ray_head
     work = tmp_path
     (work / "g.json").write_text(json.dumps(GRAPH))
     make_clips(work / "clips", {"a.mp4": 12, "done.mp4": 6})
@@ -102,7 +68,7 @@ def test_ray_batch_retries_a_killed_worker_and_completes_the_manifest(tmp_path, 
 
     p = subprocess.Popen([fusegraph_exe(), "batch", "g.json", "clips", "--out-dir", "out", "--engine", "ray",
                           "--address", address, "--quiet"], cwd=work, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, **LOOPBACK})
+                         stderr=subprocess.PIPE, text=True, env=env)
     with ThreadPoolExecutor(1) as pool:
         ref = pool.submit(fg, work, "run", "g.json", "--quiet", "--set", "src.path=clips/long.mp4",
                           "--set", "out.path=long_ref.mp4")

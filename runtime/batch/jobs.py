@@ -83,7 +83,8 @@ def the_one(graph: Graph, save: bool, flag: str) -> tuple[str, str]:
     if not found:
         raise PlanError(f"the graph has no {what} for the batch to {'write' if save else 'read'}")
     if len(found) > 1:
-        raise PlanError(f"the graph has several: {', '.join(f'{n}.{p}' for n, p in found)}: choose with {flag}")
+        raise PlanError(f"the graph has several {what.split(' (')[0]}s ({', '.join(f'{n}.{p}' for n, p in found)}): "
+                        f"choose the one each {'output' if save else 'input'} replaces with {flag} NODE.PARAM")
     return found[0]
 
 
