@@ -96,11 +96,15 @@ def cmd_batch(args) -> int:
         from runtime.batch.local import LocalEngine
 
         engine = LocalEngine(args.workers or default_workers(), args.retries)
-    os.makedirs(args.out_dir, exist_ok=True)
     try:
+        os.makedirs(args.out_dir, exist_ok=True)
+        if not os.access(args.out_dir, os.W_OK | os.X_OK):
+            raise PermissionError(13, "no permission to write in it")
         manifest = Manifest(args.out_dir)
     except Busy as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--out-dir '{args.out_dir}': {exc.strerror or exc}") from None
     try:
         return run_batch(engine, jobs, graph.model_dump(mode="json", by_alias=True), manifest, args)
     finally:

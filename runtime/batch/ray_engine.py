@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
-import time
 from typing import Any
 
 from runtime.batch.jobs import Job
@@ -25,8 +25,6 @@ class RayMissing(Exception):
 
 def fusegraph_job(job: Job, doc: dict, assets: dict[str, tuple[str, str, Any]], queue) -> dict:
     """A Ray task (its worker's title reads `ray::fusegraph_job`): fetch the assets, run the job."""
-    import socket
-
     from runtime.batch.worker import run_job
 
     queue.put(("start", job.index, socket.gethostname(), os.getpid()))
@@ -48,6 +46,17 @@ def materialise(name: str, digest: str, ref) -> str:
             f.write(ray.get(ref))
         os.replace(temp, path)
     return path
+
+
+def reachable(address: str | None, timeout: float = 10.0) -> None:
+    """A HOST:PORT that nothing answers on fails here, in seconds (Ray itself retries for minutes)."""
+    host, colon, port = (address or "").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # None (start a local Ray), "auto", ray://...: Ray's to resolve
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayMissing(f"cannot connect to Ray at '{address}': {exc.strerror or exc}") from None
 
 
 class RayEngine:
@@ -74,6 +83,7 @@ class RayEngine:
 
         import ray
 
+        reachable(self.address)
         try:
             ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING,
                      configure_logging=True, include_dashboard=False if self.address is None else None)
@@ -93,13 +103,18 @@ class RayEngine:
         for key, path in (jobs[0].assets if jobs else {}).items():
             data = open(path, "rb").read()
             assets[key] = (os.path.basename(path), hashlib.sha256(data).hexdigest(), ray.put(data))
-        waiting, running = list(jobs), {}
+        waiting, running, withdrawn = list(jobs), {}, set()
         by_index = {j.index: j for j in jobs}
         starts = {j.index: 0 for j in jobs}
         try:
             while waiting or running:
                 if control.discard:
                     break
+                if control.stopping:  # Ctrl+C once: what Ray has not started yet is withdrawn
+                    for ref, job in running.items():
+                        if not starts[job.index] and ref not in withdrawn:
+                            ray.cancel(ref)
+                            withdrawn.add(ref)
                 while waiting and not control.stopping and (self.cap is None or len(running) < self.cap):
                     job = waiting.pop(0)
                     running[task.remote(job, doc_ref, assets, queue)] = job
@@ -111,6 +126,10 @@ class RayEngine:
                     job = running.pop(ref)
                     try:
                         record = {**ray.get(ref), "attempts": starts[job.index]}
+                    except ray.exceptions.TaskCancelledError:
+                        if not starts[job.index]:
+                            continue  # withdrawn before it started: not run, not recorded
+                        record = failed(job, STOPPED, starts[job.index])
                     except ray.exceptions.RayError as exc:  # its worker died more than max_retries times
                         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                         record = failed(job, f"{type(exc).__name__}: {why}; tried {starts[job.index]} time(s)",
