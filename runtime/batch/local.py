@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from runtime.batch.jobs import Job
+from runtime.batch.worker import STOPPED
 
 
 def worker_main(conn) -> None:
@@ -149,9 +150,6 @@ class LocalEngine:
         except (EOFError, OSError):
             pass  # it died: the caller sees the process gone
         return False
-
-
-STOPPED = "stopped before it finished (Ctrl+C)"
 
 
 def failed(job: Job, error: str, attempts: int) -> dict[str, Any]:

@@ -16,21 +16,49 @@ import tempfile
 from typing import Any
 
 from runtime.batch.jobs import Job
-from runtime.batch.local import STOPPED, failed
+from runtime.batch.local import failed
+from runtime.batch.worker import STOPPED
 
 
 class RayMissing(Exception):
     pass
 
 
-def fusegraph_job(job: Job, doc: dict, assets: dict[str, tuple[str, str, Any]], queue) -> dict:
-    """A Ray task (its worker's title reads `ray::fusegraph_job`): fetch the assets, run the job."""
+def fusegraph_job(job: Job, doc: dict, assets: dict[str, tuple[str, str, Any]], board) -> dict | None:
+    """A Ray task (its worker's title reads `ray::fusegraph_job`): fetch the assets, run the job.
+    None: the batch was stopping when Ray got to it, so it did not start."""
+    import ray
+
     from runtime.batch.worker import run_job
 
-    queue.put(("start", job.index, socket.gethostname(), os.getpid()))
+    if not ray.get(board.start.remote(job.index, socket.gethostname(), os.getpid())):
+        return None
     local = {key: materialise(name, digest, ref) for key, (name, digest, ref) in assets.items()}
-    record = run_job(job, doc, lambda frames: queue.put(("progress", job.index, frames)), assets=local)
-    return record
+    return run_job(job, doc, lambda frames: board.progress.remote(job.index, frames), assets=local)
+
+
+class Board:
+    """A Ray actor, the batch's notice board: tasks post their start and progress there and ask it
+    whether they may start at all (after one Ctrl+C they may not: no race with a cancel)."""
+
+    def __init__(self):
+        self.messages: list[tuple] = []
+        self.stopping = False
+
+    def start(self, index: int, host: str, pid: int) -> bool:
+        if not self.stopping:
+            self.messages.append(("start", index, host, pid))
+        return not self.stopping
+
+    def progress(self, index: int, frames: int) -> None:
+        self.messages.append(("progress", index, frames))
+
+    def take(self) -> list[tuple]:
+        out, self.messages = self.messages, []
+        return out
+
+    def stop(self) -> None:
+        self.stopping = True
 
 
 def materialise(name: str, digest: str, ref) -> str:
@@ -92,44 +120,40 @@ class RayEngine:
 
     def run(self, jobs: list[Job], doc: dict, events, control) -> None:
         import ray
-        from ray.util.queue import Queue
 
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         task = ray.remote(fusegraph_job).options(num_cpus=1, num_gpus=gpus, max_retries=self.retries,
                                                   retry_exceptions=False)
-        queue = Queue(actor_options={"num_cpus": 0})
+        board = ray.remote(Board).options(num_cpus=0).remote()
         doc_ref = ray.put(doc)
         assets = {}
         for key, path in (jobs[0].assets if jobs else {}).items():
             data = open(path, "rb").read()
             assets[key] = (os.path.basename(path), hashlib.sha256(data).hexdigest(), ray.put(data))
-        waiting, running, withdrawn = list(jobs), {}, set()
+        waiting, running, stopped = list(jobs), {}, False
         by_index = {j.index: j for j in jobs}
         starts = {j.index: 0 for j in jobs}
         try:
             while waiting or running:
                 if control.discard:
                     break
-                if control.stopping:  # Ctrl+C once: what Ray has not started yet is withdrawn
-                    for ref, job in running.items():
-                        if not starts[job.index] and ref not in withdrawn:
-                            ray.cancel(ref)
-                            withdrawn.add(ref)
+                if control.stopping and not stopped:  # Ctrl+C once: what has not started never will
+                    ray.get(board.stop.remote())
+                    stopped = True
                 while waiting and not control.stopping and (self.cap is None or len(running) < self.cap):
                     job = waiting.pop(0)
-                    running[task.remote(job, doc_ref, assets, queue)] = job
+                    running[task.remote(job, doc_ref, assets, board)] = job
                 if not running:
                     break
                 done, _ = ray.wait(list(running), num_returns=len(running), timeout=0.25)
-                self._drain(queue, by_index, starts, events)
+                self._drain(board, by_index, starts, events)
                 for ref in done:
                     job = running.pop(ref)
                     try:
-                        record = {**ray.get(ref), "attempts": starts[job.index]}
-                    except ray.exceptions.TaskCancelledError:
-                        if not starts[job.index]:
-                            continue  # withdrawn before it started: not run, not recorded
-                        record = failed(job, STOPPED, starts[job.index])
+                        result = ray.get(ref)
+                        if result is None:
+                            continue  # not started: the batch was stopping
+                        record = {**result, "attempts": starts[job.index]}
                     except ray.exceptions.RayError as exc:  # its worker died more than max_retries times
                         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                         record = failed(job, f"{type(exc).__name__}: {why}; tried {starts[job.index]} time(s)",
@@ -139,11 +163,13 @@ class RayEngine:
             for ref, job in running.items():  # Ctrl+C twice: end them now
                 ray.cancel(ref, force=True)
                 events.done(job, failed(job, STOPPED, starts[job.index]))
-            ray.kill(queue.actor)
+            ray.kill(board)
             ray.shutdown()
 
-    def _drain(self, queue, by_index, starts, events) -> None:
-        for kind, index, *data in queue.get_nowait_batch(queue.qsize()):
+    def _drain(self, board, by_index, starts, events) -> None:
+        import ray
+
+        for kind, index, *data in ray.get(board.take.remote()):
             job = by_index[index]
             if kind == "start":
                 starts[index] += 1

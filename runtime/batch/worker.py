@@ -18,6 +18,8 @@ from typing import Any, Callable
 from runtime.batch.jobs import Job, job_doc
 from runtime.errors import GraphInvalid
 
+STOPPED = "stopped before it finished (Ctrl+C)"
+
 _GPU = None  # one GL context per worker process, kept across its jobs
 
 
@@ -42,7 +44,7 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
     """Run one job; returns its manifest record. report(frames) is called a few times a second."""
     from runtime.engine import Engine
     from runtime.graph import parse_graph
-    from runtime.runner import OK, run_offline
+    from runtime.runner import INTERRUPTED, OK, run_offline
 
     t0 = time.perf_counter()
     shutil.rmtree(job.staging, ignore_errors=True)  # what a killed attempt left
@@ -55,7 +57,7 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
         engine.process = counted(engine.process, lambda: engine.frames_done, report)
         with redirect_stderr(captured):
             rc = run_offline(engine, quiet=True)
-        error = None if rc == OK else error_text(captured.getvalue())
+        error = None if rc == OK else STOPPED if rc == INTERRUPTED else error_text(captured.getvalue())
         if error is None and not os.path.isfile(job.staged):
             error = "no frames: nothing was written"
         if error is None:
