@@ -93,7 +93,7 @@ def expand_inputs(items: list[str], kinds: set[str]) -> list[str]:
     exts = tuple({e for k in kinds for e in KIND_EXTS.get(k, ())})
     out: dict[str, str] = {}
     for item in items:
-        if glob.has_magic(item):
+        if not os.path.exists(item) and any(c in item for c in "*?["):
             matches = [m for m in sorted(glob.glob(item, recursive=True)) if os.path.isfile(m)]
             if not matches:
                 raise PlanError(f"input '{item}' matches no file")

@@ -36,9 +36,12 @@ def worker_main(conn) -> None:
         if msg is None:
             return
         job, doc = msg
-        conn.send(("start", job.index, host, pid))
-        record = run_job(job, doc, lambda frames: conn.send(("progress", job.index, frames)))
-        conn.send(("done", job.index, record))
+        try:
+            conn.send(("start", job.index, host, pid))
+            record = run_job(job, doc, lambda frames: conn.send(("progress", job.index, frames)))
+            conn.send(("done", job.index, record))
+        except OSError:
+            return  # the batch went away mid-job (run_job has discarded the job's output)
 
 
 @dataclass
