@@ -19,6 +19,7 @@ import pytest
 
 from media import write_clip
 from runtime.batch.jobs import PlanError, plan_jobs
+from runtime.batch.manifest import Manifest
 from runtime.graph import parse_graph
 from test_cli import fusegraph_exe
 
@@ -115,11 +116,10 @@ def worker_pids(parent: int) -> list[int]:
     return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
-def test_a_killed_worker_is_retried_and_the_output_stays_whole(work):
-    make_clips(work / "clips", {"long.mp4": 240}, size=(320, 240))
+def killed_mid_job(work: Path, *extra: str) -> tuple[int, str, str]:
+    """Run the batch with one worker and SIGKILL that worker once it is writing its video."""
     p = subprocess.Popen([fusegraph_exe(), "batch", "g.json", "clips", "--out-dir", "out", "--workers", "1",
-                          "--retries", "1", "--quiet"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                          "--quiet", *extra], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         staging = work / "out" / ".fusegraph-batch"
         deadline = time.monotonic() + 60
@@ -132,12 +132,28 @@ def test_a_killed_worker_is_retried_and_the_output_stays_whole(work):
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 0, err
+    assert "Traceback" not in err, err
+    return p.returncode, out, err
+
+
+def test_a_killed_worker_is_retried_and_the_output_stays_whole(work):
+    make_clips(work / "clips", {"long.mp4": 240}, size=(320, 240))
+    rc, out, err = killed_mid_job(work, "--retries", "1")
+    assert rc == 0, err
     assert "retry   clips/long.mp4: the worker process died of SIGKILL" in out
     rec = manifest(work / "out")["long.mp4"]
     assert rec["status"] == "ok" and rec["attempts"] == 2 and rec["frames"] == 240
     assert len(frames_of(work / "out" / "long.mp4")) == 240
     assert sorted(os.listdir(work / "out")) == ["long.mp4", "manifest.jsonl"]  # no partial file left
+    before = (work / "out" / "long.mp4").read_bytes()
+
+    rc, out, err = killed_mid_job(work, "--retries", "0", "--force")  # no retries left: failed
+    assert rc == 1, err
+    rec = manifest(work / "out")["long.mp4"]
+    assert rec["status"] == "failed" and rec["attempts"] == 1
+    assert "died of SIGKILL" in rec["error"] and "tried 1 time(s)" in rec["error"]
+    assert (work / "out" / "long.mp4").read_bytes() == before  # the earlier output is untouched
+    assert sorted(os.listdir(work / "out")) == ["long.mp4", "manifest.jsonl"]
 
 
 def test_mistakes_are_refused_before_anything_starts(work):
@@ -146,6 +162,12 @@ def test_mistakes_are_refused_before_anything_starts(work):
     r = fg(work, "batch", "g.json", "a", "b", "--out-dir", "out")
     assert r.returncode == 2 and "would both write" in r.stderr and "{parent}" in r.stderr
     assert not (work / "out").exists()  # nothing started, nothing written
+    held = Manifest(str(work))  # a batch writing into the folder holds its lock
+    try:
+        r = fg(work, "batch", "g.json", "a", "--out-dir", ".")
+        assert r.returncode == 2 and "another batch is writing" in r.stderr
+    finally:
+        held.close()
     graph = parse_graph(GRAPH)
 
     def plan(items, **kw):
