@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from media import write_clip
-from runtime.batch.jobs import PlanError, plan_jobs
-from runtime.batch.manifest import Manifest
-from runtime.graph import parse_graph
+from fusegraph.runtime.batch.jobs import PlanError, plan_jobs
+from fusegraph.runtime.batch.manifest import Manifest
+from fusegraph.runtime.graph import parse_graph
 from test_cli import fusegraph_exe
 
 GRAPH = {"format": 2, "nodes": [

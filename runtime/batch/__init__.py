@@ -13,6 +13,6 @@ from __future__ import annotations
 
 def add_batch_parser(sub):
     """Add `fusegraph batch` to the CLI's subparsers."""
-    from runtime.batch.cli import add_batch_parser as _add
+    from fusegraph.runtime.batch.cli import add_batch_parser as _add
 
     return _add(sub)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
 
-from runtime.batch.jobs import STAGING, Job, PlanError, plan_jobs
-from runtime.batch.manifest import Busy, Manifest
-from runtime.batch.progress import Progress, short
+from fusegraph.runtime.batch.jobs import Job, PlanError, plan_jobs
+from fusegraph.runtime.batch.manifest import Busy, Manifest
+from fusegraph.runtime.batch.progress import Progress, short
 
 OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 
@@ -68,7 +67,7 @@ class Events:
 
 
 def cmd_batch(args) -> int:
-    from runtime.cli import UsageError, load, preset_dirs
+    from fusegraph.runtime.cli import UsageError, load, preset_dirs
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be 1 or more")
@@ -85,7 +84,7 @@ def cmd_batch(args) -> int:
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UsageError(f"--out-dir '{args.out_dir}' is a file, not a folder")
     if args.engine == "ray":
-        from runtime.batch.ray_engine import RayEngine, RayMissing
+        from fusegraph.runtime.batch.ray_engine import RayEngine, RayMissing
 
         try:
             engine = RayEngine(args.address, args.retries, args.workers)
@@ -93,7 +92,7 @@ def cmd_batch(args) -> int:
         except RayMissing as exc:
             raise UsageError(str(exc)) from None
     else:
-        from runtime.batch.local import LocalEngine
+        from fusegraph.runtime.batch.local import LocalEngine
 
         engine = LocalEngine(args.workers or default_workers(), args.retries)
     try:
@@ -109,8 +108,6 @@ def cmd_batch(args) -> int:
         return run_batch(engine, jobs, graph.model_dump(mode="json", by_alias=True), manifest, args)
     finally:
         manifest.close()
-        staging = os.path.join(os.path.abspath(args.out_dir), STAGING)
-        shutil.rmtree(staging, ignore_errors=True)  # what killed or stopped workers left
 
 
 def run_batch(engine, jobs: list[Job], doc: dict, manifest: Manifest, args) -> int:

@@ -12,9 +12,9 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodes import REGISTRY
-from nodes.spec import NodeError, OpenContext
-from runtime.graph import Graph
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import NodeError, OpenContext
+from fusegraph.runtime.graph import Graph
 
 # What a folder given as INPUT contributes, by the kind of file its source reads.
 KIND_EXTS = {
@@ -135,7 +135,7 @@ def output_name(template: str, path: str, ext: str) -> str:
 def assets_of(graph: Graph, skip: set[tuple[str, str]], search_dirs: tuple[str, ...]) -> dict[str, str]:
     """Files the graph reads besides the batch input (a backdrop image, a model): absolute paths,
     so a worker anywhere (another folder, another machine once shipped) finds the same file."""
-    from nodes.model_registry import resolve
+    from fusegraph.nodes.model_registry import resolve
 
     out = {}
     for node, param in file_params(graph, save=False):

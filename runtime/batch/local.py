@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
-from runtime.batch.jobs import Job
-from runtime.batch.worker import STOPPED
+from fusegraph.runtime.batch.jobs import Job
+from fusegraph.runtime.batch.worker import STOPPED
 
 
 def worker_main(conn) -> None:
     """A worker process: run each job it is sent until it is sent None (or the batch is gone)."""
     os.setpgrp()  # out of the terminal's foreground group: Ctrl+C is the batch's to handle
-    from runtime.batch.worker import run_job
+    from fusegraph.runtime.batch.worker import run_job
 
     host, pid = socket.gethostname(), os.getpid()
     while True:

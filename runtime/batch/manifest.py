@@ -4,16 +4,20 @@ ms_per_frame, host, attempts, error, finished).
 Records are appended as jobs end (one write of one line, flushed), so a batch that is killed
 leaves every finished job recorded; a torn last line is ignored when read. The last record of
 an input wins, and at the end the file is rewritten (temporary name, then rename) with one
-record per input. The output folder is locked while a batch runs, so two batches never write
-the same manifest or outputs.
+record per input. The batch's staging folder (DIR/.fusegraph-batch) is locked while it runs,
+so two batches never write the same manifest or outputs.
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import shutil
 import time
 from typing import Any
+
+from fusegraph.runtime.atomic import write_atomic
+from fusegraph.runtime.batch.jobs import STAGING
 
 DONE = ("ok", "skipped")  # statuses whose output a rerun keeps
 
@@ -25,14 +29,29 @@ class Busy(Exception):
 class Manifest:
     def __init__(self, folder: str):
         self.path = os.path.join(folder, "manifest.jsonl")
-        self._lock = os.open(folder, os.O_RDONLY)
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock)
-            raise Busy(f"another batch is writing to '{folder}' (it holds the folder's lock)") from None
+        self.staging = os.path.join(folder, STAGING)
+        self._lock = self._take(folder)
         self.records: dict[str, dict[str, Any]] = {}
         self._read()
+
+    def _take(self, folder: str) -> int:
+        """Lock the batch's staging folder (not the output folder: that one's flock is for the
+        atomic publishes in it, runtime/atomic.py). A folder another batch removed while we
+        waited is a stale one: take the new one."""
+        for _ in range(10):
+            os.makedirs(self.staging, exist_ok=True)
+            fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.stat(self.staging).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except BlockingIOError:
+                os.close(fd)
+                raise Busy(f"another batch is writing to '{folder}' (it holds {STAGING}/)") from None
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        raise Busy(f"cannot lock '{self.staging}'")
 
     def _read(self) -> None:
         try:
@@ -67,14 +86,11 @@ class Manifest:
             os.close(fd)
 
     def close(self) -> None:
-        """Rewrite with one record per input, atomically; release the folder."""
+        """Rewrite with one record per input, atomically; clear the staging folder (what killed or
+        stopped jobs left there) and let go of the lock."""
         try:
             if self.records:
-                temp = os.path.join(os.path.dirname(self.path), ".manifest.jsonl.partial")
-                with open(temp, "w", encoding="utf-8") as f:
-                    f.writelines(json.dumps(r) + "\n" for r in self.records.values())
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temp, self.path)
+                write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records.values()).encode())
         finally:
+            shutil.rmtree(self.staging, ignore_errors=True)  # still locked: no other batch uses it
             os.close(self._lock)

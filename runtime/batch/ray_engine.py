@@ -15,9 +15,9 @@ import socket
 import tempfile
 from typing import Any
 
-from runtime.batch.jobs import Job
-from runtime.batch.local import failed
-from runtime.batch.worker import STOPPED
+from fusegraph.runtime.batch.jobs import Job
+from fusegraph.runtime.batch.local import failed
+from fusegraph.runtime.batch.worker import STOPPED
 
 
 class RayMissing(Exception):
@@ -29,7 +29,7 @@ def fusegraph_job(job: Job, doc: dict, assets: dict[str, tuple[str, str, Any]], 
     None: the batch was stopping when Ray got to it, so it did not start."""
     import ray
 
-    from runtime.batch.worker import run_job
+    from fusegraph.runtime.batch.worker import run_job
 
     if not ray.get(board.start.remote(job.index, socket.gethostname(), os.getpid())):
         return None

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import shutil
 import socket
 import time
 from contextlib import redirect_stderr
 from typing import Any, Callable
 
-from runtime.batch.jobs import Job, job_doc
-from runtime.errors import GraphInvalid
+from fusegraph.runtime.atomic import Partial, publish
+from fusegraph.runtime.batch.jobs import Job, job_doc
+from fusegraph.runtime.errors import GraphInvalid
 
 STOPPED = "stopped before it finished (Ctrl+C)"
 
@@ -26,7 +28,7 @@ _GPU = None  # one GL context per worker process, kept across its jobs
 def worker_gpu():
     global _GPU
     if _GPU is None:
-        from runtime.gpu import Gpu
+        from fusegraph.runtime.gpu import Gpu
 
         _GPU = Gpu()
     return _GPU
@@ -42,9 +44,9 @@ def error_text(captured: str) -> str:
 def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
             assets: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one job; returns its manifest record. report(frames) is called a few times a second."""
-    from runtime.engine import Engine
-    from runtime.graph import parse_graph
-    from runtime.runner import INTERRUPTED, OK, run_offline
+    from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.graph import parse_graph
+    from fusegraph.runtime.runner import INTERRUPTED, OK, run_offline
 
     t0 = time.perf_counter()
     shutil.rmtree(job.staging, ignore_errors=True)  # what a killed attempt left
@@ -61,7 +63,10 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
         if error is None and not os.path.isfile(job.staged):
             error = "no frames: nothing was written"
         if error is None:
-            os.replace(job.staged, job.output)
+            try:
+                publish_output(job)
+            except OSError as exc:  # the output folder went away, the disk is full
+                error = f"cannot write '{job.output}': {exc.strerror or exc}"
     except GraphInvalid as exc:
         error = "; ".join(str(e) for e in exc.errors)
     except Exception as exc:  # a bug or a GL failure: reported against this file, the batch goes on
@@ -74,6 +79,14 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
             "frames": frames, "seconds": round(seconds, 3),
             "ms_per_frame": round(seconds * 1000.0 / frames, 2) if frames else None,
             "host": socket.gethostname(), "pid": os.getpid(), "error": error}
+
+
+def publish_output(job: Job) -> None:
+    """The finished file over the output name, as every fusegraph output is published (under the
+    folder's lock, the old file's permissions kept, flushed to disk)."""
+    run = f"{os.getpid()}-{secrets.token_hex(4)}"
+    target = os.path.realpath(job.output)
+    publish([Partial(job.staged, target, run, job.output, job.output_at[0])])
 
 
 def counted(process: Callable[[int], bool], frames: Callable[[], int], report: Callable[[int], None],
