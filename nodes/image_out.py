@@ -1,7 +1,8 @@
 """image_out: save frames as PNG or JPEG files.
 
 Inputs:  in (video; a mask is saved as a grey image)
-Params:  path (.png, .jpg or .jpeg; may hold a {frame} placeholder, e.g. "out/shot_{frame:05d}.png"),
+Params:  path (.png, .jpg or .jpeg; may hold a {frame} placeholder, e.g. "out/shot_{frame:05d}.png";
+         no other braces or formats),
          mode ("last": the last frame, written when the run ends; "sequence": every frame as it
          comes, the path must hold {frame})
 Notes:   Every file is written under a temporary name and renamed into place, so a reader never
@@ -12,11 +13,13 @@ Notes:   Every file is written under a temporary name and renamed into place, so
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from typing import Literal
 
 import cv2
 import numpy as np
+from pydantic import field_validator
 
 from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
 from nodes.media_files import check_target
@@ -25,9 +28,27 @@ FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_Q
            ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
 
 
+# The one placeholder a file name may hold: {frame}, or {frame:05d}-style (zero-padded, at most
+# 12 wide). Anything else str.format understands ({frame:0>1500000000}, {0}, {frame.x}) could
+# cost unbounded memory or fail only when the file is written.
+PLACEHOLDER = re.compile(r"\{frame(?::(0?)(\d{1,2})d)?\}")
+MAX_FRAME_WIDTH = 12
+
+
 class ImageOutParams(Params):
     path: str = path_field(kind="image", save=True)
     mode: Literal["last", "sequence"] = "last"
+
+    @field_validator("path")
+    @classmethod
+    def _plain_placeholder(cls, path: str) -> str:
+        rest = PLACEHOLDER.sub("", path)
+        if "{" in rest or "}" in rest:
+            raise ValueError("the only placeholder a file name may hold is {frame} or e.g. {frame:05d}")
+        for m in PLACEHOLDER.finditer(path):
+            if m.group(2) and int(m.group(2)) > MAX_FRAME_WIDTH:
+                raise ValueError(f"{m.group(0)}: a frame number is at most {MAX_FRAME_WIDTH} digits wide")
+        return path
 
 
 def to_bgr(img, ext: str) -> np.ndarray:

@@ -20,6 +20,18 @@ Size = tuple[int, int]  # (width, height) in pixels
 SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
+
+
+def printable(value: Any, limit: int = 200) -> str:
+    """Text from a preset or file made safe to print in a one-line message: control characters
+    (terminal escapes, NUL, newlines) shown as \\xNN, and cut to `limit` characters (a value of
+    megabytes is not echoed)."""
+    text = value if isinstance(value, str) else str(value)
+    shown = text[:limit].translate(_CONTROL)
+    return shown + f"... ({len(text)} characters)" if len(text) > limit else shown
+
+
 class NodeError(Exception):
     """A user-facing failure of one node (missing file, bad frame, no device)."""
 
@@ -37,7 +49,8 @@ class NodeError(Exception):
         where = self.node or ""
         if self.port:
             where += f".{self.port}"
-        return f"{where}: {self.message}" if where else self.message
+        message = printable(self.message, 600)
+        return f"{printable(where)}: {message}" if where else message
 
 
 def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -> Any:
@@ -46,9 +59,11 @@ def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -
 
 
 class Params(BaseModel):
-    """Base of every node's params model: unknown keys are errors, values are checked on assignment."""
+    """Base of every node's params model: unknown keys are errors, values are checked on assignment,
+    NaN and infinity are refused (JSON's NaN/Infinity, 1e999): no param means them, and one would
+    pass every range check only to poison a frame."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

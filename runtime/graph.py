@@ -5,9 +5,11 @@ Loading is pure data (json + pydantic): no code, no pickle, no eval.
 from __future__ import annotations
 
 import difflib
+import errno
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -45,7 +47,7 @@ class Link(BaseModel):
 
 
 class NodeBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     id: str = Field(pattern=ID_PATTERN)
     pos: tuple[float, float] = (0.0, 0.0)
 
@@ -138,7 +140,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
             continue
         seen.add(node_id)
         kind = raw.get("type")
-        if kind not in NODE_MODELS:
+        if not isinstance(kind, str) or kind not in NODE_MODELS:
             close = difflib.get_close_matches(str(kind), NODE_MODELS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             errors.append(GraphError("unknown_type", f"unknown node type{hint}", node=label, received=kind))
@@ -189,20 +191,84 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     return partial
 
 
+# A preset is a few kilobytes (a 5000-node graph about 1 MB): these bounds only stop hostile
+# or mistaken input (/dev/zero, a FIFO, a 2 GB file, a 100000-deep nest, a 5000-digit number)
+# from costing unbounded memory, time or a traceback.
+MAX_PRESET_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 32  # arrays/objects inside each other (presets use 5)
+MAX_NUMBER_DIGITS = 64  # a float keeps 17 significant digits; more is no number a param takes
+
+
+class _Refused(Exception):
+    pass
+
+
+def _number(kind: type):
+    def parse(text: str):
+        if len(text) > MAX_NUMBER_DIGITS:
+            raise _Refused(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+        return kind(text)
+    return parse
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    todo = [(doc, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            todo += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
+    return False
+
+
+def read_bounded(path: str | os.PathLike, limit: int, what: str) -> bytes:
+    """A regular file's bytes, at most `limit` of them, else OSError/ValueError saying why not.
+    Opened without blocking (a FIFO would wait for a writer for ever) and checked to be a file
+    (/dev/zero, a FIFO or a folder is refused before anything is read)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file (a device, FIFO or socket)")
+        if st.st_size > limit:
+            raise ValueError(f"{what} is {st.st_size / 2**20:.1f} MB; at most {limit // 2**20} MB is read")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:  # grew while we read
+            raise ValueError(f"{what} is larger than {limit // 2**20} MB")
+        return data
+    finally:
+        os.close(fd)
+
+
 def read_document(path: str | os.PathLike) -> Any:
-    """The raw JSON of a preset; file and syntax problems as GraphInvalid."""
+    """The raw JSON of a preset; file, size, syntax and nesting problems as GraphInvalid."""
     path = Path(path)
+
+    def bad(code: str, message: str) -> GraphInvalid:
+        return GraphInvalid([GraphError(code, message)], str(path))
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_PRESET_BYTES, "the preset").decode("utf-8")
     except FileNotFoundError:
-        raise GraphInvalid([GraphError("file", f"preset file '{path}' not found")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraphInvalid([GraphError("file", f"cannot read preset '{path}': {exc}")], str(path)) from None
+        raise bad("file", f"preset file '{path}' not found") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise bad("file", f"cannot read preset '{path}': {reason}") from None
     try:
-        return json.loads(text)
+        doc = json.loads(text, parse_int=_number(int), parse_float=_number(float))
     except json.JSONDecodeError as exc:
-        raise GraphInvalid([GraphError("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: "
-                                                 f"{exc.msg}")], str(path)) from None
+        raise bad("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except _Refused as exc:
+        raise bad("json", f"not a preset: {exc}") from None
+    except RecursionError:  # deeper than the parser goes: deeper than MAX_DEPTH too
+        raise bad("json", f"not a preset: arrays or objects nested more than {MAX_DEPTH} deep") from None
+    if _depth_over(doc, MAX_DEPTH):
+        raise bad("json", f"not a preset: arrays or objects nested more than {MAX_DEPTH} deep")
+    return doc
 
 
 def load_graph(path: str | os.PathLike) -> Graph:
