@@ -11,9 +11,9 @@ import os
 import sys
 from typing import Any
 
-from nodes.spec import NodeError
-from runtime.errors import GraphError, GraphInvalid
-from runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
+# The rest is imported in main(), inside its handlers: Ctrl+C while numpy, pydantic or the GPU
+# libraries load stops with 130 and no traceback.
+OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -41,6 +41,8 @@ def load(path: str, sets: list[str] = ()) -> Any:
     from runtime.graph import parse_graph, read_document
     from runtime.migrate import migrate
 
+    from runtime.errors import GraphError, GraphInvalid
+
     overrides = parse_set(list(sets))
     doc = read_document(path)
     if overrides and isinstance(doc, dict):
@@ -66,6 +68,7 @@ def preset_dirs(preset: str) -> tuple[str, ...]:
 
 
 def cmd_validate(args) -> int:
+    from runtime.errors import GraphInvalid
     from runtime.graph import load_graph
 
     status = OK
@@ -105,9 +108,13 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from nodes.media_files import check_target
     from runtime.engine import Engine
+    from runtime.runner import run_offline
 
     graph = load(args.preset, args.set)
+    if args.profile:  # a bad trace path is found now, not after the last frame
+        check_target(args.profile, None, "trace")
     engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
 
@@ -121,13 +128,23 @@ def cmd_edit(args) -> int:
     return editor_main(args.preset)
 
 
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1 frame")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fusegraph", description="Node-based live media pipelines.")
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a preset headless, every frame in order")
     run.add_argument("preset")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
-    run.add_argument("--frames", type=int, help="number of frames (needed when every source is endless)")
+    run.add_argument("--frames", type=positive_int, help="number of frames (needed when every source is endless)")
     run.add_argument("--profile", metavar="TRACE.json", help="write a Chrome/Perfetto trace, one row per node or pass")
     run.add_argument("--no-fuse", action="store_true", help="one GPU pass per stage (tests, benchmarks)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -153,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("fusegraph: stopped", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    from nodes.spec import NodeError
+    from runtime.errors import GraphInvalid
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

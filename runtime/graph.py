@@ -104,7 +104,8 @@ def _pydantic_errors(exc: ValidationError, node_id: str | None) -> list[GraphErr
             code, msg = "param_range", e["msg"].lower()
         else:
             code = "param_invalid" if param else "invalid"
-            msg = e["msg"] if param else f"'{'.'.join(loc)}': {e['msg']}"
+            text = e["msg"].removeprefix("Value error, ")  # a validator's own sentence
+            msg = text if param else f"'{'.'.join(loc)}': {text}"
         received = e.get("input") if kind != "missing" else None
         if isinstance(received, dict):
             received = None

@@ -10,7 +10,7 @@ from nodes.spec import NodeError
 from runtime.engine import Engine
 from runtime.trace import write_trace
 
-OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
+from runtime.cli import FAILED, INTERRUPTED, INVALID, OK  # the exit codes
 
 
 def run_offline(engine: Engine, frames: int | None = None, trace: str | None = None, quiet: bool = False) -> int:
@@ -52,13 +52,21 @@ def run_offline(engine: Engine, frames: int | None = None, trace: str | None = N
     finally:
         signal.signal(signal.SIGINT, previous)
     lost = engine.audio.counters() if engine.audio else {}
-    engine.close(ok=True)
+    try:
+        engine.close(ok=True)
+    except NodeError as exc:  # finalising failed (a full disk): a failure while running, not bad input
+        print(f"fusegraph: {exc}", file=sys.stderr)
+        return FAILED
     for node, counts in lost.items():  # sound a device could not take or give in time
         for what, n in counts.items():
             if n:
                 print(f"fusegraph: {node}: {n} block(s) lost ({what})", file=sys.stderr)
     if trace:
-        write_trace(trace, engine.trace, {"frames": done, "renderer": engine.gpu.renderer})
+        try:
+            write_trace(trace, engine.trace, {"frames": done, "renderer": engine.gpu.renderer})
+        except OSError as exc:
+            print(f"fusegraph: cannot write the trace '{trace}': {exc.strerror or exc}", file=sys.stderr)
+            return FAILED
     if stop["asked"]:
         print(f"fusegraph: stopped after {done} frame(s); outputs finalised", file=sys.stderr)
         return INTERRUPTED

@@ -20,5 +20,9 @@ def write_trace(path: str | os.PathLike, events: list[tuple[str, float, float]],
                     "ts": round(start * 1e6, 3), "dur": round(dur * 1e6, 3)})
     doc = {"traceEvents": out, "displayTimeUnit": "ms", "otherData": meta or {}}
     tmp = Path(f"{path}.partial")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # nothing half-written is left behind
+        tmp.unlink(missing_ok=True)
+        raise
