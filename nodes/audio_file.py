@@ -16,6 +16,7 @@ import av
 import numpy as np
 from pydantic import Field
 
+from nodes.input_files import regular_file_error
 from nodes.media_files import open_reason
 from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
@@ -51,6 +52,8 @@ class AudioFile(AudioSource):
 
     def _open(self) -> None:
         self.close()
+        if reason := regular_file_error(self.path):
+            raise self._error(reason)
         try:
             self.container = av.open(self.path, "r")
         except (OSError, av.FFmpegError) as e:

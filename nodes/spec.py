@@ -18,6 +18,7 @@ Role = Literal["source", "sink", "thin", "thick", "cpu", "audio"]
 Size = tuple[int, int]  # (width, height) in pixels
 
 SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
+MAX_TEXTURE = 16384  # GL_MAX_TEXTURE_SIZE of most GPUs; the engine passes its GPU's own
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
@@ -264,6 +265,7 @@ class OpenContext:
     audio: AudioFormat | None = None  # sinks with an audio input: what arrives there
     live: bool = False
     search_dirs: tuple[str, ...] = ()  # where relative input paths are looked for after the CWD
+    max_texture: int = MAX_TEXTURE  # sources: the GPU's largest texture side (GL_MAX_TEXTURE_SIZE)
 
     def find_input(self, path: str) -> str:
         """A relative input file: the current directory first, then next to the preset."""

@@ -135,7 +135,8 @@ class Engine:
     def _open_source(self, node_id: str) -> Source:
         spec = REGISTRY[self.graph.node(node_id).type]
         try:
-            ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs)
+            ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs,
+                              max_texture=self.gpu.max_texture)
             return spec.open(self.params[node_id], ctx)
         except NodeError as exc:
             exc.node = exc.node or node_id

@@ -5,11 +5,9 @@ Loading is pure data (json + pydantic): no code, no pickle, no eval.
 from __future__ import annotations
 
 import difflib
-import errno
 import json
 import os
 import re
-import stat
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -17,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from nodes import REGISTRY
+from nodes.input_files import read_bounded
 from runtime.errors import GraphError, GraphInvalid
 from runtime.migrate import FORMAT_VERSION, migrate
 
@@ -221,28 +220,6 @@ def _depth_over(doc: Any, limit: int) -> bool:
                 return True
             todo += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
     return False
-
-
-def read_bounded(path: str | os.PathLike, limit: int, what: str) -> bytes:
-    """A regular file's bytes, at most `limit` of them, else OSError/ValueError saying why not.
-    Opened without blocking (a FIFO would wait for a writer for ever) and checked to be a file
-    (/dev/zero, a FIFO or a folder is refused before anything is read)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file (a device, FIFO or socket)")
-        if st.st_size > limit:
-            raise ValueError(f"{what} is {st.st_size / 2**20:.1f} MB; at most {limit // 2**20} MB is read")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:  # grew while we read
-            raise ValueError(f"{what} is larger than {limit // 2**20} MB")
-        return data
-    finally:
-        os.close(fd)
 
 
 def read_document(path: str | os.PathLike) -> Any:
