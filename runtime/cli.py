@@ -92,6 +92,7 @@ def cmd_schema(args) -> int:
 def cmd_plan(args) -> int:
     from runtime.compiler import describe
     from runtime.engine import Engine
+    from runtime.output_paths import describe_outputs
 
     engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse, search_dirs=preset_dirs(args.preset))
     engine.open(sinks=False)
@@ -99,6 +100,8 @@ def cmd_plan(args) -> int:
         print(describe(engine.plan))
         if engine.audio:
             print(engine.audio.describe())
+        if outputs := describe_outputs(engine.graph):
+            print(outputs)
         if args.glsl:
             for p in engine.plan.passes:
                 print(f"\n// ===== {p.name}\n{p.source}")
@@ -113,10 +116,29 @@ def cmd_run(args) -> int:
     from runtime.runner import run_offline
 
     graph = load(args.preset, args.set)
+    refuse_outside(graph, args)
     if args.profile:  # a bad trace path is found now, not after the last frame
         check_target(args.profile, None, "trace")
     engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
+
+
+def refuse_outside(graph, args) -> None:
+    """A preset's own output paths that lead outside the current folder need --allow-outside
+    (a shared preset could otherwise overwrite any file of its kind the user can write);
+    paths the user gave with --set are theirs to choose."""
+    from runtime.errors import GraphError, GraphInvalid
+    from runtime.output_paths import is_outside, written_paths
+
+    if args.allow_outside:
+        return
+    named = {(node, param) for node, param, _ in parse_set(args.set)}
+    errors = [GraphError("outside", f"writes outside the current folder, to '{os.path.abspath(path)}': "
+                                    f"pass --allow-outside to allow it", node=node, param=param)
+              for node, param, path in written_paths(graph)
+              if (node, param) not in named and is_outside(path)]
+    if errors:
+        raise GraphInvalid(errors, args.preset)
 
 
 def cmd_edit(args) -> int:
@@ -148,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", metavar="TRACE.json", help="write a Chrome/Perfetto trace, one row per node or pass")
     run.add_argument("--no-fuse", action="store_true", help="one GPU pass per stage (tests, benchmarks)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--allow-outside", action="store_true",
+                     help="let the preset write outside the current folder (absolute paths, '..')")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check presets; print every problem")
     val.add_argument("presets", nargs="+")
