@@ -166,8 +166,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     from runtime.validate import check_links  # local: validate imports this module
 
     partial = Graph(nodes=nodes, links=[])
-    good_links, link_errors = check_links(partial, links, known_ids={n.get("id") for n in raw_nodes
-                                                                      if isinstance(n, dict)})
+    good_links, link_errors = check_links(partial, links, known_ids=_strings(raw_nodes, "id"))
     errors += link_errors
     partial = Graph(nodes=nodes, links=good_links)
     from runtime.validate import check_graph
@@ -176,8 +175,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     # problem already reported: an input whose link was refused or whose source did not parse
     # is not also "missing"; a sink (or a node of unknown type) that did not parse still counts.
     linked = {l.dst for l in links}
-    meant = {n.get("type") for n in raw_nodes if isinstance(n, dict)}
-    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in meant if isinstance(t, str))
+    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in _strings(raw_nodes, "type"))
     for err in check_graph(partial):
         if err.code == "missing_input" and f"{err.node}.{err.port}" in linked:
             continue
@@ -220,6 +218,11 @@ def _depth_over(doc: Any, limit: int) -> bool:
                 return True
             todo += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
     return False
+
+
+def _strings(raw_nodes: list, key: str) -> set[str]:
+    """The string values of `key` in the raw nodes (any other value, even a dict, is skipped)."""
+    return {n[key] for n in raw_nodes if isinstance(n, dict) and isinstance(n.get(key), str)}
 
 
 def read_document(path: str | os.PathLike) -> Any:
