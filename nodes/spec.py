@@ -226,6 +226,7 @@ class AudioSource:
     format: AudioFormat
     frames: int | None = None  # samples in all, when known (a file); None for a device or a loop
     device: bool = False  # paced by a device's clock (read() waits for it); else by ours, live
+    missing: str | None = None  # a planning stand-in for a device that is not there: why
     overruns: int = 0  # blocks the device delivered that we had no room for (live)
 
     def read(self, n: int) -> np.ndarray:
@@ -266,6 +267,9 @@ class OpenContext:
     live: bool = False
     search_dirs: tuple[str, ...] = ()  # where relative input paths are looked for after the CWD
     max_texture: int = MAX_TEXTURE  # sources: the GPU's largest texture side (GL_MAX_TEXTURE_SIZE)
+    # only planning (`fusegraph plan`): a device source need not start; one that is missing may
+    # answer with a stand-in whose `missing` says why, so the rest of the graph is still planned
+    plan_only: bool = False
 
     def find_input(self, path: str) -> str:
         """A relative input file: the current directory first, then next to the preset."""

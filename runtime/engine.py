@@ -119,6 +119,7 @@ class Engine:
             self.audio.close()
         self.audio, self._audio_key = path, key
         path.video_sink = self.sinks.get
+        path.plan_only = not open_sinks  # `fusegraph plan`: devices are described, not started
         if self.profile:
             path.trace, path.trace_t0 = self.trace, self._t0
         path.open_sources()

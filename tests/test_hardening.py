@@ -340,3 +340,15 @@ def test_a_preset_writing_outside_the_folder_says_so_and_needs_allow_outside(tmp
     # a path the user names on the command line is theirs to choose
     assert cli(["run", str(g), "--quiet", "--set", f"out.path={tmp_path / 'mine.png'}"], capsys)[0] == 0
     assert (tmp_path / "mine.png").exists()
+
+
+def test_plan_without_the_microphone_marks_what_depends_on_it(capsys):
+    import sounddevice
+
+    if any(d["max_input_channels"] > 0 for d in sounddevice.query_devices()):
+        pytest.skip("this machine has a microphone")
+    assert main(["plan", "presets/voice_denoise.json"]) == 0  # was exit 2: nothing planned
+    out = capsys.readouterr().out
+    assert "source  mic (microphone): 48000 Hz, 1 channel -> denoise.in" in out
+    assert "MISSING DEVICE: no microphone" in out
+    assert out.count("depends on the missing mic") == 2  # the denoiser and the speaker
