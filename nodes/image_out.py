@@ -98,13 +98,8 @@ class ImageOut(Sink):
         self.done = False
 
     def _path(self, index: int) -> str:
-        if not self.pattern:
-            return self.p.path
-        try:
-            return self.p.path.format(frame=index)
-        except (KeyError, IndexError, ValueError) as e:
-            raise NodeError(f"'{self.p.path}': bad placeholder ({e}); use {{frame}} or e.g. {{frame:05d}}",
-                            node=self.node) from None
+        # the params allow only {frame} / {frame:05d}-style placeholders: format cannot fail
+        return self.p.path.format(frame=index) if self.pattern else self.p.path
 
     def write(self, inputs: dict, index: int) -> None:
         img = to_bgr(inputs["in"], self.ext)
