@@ -22,16 +22,20 @@ class UsageError(Exception):
 
 def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
     """--set node.param=value; value is JSON when it parses (numbers, booleans), else a string."""
+    from runtime.graph import JsonRefused, parse_json  # the bounds of preset files
+
     out = []
     for item in items:
         target, eq, raw = item.partition("=")
         node, dot, param = target.partition(".")
         if not eq or not dot or not node or not param:
-            raise UsageError(f"--set '{item}': expected node.param=value")
+            raise UsageError(f"--set '{item[:80]}': expected node.param=value")
         try:
-            value = json.loads(raw)
+            value = parse_json(raw)
         except json.JSONDecodeError:
             value = raw
+        except JsonRefused as exc:
+            raise UsageError(f"--set {target}: {exc}") from None
         out.append((node, param, value))
     return out
 

@@ -197,14 +197,14 @@ MAX_DEPTH = 32  # arrays/objects inside each other (presets use 5)
 MAX_NUMBER_DIGITS = 64  # a float keeps 17 significant digits; more is no number a param takes
 
 
-class _Refused(Exception):
-    pass
+class JsonRefused(ValueError):
+    """JSON beyond the bounds: too deep, a number too long."""
 
 
 def _number(kind: type):
     def parse(text: str):
         if len(text) > MAX_NUMBER_DIGITS:
-            raise _Refused(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+            raise JsonRefused(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
         return kind(text)
     return parse
 
@@ -240,16 +240,24 @@ def read_document(path: str | os.PathLike) -> Any:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise bad("file", f"cannot read preset '{path}': {reason}") from None
     try:
-        doc = json.loads(text, parse_int=_number(int), parse_float=_number(float))
+        return parse_json(text)
     except json.JSONDecodeError as exc:
         raise bad("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    except _Refused as exc:
+    except JsonRefused as exc:
         raise bad("json", f"not a preset: {exc}") from None
+
+
+def parse_json(text: str) -> Any:
+    """JSON within the bounds above (presets, --set values): JSONDecodeError for bad syntax,
+    JsonRefused for what is too deep or too long."""
+    try:
+        doc = json.loads(text, parse_int=_number(int), parse_float=_number(float))
     except RecursionError:  # deeper than the parser goes: deeper than MAX_DEPTH too
-        raise bad("json", f"not a preset: arrays or objects nested more than {MAX_DEPTH} deep") from None
-    if _depth_over(doc, MAX_DEPTH):
-        raise bad("json", f"not a preset: arrays or objects nested more than {MAX_DEPTH} deep")
-    return doc
+        doc = None
+    else:
+        if not _depth_over(doc, MAX_DEPTH):
+            return doc
+    raise JsonRefused(f"arrays or objects nested more than {MAX_DEPTH} deep")
 
 
 def load_graph(path: str | os.PathLike) -> Graph:

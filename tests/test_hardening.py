@@ -352,3 +352,9 @@ def test_plan_without_the_microphone_marks_what_depends_on_it(capsys):
     assert "source  mic (microphone): 48000 Hz, 1 channel -> denoise.in" in out
     assert "MISSING DEVICE: no microphone" in out
     assert out.count("depends on the missing mic") == 2  # the denoiser and the speaker
+
+
+@pytest.mark.parametrize("value, says", [("[" * 5000 + "]" * 5000, "nested more than"), ("9" * 5001, "5001 digits")])
+def test_set_values_have_the_bounds_of_preset_files(capsys, value, says):
+    code, err = cli(["plan", "presets/stylise.json", "--set", f"glow.sigma={value}"], capsys)
+    assert code == 2 and f"--set glow.sigma: " in err and says in err and len(err) < 300
