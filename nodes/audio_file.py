@@ -21,6 +21,9 @@ from nodes.media_files import open_reason
 from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 
+MAX_RATE, MAX_CHANNELS = 768_000, 64  # beyond any real recording
+
+
 class AudioFileParams(Params):
     path: str = path_field(kind="audio")
     track: int = Field(0, ge=0, description="audio track of a file with several")
@@ -39,6 +42,10 @@ class AudioFile(AudioSource):
         self.format = AudioFormat(st.codec_context.sample_rate, st.codec_context.channels)
         if self.format.rate <= 0 or self.format.channels <= 0:
             raise self._error("the audio track has no sample rate or channel count")
+        if self.format.rate > MAX_RATE or self.format.channels > MAX_CHANNELS:
+            # a header's word alone would size every block (a frame's time of 2 GHz sound: 266 MB)
+            raise self._error(f"the audio track declares {self.format}; at most {MAX_RATE} Hz and "
+                              f"{MAX_CHANNELS} channels are read")
         self.lead = self._lead()  # samples of silence before the track (< 0: samples dropped)
         length = self._length()
         # what the file says it holds: a WAV's header, else the track's own duration (not the

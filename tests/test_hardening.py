@@ -48,7 +48,8 @@ def wav(fmt_code: int, samples: int, rate: int = 8000, keep: int | None = None) 
     """A mono 16-bit WAV declaring `samples`; `keep`: cut the file after that many data bytes."""
     data = (np.sin(np.arange(samples) / 5) * 8000).astype("<i2").tobytes()
     head = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt "
-            + struct.pack("<IHHIIHH", 16, fmt_code, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", len(data)))
+            + struct.pack("<IHHIIHH", 16, fmt_code, 1, rate, rate * 2 & 0xFFFFFFFF, 2, 16) + b"data"
+            + struct.pack("<I", len(data)))
     return head + (data if keep is None else data[:keep])
 
 
@@ -180,6 +181,7 @@ def audio_graph(folder: Path, wav_bytes: bytes) -> Path:
 @pytest.mark.parametrize("data, says", [
     (wav(0x1234, 8000), "an encoding FFmpeg cannot decode"),
     (wav(1, 3 * 8000, keep=int(0.6 * 8000) * 2), "cut short: its sound ends at 0.60 s of the 3.00 s"),
+    (wav(1, 8000, rate=2_000_000_000), "declares 2000000000 Hz, 1 channel; at most 768000 Hz"),
 ])
 def test_bad_sound_files_are_named(tmp_path, monkeypatch, capsys, data, says):
     monkeypatch.chdir(tmp_path)
