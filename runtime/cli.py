@@ -54,7 +54,9 @@ def load(path: str, sets: list[str] = ()) -> Any:
             doc = migrate(doc)
         except ValueError:
             return parse_graph(doc, path)  # reports the version problem
-        nodes = {n.get("id"): n for n in doc.get("nodes", []) if isinstance(n, dict)}
+        if not isinstance(doc.get("nodes"), list):
+            return parse_graph(doc, path)  # reports what is wrong with it
+        nodes = {n["id"]: n for n in doc["nodes"] if isinstance(n, dict) and isinstance(n.get("id"), str)}
         missing = [GraphError("unknown_node", "--set names a node that is not in the graph", node=node)
                    for node, _, _ in overrides if node not in nodes]
         if missing:

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodes import REGISTRY
+from runtime.cli import load
 from runtime.errors import GraphInvalid
-from runtime.graph import MAX_DEPTH, parse_graph, read_document
+from runtime.graph import MAX_DEPTH, read_document
 
 PRESETS = sorted(Path(__file__).resolve().parent.parent.joinpath("presets").glob("*.json"))
 DOCS = {p.name: json.loads(p.read_text()) for p in PRESETS}
@@ -86,21 +87,23 @@ def mutated_preset(draw):
 
 
 def check(doc, tmp_path) -> None:
-    """The loader's contract on one document, through the file reader as the CLI uses it."""
+    """The loader's contract on one document, read from a file as the CLI reads it, with and
+    without a --set override."""
     path = tmp_path / "fuzz.json"
     path.write_text(json.dumps(doc, allow_nan=True))
-    tracemalloc.start()
-    t = time.perf_counter()
-    try:
-        parse_graph(read_document(path), str(path))
-    except GraphInvalid as exc:
-        message = str(exc)
-        assert exc.errors and not any(c in message for c in "\x1b\x07\0")
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert time.perf_counter() - t < SECONDS
-    assert peak < MEGABYTES * 2**20
+    for sets in ([], ["a.sigma=3"]):
+        tracemalloc.start()
+        t = time.perf_counter()
+        try:
+            load(str(path), sets)
+        except GraphInvalid as exc:
+            message = str(exc)
+            assert exc.errors and not any(c in message for c in "\x1b\x07\0")
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert time.perf_counter() - t < SECONDS
+        assert peak < MEGABYTES * 2**20
 
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
