@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from nodes.input_files import MAX_IMAGE_BYTES, MAX_TEXTURE, check_image_header, read_bounded
+from nodes.input_files import MAX_IMAGE_BYTES, MAX_TEXTURE, PIXEL_BUDGET, check_image_header, read_bounded
 from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
@@ -51,6 +51,9 @@ def read_image(path: str, node: str | None, max_side: int = MAX_TEXTURE) -> np.n
     log.setLogLevel(log.LOG_LEVEL_SILENT)
     try:
         frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # OpenCV's own size bound (a format Pillow could not size)
+        raise NodeError(f"cannot read image '{path}': it declares more than {PIXEL_BUDGET / 1e6:.0f} megapixels "
+                        f"or a size OpenCV refuses", node=node) from None
     finally:
         log.setLogLevel(old)
     if frame is None:

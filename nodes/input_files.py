@@ -10,9 +10,8 @@ import re
 import stat
 import warnings
 
-from nodes.spec import MAX_TEXTURE, NodeError
+from nodes.spec import MAX_TEXTURE, PIXEL_BUDGET, NodeError
 
-PIXEL_BUDGET = 50_000_000  # 8192x6104: 200 MB as RGBA, with room for the decoder's copy
 MAX_IMAGE_BYTES = 512 * 2**20
 
 

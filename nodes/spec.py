@@ -19,6 +19,7 @@ Size = tuple[int, int]  # (width, height) in pixels
 
 SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
 MAX_TEXTURE = 16384  # GL_MAX_TEXTURE_SIZE of most GPUs; the engine passes its GPU's own
+PIXEL_BUDGET = 50_000_000  # the largest picture read: 8192x6104, 200 MB as RGBA (nodes/input_files.py)
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}

@@ -94,6 +94,19 @@ def test_a_picture_wider_than_this_gpu_takes(tmp_path):
         read_image(str(path), "img", max_side=64)  # what OpenContext.max_texture says of a small GPU
 
 
+def test_a_format_pillow_cannot_size_is_bounded_by_opencv(tmp_path):
+    # Radiance .hdr: OpenCV reads it, Pillow cannot size it; OpenCV's own bound (read when cv2
+    # loads, so in a fresh process, as the command line starts) refuses 12000x12000
+    import subprocess
+    import sys
+
+    hdr = tmp_path / "big.hdr"
+    hdr.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 12000 +X 12000\n" + b"\0" * 1000)
+    r = subprocess.run([sys.executable, "-c", "from nodes.image_source import read_image\n"
+                        f"read_image({str(hdr)!r}, 'img')"], capture_output=True, text=True)
+    assert r.returncode == 1 and "NodeError: img: cannot read image" in r.stderr and "50 megapixels" in r.stderr
+
+
 @pytest.mark.parametrize("path", ["{frame:0>1500000000}.png", "{0}.png", "a{frame.real}.png", "{frame:99d}.png",
                                   "{frame!r}.png", "x}.png"])
 def test_image_out_takes_only_a_plain_frame_placeholder(path):
