@@ -67,8 +67,8 @@ def check_picture_size(size: tuple[int, int], what: str, node: str | None, max_s
 
 def check_image_header(data: bytes, what: str, node: str | None, max_side: int = MAX_TEXTURE) -> None:
     """check_picture_size on the size an encoded picture declares in its header, read by Pillow
-    (nothing is decoded). A format Pillow does not know passes (OpenCV, which may know it, has
-    its own limit of 2^30 pixels)."""
+    (nothing is decoded). A format Pillow does not know passes: OpenCV, which may know it,
+    holds it to the same budget (OPENCV_IO_MAX_IMAGE_PIXELS, nodes/__init__.py)."""
     from PIL import Image, UnidentifiedImageError
 
     with warnings.catch_warnings():

@@ -42,10 +42,9 @@ def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
 
 def load(path: str, sets: list[str] = ()) -> Any:
     """Load a preset with --set overrides applied before validation (so they are checked too)."""
+    from runtime.errors import GraphError, GraphInvalid
     from runtime.graph import parse_graph, read_document
     from runtime.migrate import migrate
-
-    from runtime.errors import GraphError, GraphInvalid
 
     overrides = parse_set(list(sets))
     doc = read_document(path)
