@@ -373,3 +373,12 @@ def test_plan_without_the_microphone_marks_what_depends_on_it(capsys):
 def test_set_values_have_the_bounds_of_preset_files(capsys, value, says):
     code, err = cli(["plan", "presets/stylise.json", "--set", f"glow.sigma={value}"], capsys)
     assert code == 2 and f"--set glow.sigma: " in err and says in err and len(err) < 300
+
+
+def test_a_sample_format_the_file_cannot_hold_fails_validation():
+    exc = pytest.raises(GraphInvalid, parse_graph, {"nodes": [
+        {"id": "a", "type": "audio_file", "params": {"path": "in.wav"}},
+        {"id": "o", "type": "audio_out", "params": {"path": "o.flac", "sample_format": "f32"}}],
+        "links": [{"from": "a.out", "to": "o.in"}]}).value
+    assert [(e.node, e.param) for e in exc.errors] == [("o", "sample_format")]
+    assert ".flac files cannot hold f32" in str(exc)
