@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from nodes import REGISTRY
+from nodes.spec import printable
 from runtime.graph import Graph
 
 
@@ -37,5 +38,5 @@ def describe_outputs(graph: Graph) -> str:
     for node, param, path in written_paths(graph):
         where = os.path.abspath(path)
         mark = "  (OUTSIDE the current folder)" if is_outside(path) else ""
-        lines.append(f"  writes  {node}.{param}: {where}{mark}")
+        lines.append(f"  writes  {node}.{param}: {printable(where, 600)}{mark}")  # the preset's text, made safe
     return "\n".join(["files written:"] + lines) if lines else ""

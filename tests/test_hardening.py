@@ -382,3 +382,12 @@ def test_a_sample_format_the_file_cannot_hold_fails_validation():
         "links": [{"from": "a.out", "to": "o.in"}]}).value
     assert [(e.node, e.param) for e in exc.errors] == [("o", "sample_format")]
     assert ".flac files cannot hold f32" in str(exc)
+
+
+def test_the_plan_shows_a_path_with_control_codes_escaped(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    g = write(tmp_path, "g.json", [SRC, {"id": "o", "type": "image_out", "params": {"path": "a\x1b[2Jb.png"}}],
+              [("src.out", "o.in")])
+    assert main(["plan", str(g)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and f"writes  o.path: {tmp_path}/a\\x1b[2Jb.png" in out
