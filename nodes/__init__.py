@@ -5,7 +5,7 @@ import importlib
 import os
 import pkgutil
 
-from nodes.spec import PIXEL_BUDGET, NodeSpec
+from fusegraph.nodes.spec import PIXEL_BUDGET, NodeSpec
 
 # OpenCV's own bound on a picture it decodes (read once, when cv2 loads: set before any node
 # imports it): the same pixel budget the header check of nodes/input_files.py applies, for the

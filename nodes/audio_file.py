@@ -16,9 +16,9 @@ import av
 import numpy as np
 from pydantic import Field
 
-from nodes.input_files import regular_file_error
-from nodes.media_files import open_reason
-from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.input_files import regular_file_error
+from fusegraph.nodes.media_files import open_reason
+from fusegraph.nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 
 MAX_RATE, MAX_CHANNELS = 768_000, 64  # beyond any real recording

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from nodes.input_files import MAX_IMAGE_BYTES, MAX_TEXTURE, PIXEL_BUDGET, check_image_header, read_bounded
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
+from fusegraph.nodes.input_files import MAX_IMAGE_BYTES, MAX_TEXTURE, PIXEL_BUDGET, check_image_header, read_bounded
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
 class ImageParams(Params):

@@ -10,7 +10,7 @@ import re
 import stat
 import warnings
 
-from nodes.spec import MAX_TEXTURE, PIXEL_BUDGET, NodeError
+from fusegraph.nodes.spec import MAX_TEXTURE, PIXEL_BUDGET, NodeError
 
 MAX_IMAGE_BYTES = 512 * 2**20
 

@@ -12,10 +12,10 @@ import av
 import numpy as np
 from pydantic import Field
 
-from nodes.input_files import check_picture_size, regular_file_error
-from nodes.media_files import open_reason
-from nodes.spec import (MAX_TEXTURE, EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo,
-                        path_field)
+from fusegraph.nodes.input_files import check_picture_size, regular_file_error
+from fusegraph.nodes.media_files import open_reason
+from fusegraph.nodes.spec import (MAX_TEXTURE, EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source,
+                                  SourceInfo, path_field)
 
 
 class VideoParams(Params):

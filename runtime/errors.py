@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nodes.spec import printable
+from fusegraph.nodes.spec import printable
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from nodes import REGISTRY
-from nodes.spec import printable
-from runtime.graph import Graph
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import printable
+from fusegraph.runtime.graph import Graph
 
 
 def written_paths(graph: Graph) -> list[tuple[str, str, str]]:

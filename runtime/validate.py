@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable
 
-from nodes import REGISTRY
-from runtime.errors import GraphError
-from runtime.graph import ENDPOINT, Graph, Link
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError
+from fusegraph.runtime.graph import ENDPOINT, Graph, Link
 
 
 def _endpoint_error(nodes: dict, link: Link, end: str, known_ids: set) -> GraphError | None:

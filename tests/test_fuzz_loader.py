@@ -13,10 +13,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nodes import REGISTRY
-from runtime.cli import load
-from runtime.errors import GraphInvalid
-from runtime.graph import MAX_DEPTH, read_document
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.cli import load
+from fusegraph.runtime.errors import GraphInvalid
+from fusegraph.runtime.graph import MAX_DEPTH, read_document
 
 PRESETS = sorted(Path(__file__).resolve().parent.parent.joinpath("presets").glob("*.json"))
 DOCS = {p.name: json.loads(p.read_text()) for p in PRESETS}

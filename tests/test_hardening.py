@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nodes.spec import NodeError
-from runtime.cli import main
-from runtime.errors import GraphInvalid
-from runtime.graph import MAX_DEPTH, parse_graph, read_document
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.cli import main
+from fusegraph.runtime.errors import GraphInvalid
+from fusegraph.runtime.graph import MAX_DEPTH, parse_graph, read_document
 
 SRC = {"id": "src", "type": "pattern", "params": {"width": 64, "height": 48, "frames": 2}}
 
@@ -73,7 +73,7 @@ def onnx_model(path: Path, build, in_type=None, shape=(1, 8, 8, 3)) -> Path:
 @pytest.mark.parametrize("w, h, says", [(100000, 100000, "10000 megapixels"), (30000, 30000, "900 megapixels"),
                                         (9000, 9000, "81 megapixels"), (20000, 64, "at most 16384 a side")])
 def test_a_picture_too_large_is_refused_from_its_header(tmp_path, w, h, says):
-    from nodes.image_source import read_image
+    from fusegraph.nodes.image_source import read_image
 
     path = tmp_path / "big.png"
     path.write_bytes(png_header(w, h))  # a few hundred bytes; decoding would take gigabytes
@@ -85,7 +85,7 @@ def test_a_picture_too_large_is_refused_from_its_header(tmp_path, w, h, says):
 def test_a_picture_wider_than_this_gpu_takes(tmp_path):
     import cv2
 
-    from nodes.image_source import read_image
+    from fusegraph.nodes.image_source import read_image
 
     path = tmp_path / "wide.png"
     cv2.imwrite(str(path), np.zeros((8, 80, 3), np.uint8))
@@ -102,7 +102,7 @@ def test_a_format_pillow_cannot_size_is_bounded_by_opencv(tmp_path):
 
     hdr = tmp_path / "big.hdr"
     hdr.write_bytes(b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 12000 +X 12000\n" + b"\0" * 1000)
-    r = subprocess.run([sys.executable, "-c", "from nodes.image_source import read_image\n"
+    r = subprocess.run([sys.executable, "-c", "from fusegraph.nodes.image_source import read_image\n"
                         f"read_image({str(hdr)!r}, 'img')"], capture_output=True, text=True)
     assert r.returncode == 1 and "NodeError: img: cannot read image" in r.stderr and "50 megapixels" in r.stderr
 
@@ -171,7 +171,7 @@ def test_a_5000_node_chain_validates(reverse):
     # quadratic time (a 900-node chain took 22 s); now linear: ./fg bench has no need of it
     g = parse_graph(chain(5000, reverse))
     assert len(g.nodes) == 5002 and len(g.links) == 5001
-    from runtime.compiler import live_nodes
+    from fusegraph.runtime.compiler import live_nodes
 
     assert len(live_nodes(g)) == 5002
 
@@ -211,8 +211,8 @@ def test_a_whole_wav_still_reads(tmp_path, monkeypatch, capsys):
 def test_models_that_do_not_fit(tmp_path, monkeypatch):
     from onnx import TensorProto
 
-    from nodes import onnx_session
-    from nodes.model_registry import cached_path
+    from fusegraph.nodes import onnx_session
+    from fusegraph.nodes.model_registry import cached_path
 
     ints = onnx_model(tmp_path / "ints.onnx", lambda h: [h.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT)],
                       in_type=TensorProto.UINT8)
@@ -232,7 +232,8 @@ def test_models_that_do_not_fit(tmp_path, monkeypatch):
 # ---- 8. output names checked at open --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, says", [("x" * 240 + ".mp4", "244 bytes long"), ("a\0b.mp4", "NUL byte")])
+@pytest.mark.parametrize("name, says", [("x" * 300 + ".mp4", "304 bytes long"), ("é" * 130 + ".mp4", "264 bytes long"),
+                                        ("a\0b.mp4", "NUL byte"), ("d/" * 2100 + "v.mp4", "the path is too long")])
 def test_bad_output_names_fail_before_the_first_frame(tmp_path, monkeypatch, capsys, name, says):
     monkeypatch.chdir(tmp_path)
     g = write(tmp_path, "g.json", [SRC, {"id": "out", "type": "video_out", "params": {"path": "v.mp4"}}],
@@ -278,7 +279,7 @@ def test_nan_and_infinity_are_refused(tmp_path, value):
 
 
 def test_a_model_that_outputs_nan_is_an_error_naming_the_node(tmp_path):
-    from nodes.neural_net import NeuralNetParams, infer_mask
+    from fusegraph.nodes.neural_net import NeuralNetParams, infer_mask
 
     model = onnx_model(tmp_path / "nan.onnx", lambda h: [h.make_node("Sqrt", ["n"], ["y"]),
                                                          h.make_node("Neg", ["x"], ["n"])])
@@ -288,7 +289,7 @@ def test_a_model_that_outputs_nan_is_an_error_naming_the_node(tmp_path):
 
 
 def test_a_failure_while_finalising_exits_1(capsys):
-    from runtime.runner import run_offline
+    from fusegraph.runtime.runner import run_offline
 
     class FullDisk:  # an engine whose outputs cannot be finalised (ENOSPC at the last write)
         audio, trace = None, []
@@ -327,12 +328,12 @@ def test_messages_never_echo_control_codes_or_megabytes(tmp_path, capsys):
 
 
 def test_ctrl_c_during_start_up_exits_130(monkeypatch, capsys):
-    import runtime.cli
+    import fusegraph.runtime.cli
 
     def interrupted(*a):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runtime.cli, "build_parser", interrupted)
+    monkeypatch.setattr(fusegraph.runtime.cli, "build_parser", interrupted)
     assert cli(["validate", "x.json"], capsys) == (130, "fusegraph: stopped\n")
 
 
