@@ -25,11 +25,13 @@ _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
 
 def printable(value: Any, limit: int = 200) -> str:
     """Text from a preset or file made safe to print in a one-line message: control characters
-    (terminal escapes, NUL, newlines) shown as \\xNN, and cut to `limit` characters (a value of
-    megabytes is not echoed)."""
+    (terminal escapes, NUL, newlines) shown as \\xNN, and cut to about `limit` characters (a
+    value of megabytes is not echoed)."""
     text = value if isinstance(value, str) else str(value)
-    shown = text[:limit].translate(_CONTROL)
-    return shown + f"... ({len(text)} characters)" if len(text) > limit else shown
+    if len(text) > limit:  # cut in the middle: a message's reason is at its end
+        half = limit // 2
+        text = f"{text[:half]}...({len(text)} characters)...{text[-half:]}"
+    return text.translate(_CONTROL)
 
 
 class NodeError(Exception):
