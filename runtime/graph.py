@@ -47,7 +47,7 @@ class Link(BaseModel):
 
 
 class NodeBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=ID_PATTERN)
     pos: tuple[float, float] = (0.0, 0.0)
 
