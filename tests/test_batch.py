@@ -186,6 +186,12 @@ def test_mistakes_are_refused_before_anything_starts(work):
     ]:
         with pytest.raises(PlanError, match=words.replace("{", r"\{").replace("}", r"\}")):
             plan(items, **kw)
+    two = parse_graph({**GRAPH, "nodes": [*GRAPH["nodes"], {"id": "still", "type": "image_out",
+                                                            "params": {"path": "still.png"}}],
+                       "links": [*GRAPH["links"], {"from": "tone.out", "to": "still.in"}]})
+    with pytest.raises(PlanError, match="still.path would be written by every job"):
+        plan_jobs(two, [str(work / "a")], str(work / "out"), input_at=[], output_at="out.path",
+                  name="{stem}{ext}", search_dirs=())
     with pytest.raises(PlanError, match="is an input"):
         plan_jobs(graph, [str(work / "a")], str(work / "a"), input_at=[], output_at=None, name="{stem}{ext}",
                   search_dirs=())

@@ -162,6 +162,10 @@ def plan_jobs(graph: Graph, items: list[str], out_dir: str, *, input_at: list[st
     """Every job of the batch, or PlanError: unknown endpoints, no inputs, outputs that collide."""
     ins = [endpoint(graph, t, False, "--input") for t in input_at] or [the_one(graph, False, "--input")]
     out = endpoint(graph, output_at, True, "--output") if output_at else the_one(graph, True, "--output")
+    others = [f"{n}.{p}" for n, p in file_params(graph, True) if (n, p) != out]
+    if others:
+        raise PlanError(f"{', '.join(others)} would be written by every job alike: a batch writes one "
+                        f"file per input ({out[0]}.{out[1]}); remove the other file sinks from the graph")
     sink = graph.node(out[0])
     if getattr(sink.params, "mode", None) == "sequence":
         raise PlanError(f"{out[0]}: a batch writes one file per input; set mode to 'last' "
