@@ -144,7 +144,7 @@ def run_batch(engine, jobs: list[Job], doc: dict, manifest: Manifest, args) -> i
 def add_batch_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="run a preset over many files, in parallel (local processes or Ray)",
                        description="Run a preset over many input files, one job per file; see README 'Batch'.")
-    b.add_argument("preset")
+    b.add_argument("preset", help="a graph file, or a shipped preset's name")
     b.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (their media files) or globs")
     b.add_argument("--out-dir", required=True, metavar="DIR", help="where outputs and manifest.jsonl go")
     b.add_argument("--input", action="append", default=[], metavar="NODE.PARAM",
@@ -154,7 +154,8 @@ def add_batch_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="output file name: {stem} {ext} (the preset output's) {name} {input_ext} {parent}")
     b.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE", help="as for run, every job")
     b.add_argument("--workers", type=int, help="jobs at once (local default: cores, or GPUs; ray: the cluster's)")
-    b.add_argument("--engine", choices=["local", "ray"], default="local")
+    b.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: worker processes here (default); ray: tasks on a Ray cluster (fusegraph[ray])")
     b.add_argument("--address", help="Ray cluster address (host:port, or auto); without it a local Ray starts")
     b.add_argument("--retries", type=int, default=2, help="reruns of a job whose worker process died")
     b.add_argument("--force", action="store_true", help="redo inputs the manifest says are done")
