@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -231,3 +232,20 @@ def test_ctrl_c_finishes_or_discards_the_running_job_and_a_rerun_continues(work)
     again = fg(work, "batch", "g.json", "clips", "--out-dir", "out", "--workers", "2", "--quiet")
     assert again.returncode == 0 and "2 to run, 1 already done" in again.stderr, again.stderr
     assert [r["status"] for r in manifest(work / "out").values()] == ["skipped", "ok", "ok"]
+
+
+def test_the_local_engine_needs_no_ray_and_ray_missing_is_a_clear_error(work):
+    """Ray is an optional extra: the local path never imports it; --engine ray without it is exit 2."""
+    make_clips(work / "clips", {"a.mp4": 2})
+    code = """
+import sys
+sys.modules["ray"] = None  # as if it were not installed: importing it raises ImportError
+from fusegraph.runtime.cli import main
+rc = main(["batch", "g.json", "clips", "--out-dir", "out", "--quiet"])
+assert rc == 0, rc
+assert main(["batch", "g.json", "clips", "--out-dir", "out2", "--engine", "ray"]) == 2
+"""
+    p = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "--engine ray needs Ray: pip install 'fusegraph[ray]'" in p.stderr and "Traceback" not in p.stderr
+    assert manifest(work / "out")["a.mp4"]["status"] == "ok" and not (work / "out2").exists()
