@@ -117,8 +117,8 @@ def worker_pids(parent: int) -> list[int]:
     return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
-def killed_mid_job(work: Path, *extra: str) -> tuple[int, str, str]:
-    """Run the batch with one worker and SIGKILL that worker once it is writing its video."""
+def killed_mid_job(work: Path, *extra: str, sig: int = signal.SIGKILL) -> tuple[int, str, str]:
+    """Run the batch with one worker and signal that worker once it is writing its video."""
     p = subprocess.Popen([fusegraph_exe(), "batch", "g.json", "clips", "--out-dir", "out", "--workers", "1",
                           "--quiet", *extra], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -128,7 +128,7 @@ def killed_mid_job(work: Path, *extra: str) -> tuple[int, str, str]:
             time.sleep(0.02)  # until the job's video file is open: the worker is mid-job
         assert p.poll() is None, p.communicate()
         (pid,) = worker_pids(p.pid)
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
         out, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
@@ -146,6 +146,14 @@ def test_a_killed_worker_is_retried_and_the_output_stays_whole(work):
     assert rec["status"] == "ok" and rec["attempts"] == 2 and rec["frames"] == 240
     assert len(frames_of(work / "out" / "long.mp4")) == 240
     assert sorted(os.listdir(work / "out")) == ["long.mp4", "manifest.jsonl"]  # no partial file left
+    before = (work / "out" / "long.mp4").read_bytes()
+
+    rc, out, err = killed_mid_job(work, "--retries", "1", "--force", sig=signal.SIGTERM)  # `kill PID`
+    assert rc == 0, err
+    assert "retry   clips/long.mp4: the worker process was stopped by SIGTERM" in out
+    rec = manifest(work / "out")["long.mp4"]
+    assert rec["status"] == "ok" and rec["attempts"] == 2 and rec["frames"] == 240
+    assert frames_of(work / "out" / "long.mp4") and sorted(os.listdir(work / "out")) == ["long.mp4", "manifest.jsonl"]
     before = (work / "out" / "long.mp4").read_bytes()
 
     rc, out, err = killed_mid_job(work, "--retries", "0", "--force")  # no retries left: failed

@@ -13,13 +13,14 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import sys
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
 from fusegraph.runtime.batch.jobs import Job
-from fusegraph.runtime.batch.worker import STOPPED
+from fusegraph.runtime.batch.worker import STOPPED, JobStopped
 
 
 def worker_main(conn) -> None:
@@ -42,6 +43,8 @@ def worker_main(conn) -> None:
             conn.send(("done", job.index, record))
         except OSError:
             return  # the batch went away mid-job (run_job has discarded the job's output)
+        except JobStopped as exc:  # someone signalled this worker: it ends like a killed one
+            sys.exit(exc.code)
 
 
 @dataclass
@@ -61,6 +64,11 @@ def death(process) -> str:
             name = f"signal {-code}"
         hint = " (killed, or out of memory)" if -code == signal.SIGKILL else ""
         return f"the worker process died of {name}{hint}"
+    if code is not None and code > 128:  # run_offline stopped by a signal, then the worker ended
+        try:
+            return f"the worker process was stopped by {signal.Signals(code - 128).name}"
+        except ValueError:
+            pass
     return f"the worker process exited with code {code} mid-job"
 
 

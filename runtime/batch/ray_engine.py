@@ -17,7 +17,7 @@ from typing import Any
 
 from fusegraph.runtime.batch.jobs import Job
 from fusegraph.runtime.batch.local import failed
-from fusegraph.runtime.batch.worker import STOPPED
+from fusegraph.runtime.batch.worker import STOPPED, JobStopped
 
 
 class RayMissing(Exception):
@@ -34,7 +34,10 @@ def fusegraph_job(job: Job, doc: dict, assets: dict[str, tuple[str, str, Any]], 
     if not ray.get(board.start.remote(job.index, socket.gethostname(), os.getpid())):
         return None
     local = {key: materialise(name, digest, ref) for key, (name, digest, ref) in assets.items()}
-    return run_job(job, doc, lambda frames: board.progress.remote(job.index, frames), assets=local)
+    try:
+        return run_job(job, doc, lambda frames: board.progress.remote(job.index, frames), assets=local)
+    except JobStopped:  # Ray's own cancel, or a signal from outside
+        return failed(job, STOPPED, 0)
 
 
 class Board:
@@ -128,7 +131,8 @@ class RayEngine:
         doc_ref = ray.put(doc)
         assets = {}
         for key, path in (jobs[0].assets if jobs else {}).items():
-            data = open(path, "rb").read()
+            with open(path, "rb") as f:
+                data = f.read()
             assets[key] = (os.path.basename(path), hashlib.sha256(data).hexdigest(), ray.put(data))
         waiting, running, stopped = list(jobs), {}, False
         by_index = {j.index: j for j in jobs}
@@ -162,7 +166,8 @@ class RayEngine:
         finally:
             for ref, job in running.items():  # Ctrl+C twice: end them now
                 ray.cancel(ref, force=True)
-                events.done(job, failed(job, STOPPED, starts[job.index]))
+                if starts[job.index]:  # what never started is not recorded: a rerun runs it
+                    events.done(job, failed(job, STOPPED, starts[job.index]))
             ray.kill(board)
             ray.shutdown()
 

@@ -34,6 +34,16 @@ def worker_gpu():
     return _GPU
 
 
+class JobStopped(Exception):
+    """A signal (SIGTERM, SIGINT, SIGHUP) made run_offline stop the job; its output was not published.
+    The local worker exits with `code` (its job is then retried as after any death); a Ray task
+    reports the job stopped."""
+
+    def __init__(self, code: int):
+        super().__init__(f"stopped by a signal (exit code {code})")
+        self.code = code
+
+
 def error_text(captured: str) -> str:
     """What run_offline printed for the user, as one line (its `fusegraph: ` prefix dropped)."""
     lines = [ln.strip() for ln in captured.splitlines() if ln.strip()]
@@ -46,7 +56,7 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
     """Run one job; returns its manifest record. report(frames) is called a few times a second."""
     from fusegraph.runtime.engine import Engine
     from fusegraph.runtime.graph import parse_graph
-    from fusegraph.runtime.runner import INTERRUPTED, OK, run_offline
+    from fusegraph.runtime.runner import FAILED, INVALID, OK, run_offline
 
     t0 = time.perf_counter()
     shutil.rmtree(job.staging, ignore_errors=True)  # what a killed attempt left
@@ -59,7 +69,9 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
         engine.process = counted(engine.process, lambda: engine.frames_done, report)
         with redirect_stderr(captured):
             rc = run_offline(engine, quiet=True)
-        error = None if rc == OK else STOPPED if rc == INTERRUPTED else error_text(captured.getvalue())
+        if rc > FAILED and rc != INVALID:  # a signal stopped it (130, 143, 129): not a failure of the file
+            raise JobStopped(rc)
+        error = None if rc == OK else error_text(captured.getvalue())
         if error is None and not os.path.isfile(job.staged):
             error = "no frames: nothing was written"
         if error is None:
@@ -69,6 +81,8 @@ def run_job(job: Job, doc: dict[str, Any], report: Callable[[int], None],
                 error = f"cannot write '{job.output}': {exc.strerror or exc}"
     except GraphInvalid as exc:
         error = "; ".join(str(e) for e in exc.errors)
+    except JobStopped:
+        raise
     except Exception as exc:  # a bug or a GL failure: reported against this file, the batch goes on
         error = f"internal error: {type(exc).__name__}: {exc}"
     finally:
