@@ -210,15 +210,15 @@ def test_ctrl_c_finishes_or_discards_the_running_job_and_a_rerun_continues(work)
     make_clips(work / "clips", {"a.mp4": 200, "b.mp4": 200, "c.mp4": 30}, size=(320, 240))
     staging = work / "out" / ".fusegraph-batch"
 
-    def interrupted(presses: int) -> tuple[int, str]:
+    def interrupted(*signals: int) -> tuple[int, str]:
         p = subprocess.Popen([fusegraph_exe(), "batch", "g.json", "clips", "--out-dir", "out", "--workers", "1",
                               "--quiet"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 60
             while p.poll() is None and time.monotonic() < deadline and not any(staging.glob("*/.*")):
                 time.sleep(0.02)  # a job is mid-way
-            for _ in range(presses):
-                p.send_signal(signal.SIGINT)
+            for sig in signals:
+                p.send_signal(sig)
                 time.sleep(0.3)
             out, err = p.communicate(timeout=120)
         finally:
@@ -227,16 +227,17 @@ def test_ctrl_c_finishes_or_discards_the_running_job_and_a_rerun_continues(work)
         assert "Traceback" not in err, err
         return p.returncode, err
 
-    rc, err = interrupted(1)  # once: a.mp4 finishes, nothing new starts
+    rc, err = interrupted(signal.SIGINT)  # once: a.mp4 finishes, nothing new starts
     assert rc == 130 and "no new files start" in err and "2 not started" in err, err
     recs = manifest(work / "out")
     assert list(recs) == ["a.mp4"] and recs["a.mp4"]["status"] == "ok" and recs["a.mp4"]["frames"] == 200
-    rc, err = interrupted(2)  # twice: b.mp4 is stopped and thrown away
-    assert rc == 130 and "discarded" in err, err
-    recs = manifest(work / "out")
-    assert recs["a.mp4"]["status"] == "skipped"
-    assert recs["b.mp4"]["status"] == "failed" and "stopped" in recs["b.mp4"]["error"]
-    assert sorted(os.listdir(work / "out")) == ["a.mp4", "manifest.jsonl"]  # no half-written b.mp4
+    for signals, code in [((signal.SIGINT, signal.SIGINT), 130), ((signal.SIGTERM,), 143)]:
+        rc, err = interrupted(*signals)  # twice, or `kill`: b.mp4 is stopped and thrown away
+        assert rc == code and "discarded" in err, err
+        recs = manifest(work / "out")
+        assert recs["a.mp4"]["status"] == "skipped"
+        assert recs["b.mp4"]["status"] == "failed" and "stopped" in recs["b.mp4"]["error"]
+        assert sorted(os.listdir(work / "out")) == ["a.mp4", "manifest.jsonl"]  # no half-written b.mp4
     again = fg(work, "batch", "g.json", "clips", "--out-dir", "out", "--workers", "2", "--quiet")
     assert again.returncode == 0 and "2 to run, 1 already done" in again.stderr, again.stderr
     assert [r["status"] for r in manifest(work / "out").values()] == ["skipped", "ok", "ok"]

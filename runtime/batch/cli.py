@@ -2,9 +2,10 @@
 add_batch_parser.
 
 Exit codes as for `run`: 0 every input ok (or skipped: already done), 1 some failed (the others
-still ran), 2 invalid graph or arguments (nothing started), 130 stopped with Ctrl+C.
-Ctrl+C once: no new job starts, the running ones finish and are recorded; twice: they are
-stopped and discarded. Either way the manifest says what is done and a rerun continues.
+still ran), 2 invalid graph or arguments (nothing started), 130 / 143 / 129 stopped by Ctrl+C /
+SIGTERM / SIGHUP. Ctrl+C once: no new job starts, the running ones finish and are recorded;
+twice (or SIGTERM, SIGHUP): they are stopped and discarded. Either way the manifest says what
+is done and a rerun continues.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from fusegraph.runtime.batch.jobs import Job, PlanError, plan_jobs
 from fusegraph.runtime.batch.manifest import Busy, Manifest
 from fusegraph.runtime.batch.progress import Progress, short
 
-OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
+OK, FAILED, INVALID = 0, 1, 2
 
 
 def default_workers() -> int:
@@ -27,15 +28,19 @@ def default_workers() -> int:
 
 
 class Control:
-    """Ctrl+C, as the engines see it: stopping (no new jobs) after one, discard after two."""
+    """Signals, as the engines see them: Ctrl+C once stops handing out jobs (the running ones
+    finish), twice discards the running ones; SIGTERM and SIGHUP (kill, timeout, the terminal
+    closed) discard at once. The exit code is 128 + the first signal's number."""
 
     def __init__(self, say):
         self.stopping = self.discard = False
+        self.signal = 0
         self.say = say
 
     def __call__(self, signum, frame) -> None:
-        if self.stopping:
-            self.discard = True
+        self.signal = self.signal or signum
+        if self.stopping or signum != signal.SIGINT:
+            self.stopping = self.discard = True
             self.say("fusegraph: stopping now: the running files are discarded")
         else:
             self.stopping = True
@@ -125,19 +130,20 @@ def run_batch(engine, jobs: list[Job], doc: dict, manifest: Manifest, args) -> i
     progress = Progress(len(todo), quiet=args.quiet)
     events = Events(manifest, progress)
     control = Control(lambda text: progress.bar.write(text, file=sys.stderr))
-    previous = signal.signal(signal.SIGINT, control)
+    previous = {s: signal.signal(s, control) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         if todo:
             engine.run(todo, doc, events, control)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         progress.close()
     failed = [r for r in events.records if r["status"] != "ok"]
     left = len(todo) - len(events.records)
     say(f"fusegraph: {len(events.records) - len(failed)} ok, {len(failed)} failed, {skipped} skipped"
         + (f", {left} not started" if left else "") + f"; manifest: {short(manifest.path)}")
-    if control.stopping:
-        return INTERRUPTED
+    if control.signal:
+        return 128 + control.signal
     return FAILED if failed else OK
 
 
