@@ -5,14 +5,17 @@ The same batch as the local tests; a Ray worker is killed mid-job and Ray's own 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -60,17 +63,28 @@ def holder(pids: list[int], folder: Path) -> int | None:
 def test_ray_batch_retries_a_killed_worker_and_completes_the_manifest(tmp_path, ray_head):
     address, head, env = ray_head
     work = tmp_path
-    (work / "g.json").write_text(json.dumps(GRAPH))
+    # The preset lives in a folder of its own with a backdrop image beside it: a file the job
+    # reads besides its input, which must travel to the worker (the object store), as a model does.
+    (work / "preset").mkdir()
+    backdrop = np.random.default_rng(7).integers(0, 256, (48, 64, 3), np.uint8)
+    assert cv2.imwrite(str(work / "preset" / "backdrop.png"), backdrop)
+    graph = {**GRAPH, "nodes": [*GRAPH["nodes"],
+                                {"id": "back", "type": "image", "params": {"path": "backdrop.png"}},
+                                {"id": "mix", "type": "composite", "params": {"opacity": 0.6}}],
+             "links": [*[l for l in GRAPH["links"] if l["to"] != "out.in"],
+                       {"from": "tone.out", "to": "mix.fg"}, {"from": "back.out", "to": "mix.bg"},
+                       {"from": "mix.out", "to": "out.in"}]}
+    (work / "preset" / "g.json").write_text(json.dumps(graph))
     make_clips(work / "clips", {"a.mp4": 12, "done.mp4": 6})
     make_clips(work / "clips", {"long.mp4": 240}, size=(320, 240))
     (work / "clips" / "bad.mp4").write_bytes(np.random.default_rng(5).integers(0, 256, 9000, np.uint8).tobytes())
-    assert fg(work, "batch", "g.json", "clips/done.mp4", "--out-dir", "out").returncode == 0
+    assert fg(work, "batch", "preset/g.json", "clips/done.mp4", "--out-dir", "out", "--input", "src.path").returncode == 0
 
-    p = subprocess.Popen([fusegraph_exe(), "batch", "g.json", "clips", "--out-dir", "out", "--engine", "ray",
-                          "--address", address, "--quiet"], cwd=work, stdout=subprocess.PIPE,
+    p = subprocess.Popen([fusegraph_exe(), "batch", "preset/g.json", "clips", "--out-dir", "out", "--input", "src.path",
+                          "--engine", "ray", "--address", address, "--quiet"], cwd=work, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
     with ThreadPoolExecutor(1) as pool:
-        ref = pool.submit(fg, work, "run", "g.json", "--quiet", "--set", "src.path=clips/long.mp4",
+        ref = pool.submit(fg, work, "run", "preset/g.json", "--quiet", "--set", "src.path=clips/long.mp4",
                           "--set", "out.path=long_ref.mp4")
         try:
             staging = work / "out" / ".fusegraph-batch" / "3"  # long.mp4: the 4th input in name order
@@ -102,3 +116,6 @@ def test_ray_batch_retries_a_killed_worker_and_completes_the_manifest(tmp_path, 
     got, want = frames_of(work / "out" / "long.mp4"), frames_of(work / "long_ref.mp4")
     assert len(got) == 240 and all(np.array_equal(x, y) for x, y in zip(got, want))
     assert sorted(os.listdir(work / "out")) == ["a.mp4", "done.mp4", "long.mp4", "manifest.jsonl"]
+    digest = hashlib.sha256((work / "preset" / "backdrop.png").read_bytes()).hexdigest()
+    shipped = Path(tempfile.gettempdir()) / "fusegraph-batch-assets" / digest[:32] / "backdrop.png"
+    assert shipped.read_bytes() == (work / "preset" / "backdrop.png").read_bytes()  # the worker's copy
