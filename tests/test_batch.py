@@ -190,6 +190,7 @@ def test_mistakes_are_refused_before_anything_starts(work):
         (["a/*.mov"], {}, "matches no file"),
         (["a"], {"name": "{stem}.{nope}"}, "unknown field {nope}"),
         (["a"], {"name": "sub/{stem}{ext}"}, "plain file name"),
+        (["a"], {"name": "{stem}_clean"}, "no extension"),
         (["a"], {"input_at": ["out.path"]}, "not a file input param"),
         (["a"], {"output_at": "tone.contrast"}, "not a file output param"),
     ]:

@@ -129,6 +129,9 @@ def output_name(template: str, path: str, ext: str) -> str:
     if not out or os.sep in out or out in (".", "..") or out.startswith("."):
         raise PlanError(f"--name '{template}' gives '{out}' for '{name}': it must be a plain file name "
                         "(no folder, not hidden)")
+    if not os.path.splitext(out)[1]:
+        raise PlanError(f"--name '{template}' gives '{out}' for '{name}': no extension to tell the file type "
+                        "(add {ext}, or e.g. .mp4)")
     return out
 
 
