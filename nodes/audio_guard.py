@@ -1,0 +1,90 @@
+"""Do no harm: ease a denoiser off where the speech is already clean; keep its floor for steady noise.
+
+A denoiser always changes some speech along with the noise it takes out; on noisy input that
+is a good trade, on clean input it is pure loss (PESQ and STOI fall below the untouched
+input's). ``SnrGuard`` estimates the stream's SNR with the model as its voice detector: a
+frame the model takes down by more than 10 dB counts as noise, one it keeps at least half of
+as speech (with whatever noise lies under it); the two input powers are averaged over the
+last seconds. From `lo_db` to `hi_db` of that estimate the output moves from the model's to
+the (delayed) input. The ranges are the models' own (measured with benchmarks/audio_quality.py):
+RNNoise costs speech quality from about 20 dB SNR up, DeepFilterNet3 only on near-clean input.
+
+Model-agnostic (it sees only the core's input and output), per channel, no look-ahead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FRAME = 480
+RATE = 48000
+SILENT = 1e-10  # frame power below this (-100 dBFS) is digital silence: noise of power zero
+
+
+class SnrGuard:
+    def __init__(self, lo_db: float, hi_db: float, tau_s: float = 3.0):
+        self.lo, self.hi = lo_db, hi_db
+        self.lam = float(np.exp(-FRAME / (tau_s * RATE)))
+        self.down = float(np.exp(-FRAME / (0.05 * RATE)))  # towards the model's output: at once
+        self.up = float(np.exp(-FRAME / (1.0 * RATE)))  # towards the input: slowly, no pumping
+        self.reset()
+
+    def reset(self) -> None:
+        self.speech = [0.0, 0.0]  # averaged power, weight (the average starts from nothing)
+        self.noise = [0.0, 0.0]
+        self.share = 1.0  # untouched input until the model has judged a frame
+        self.snr_db = None
+
+    def _add(self, acc: list[float], p: float) -> None:
+        acc[0] = self.lam * acc[0] + (1 - self.lam) * p
+        acc[1] = self.lam * acc[1] + (1 - self.lam)
+
+    def update(self, dry: np.ndarray, wet: np.ndarray) -> float:
+        """dry, wet: the same output frame before and after the model; returns the dry share."""
+        p_dry = float(np.mean(np.square(dry, dtype=np.float64)))
+        p_wet = float(np.mean(np.square(wet, dtype=np.float64)))
+        if p_dry < SILENT or p_wet < 0.1 * p_dry:
+            self._add(self.noise, p_dry if p_dry >= SILENT else 0.0)
+        elif p_wet > 0.5 * p_dry:
+            self._add(self.speech, p_dry)
+        if self.noise[1] > 0 and self.speech[1] > 0:
+            speech, noise = self.speech[0] / self.speech[1], self.noise[0] / self.noise[1]
+            self.snr_db = 10.0 * np.log10(max(speech - noise, 1e-20) / max(noise, 1e-20))
+            target = float(np.clip((self.snr_db - self.lo) / (self.hi - self.lo), 0.0, 1.0))
+        elif self.noise[1] > 0:
+            target = 0.0 if self.noise[0] > 0 else 1.0  # only noise so far / only digital silence
+        else:
+            target = 1.0  # only speech so far: nothing says it is noisy
+        k = self.down if target < self.share else self.up
+        self.share = k * self.share + (1 - k) * target
+        return self.share
+
+
+class TransientFloor:
+    """The attenuation floor for steady noise only.
+
+    The floor mixes a trace of the input back under the model's output (limit_db): on steady
+    noise that keeps the room's tone and sounds (and scores) better than silence, but a loud
+    transient the model took out (a keystroke, a knock) comes back with it, 25 dB down and still
+    plainly there. So the floor is scaled per frame by how much more the model removed in this
+    frame than it steadily removes (a minimum-tracked level): sqrt(steady / now), at most 1,
+    ramped across the frame so it never clicks.
+    """
+
+    RISE = 10 ** (3.0 / 10 / 100)  # the steady level may rise by 3 dB a second
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.steady = None
+        self.scale = 1.0
+
+    def update(self, dry: np.ndarray, wet: np.ndarray) -> np.ndarray | float:
+        """Per-sample factor (or a float when it holds) on the floor's dry share for this frame."""
+        now = float(np.mean(np.square(dry - wet, dtype=np.float64))) + 1e-12
+        self.steady = now if self.steady is None else min(now, self.steady * self.RISE)
+        new = min(1.0, float(np.sqrt(self.steady / now)))
+        old, self.scale = self.scale, new
+        if old == new:
+            return new
+        return old + (new - old) * (np.arange(FRAME, dtype=np.float32) + 1) / FRAME
