@@ -119,7 +119,7 @@ class SpeechDenoiser:
     samples (the model's delay). flush() returns the rest (n samples in, n + latency out).
     """
 
-    def __init__(self, rate: int = RATE, channels: int = 1, strength: float = 1.0, limit_db: float = 25.0,
+    def __init__(self, rate: int = RATE, channels: int = 1, strength: float = 1.0, limit_db: float = 35.0,
                  hum: HumMode = "auto", declick: bool = False, model: ModelName = DEFAULT_MODEL,
                  guard: bool = True):
         if rate != RATE:

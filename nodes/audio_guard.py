@@ -81,7 +81,9 @@ class TransientFloor:
 
     def update(self, dry: np.ndarray, wet: np.ndarray) -> np.ndarray | float:
         """Per-sample factor (or a float when it holds) on the floor's dry share for this frame."""
-        now = float(np.mean(np.square(dry - wet, dtype=np.float64))) + 1e-12
+        now = float(np.mean(np.square(dry - wet, dtype=np.float64)))
+        if now < SILENT or float(np.mean(np.square(dry, dtype=np.float64))) < SILENT:
+            return self.scale  # nothing came in (digital silence, the delay line filling): no news
         self.steady = now if self.steady is None else min(now, self.steady * self.RISE)
         new = min(1.0, float(np.sqrt(self.steady / now)))
         old, self.scale = self.scale, new
