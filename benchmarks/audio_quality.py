@@ -183,8 +183,9 @@ def fan_motor(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def typing(n: int, rng: np.random.Generator) -> np.ndarray:
     """Keyboard typing: bursts of 3-12 keystrokes, 90-250 ms apart, pauses of 0.3-1.5 s; each key
-    a press (a bright 2-5 ms click) and, 60-120 ms later, a softer release and a low thud."""
-    out = np.zeros(n)
+    a press (a bright 2-5 ms click) and, 60-120 ms later, a softer release and a low thud; over
+    the quiet floor of a room and a microphone (pink, 40 dB under the keys' peaks)."""
+    out = 0.01 * _colored(n, rng, 1.0) / np.sqrt(np.mean(_colored(RATE, np.random.default_rng(0), 1.0) ** 2))
     pos = int(rng.uniform(0, 0.3) * RATE)
 
     def strike(at: int, level: float, bright: bool) -> None:

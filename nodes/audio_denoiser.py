@@ -46,7 +46,7 @@ class RnnoiseCore:
     `guard_db`: the SNR range over which the do-no-harm guard eases it off (measured)."""
 
     delay = RNN_DELAY
-    guard_db = (20.0, 30.0)
+    guard_db = (18.0, 28.0)
 
     def __init__(self) -> None:
         self.rnn = RNNoise()
@@ -78,7 +78,7 @@ class Dfn3Core:
     """DeepFilterNet3 (nodes/dfn3.py) behind the same contract."""
 
     delay = DFN3_DELAY
-    guard_db = (33.0, 43.0)
+    guard_db = (28.0, 38.0)
 
     def __init__(self, archive: Path) -> None:
         from nodes.dfn3 import Dfn3Stream
@@ -110,6 +110,7 @@ class _Channel:
     floor: TransientFloor
     raw: np.ndarray  # the last `delay` raw input samples (the dry path's delay line)
     clean: np.ndarray  # the same for the hum/click-cleaned input
+    frames: int = 0  # frames through so far
 
 
 class SpeechDenoiser:
@@ -197,7 +198,9 @@ class SpeechDenoiser:
             dry = (1 - s) * raw_d[:FRAME] + s * clean_d[:FRAME]
             gg = g * c.floor.update(clean_d[:FRAME], wet) if self.strength >= 1.0 else g
             if self.guard:  # clean speech: ease off towards the input
-                w = c.guard.update(clean_d[:FRAME], wet)
+                # (not while the delay line still holds its initial zeros: no digital silence)
+                c.frames += 1
+                w = c.guard.update(clean_d[:FRAME], wet) if c.frames * FRAME > self.latency else c.guard.share
                 gg = 1.0 - (1.0 - gg) * (1.0 - w)
             out[:, ch] = np.clip(gg * dry + (1 - gg) * wet, -1.0, 1.0)
         return out
