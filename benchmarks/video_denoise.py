@@ -14,11 +14,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import median, table, time_frames  # noqa: E402
-from nodes.pattern import PatternParams, PatternSource  # noqa: E402
-from nodes.spec import EndOfStream, Source, SourceInfo  # noqa: E402
-from runtime.engine import Engine  # noqa: E402
-from runtime.gpu import Gpu  # noqa: E402
-from runtime.graph import parse_graph  # noqa: E402
+from fusegraph.nodes.pattern import PatternParams, PatternSource  # noqa: E402
+from fusegraph.nodes.spec import EndOfStream, Source, SourceInfo  # noqa: E402
+from fusegraph.runtime.engine import Engine  # noqa: E402
+from fusegraph.runtime.gpu import Gpu  # noqa: E402
+from fusegraph.runtime.graph import parse_graph  # noqa: E402
 
 
 class ArraySource(Source):

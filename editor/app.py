@@ -23,16 +23,16 @@ from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
-from editor import dialogs
-from editor.canvas import NodeCanvas
-from editor.controller import EditorController
-from editor.inspector import Inspector
-from editor.palette import Palette, QuickAdd
-from editor.preview import PreviewPanel
-from editor.timing import TimingPanel
+from fusegraph.editor import dialogs
+from fusegraph.editor.canvas import NodeCanvas
+from fusegraph.editor.controller import EditorController
+from fusegraph.editor.inspector import Inspector
+from fusegraph.editor.palette import Palette, QuickAdd
+from fusegraph.editor.preview import PreviewPanel
+from fusegraph.editor.timing import TimingPanel
+from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PRESET = ROOT / "presets" / "default.json"
+DEFAULT_PRESET = default_preset()
 PALETTE_W, RIGHT_W, BOTTOM_H = 600, 420, 210
 GRAPH_FILES = (".json",)
 log = logging.getLogger(__name__)
@@ -236,13 +236,20 @@ class EditorApp:
         self.canvas.clear_selection()
 
     def save(self) -> None:
-        if self.ctl.doc.path is None:
+        path = self.ctl.doc.path
+        if path is None or is_shipped_preset(path):  # a shipped preset is a template: save a copy
             self.save_as_dialog()
         else:
             self.ctl.save()
 
     def save_as_dialog(self) -> None:
-        default = str(self.ctl.doc.path) if self.ctl.doc.path else os.path.join(os.getcwd(), "untitled.json")
+        path = self.ctl.doc.path
+        if path is None:
+            default = os.path.join(os.getcwd(), "untitled.json")
+        elif is_shipped_preset(path):
+            default = os.path.join(os.getcwd(), os.path.basename(path))
+        else:
+            default = str(path)
         dialogs.ask_file("Save graph as", GRAPH_FILES, lambda p: self.ctl.save(p), default=default, save=True)
 
     def open_dialog(self) -> None:

@@ -15,6 +15,7 @@ No Dear PyGui here: the views call these methods and redraw from `listeners`.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -22,13 +23,14 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from editor import files
-from editor.history import History, Snapshot
-from nodes import REGISTRY
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import ID_PATTERN, Graph, Link, load_graph, make_node, save_graph
-from runtime.migrate import FORMAT_VERSION
-from runtime.validate import check_graph, link_error, type_errors
+from fusegraph.editor import files
+from fusegraph.editor.history import History, Snapshot
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import (ID_PATTERN, Graph, Link, document, make_node, parse_graph, read_document, to_json,
+                           unloaded, write_text_atomic)
+from fusegraph.runtime.migrate import FORMAT_VERSION
+from fusegraph.runtime.validate import check_graph, link_error, type_errors
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Document:
         self.recent: list[str] = files.read_recent()
         self._load_errors: list[GraphError] = []  # problems of the opened file not visible in the graph
         self._suppressed: list[GraphError] = []  # check records the loader left out as consequences of those
+        self._keep: dict = {}  # what the opened file holds that did not load: saves write it back
         self._saved: Snapshot | None = self._snapshot()
         self._saved_mtime: int | None = None  # st_mtime_ns of the last save of this document
         self._wrote_recovery = False
@@ -157,7 +160,7 @@ class Document:
         """Set node positions; calls with the same non-None merge_key (one drag) are one undo step."""
         nodes = []
         for n in self.graph.nodes:
-            if n.id in positions:
+            if n.id in positions and all(math.isfinite(v) for v in map(float, positions[n.id])):
                 x, y = positions[n.id]
                 n = n.model_copy(update={"pos": (float(x), float(y))})
             nodes.append(n)
@@ -326,25 +329,41 @@ class Document:
 
     # ---- files --------------------------------------------------------------------------
 
-    def _set_document(self, graph: Graph, path: Path | None, load_errors: list[GraphError]) -> None:
+    def _set_document(self, graph: Graph, path: Path | None, load_errors: list[GraphError],
+                      keep: dict | None = None) -> None:
         self.history.clear()
         self.graph = graph
         self.path = path
-        found = check_graph(graph)
-        self._load_errors = [e for e in load_errors if e not in found]
-        # what the loader left out as a consequence of a reported problem (a refused link's input
-        # is not also "missing"); nothing when the file loaded or the document is new
-        self._suppressed = [e for e in found if e not in load_errors] if load_errors else []
+        self._file_problems(load_errors, keep)
         self._saved = self._snapshot()
         self._saved_mtime = None
         self.dirty = False
         self._refresh()
 
-    def _load(self, path: Path) -> tuple[Graph | None, list[GraphError]]:
+    def _file_problems(self, load_errors: list[GraphError], keep: dict | None) -> None:
+        """The problems of the file (what did not load, kept in `_keep` for the next save)."""
+        found = check_graph(self.graph)
+        self._load_errors = [e for e in load_errors if e not in found]
+        # what the loader left out as a consequence of a reported problem (a refused link's input
+        # is not also "missing"); nothing when the file loaded or the document is new
+        self._suppressed = [e for e in found if e not in load_errors] if load_errors else []
+        self._keep = keep or {}
+
+    def _load(self, path: Path) -> tuple[Graph | None, list[GraphError], dict]:
+        """The loadable graph of a file, its problems, and what did not load (kept as it was)."""
+        raw = None
         try:
-            return load_graph(path), []
+            raw = read_document(path)
+            return parse_graph(raw, str(path)), [], {}
         except GraphInvalid as exc:
-            return exc.partial, list(exc.errors)
+            keep = unloaded(raw, exc.partial) if exc.partial is not None else {}
+            return exc.partial, list(exc.errors), keep
+
+    def _write(self, target: Path) -> dict:
+        """Write the graph and what the file held that did not load; returns the document written."""
+        doc = document(self.graph, self._keep)
+        write_text_atomic(target, to_json(doc))
+        return doc
 
     def new(self) -> None:
         self._set_document(Graph(), None, [])
@@ -353,35 +372,45 @@ class Document:
     def open(self, path: str | os.PathLike) -> list[GraphError]:
         """Open a graph file; returns its problems (also in `errors`).
 
-        A file with problems opens with what loads (the path is kept; saving writes only what
-        loaded). An unreadable file (missing, not JSON, unknown format) leaves the document
-        as it was; its errors are shown in `errors` until the next change.
+        A file with problems opens with what loads (the path is kept; saving writes back what
+        did not load as it was, so nothing is lost). An unreadable file (missing, not JSON,
+        unknown format) leaves the document as it was; its errors are shown in `errors` until
+        the next change.
         """
         path = Path(path)
-        graph, errors = self._load(path)
+        graph, errors, keep = self._load(path)
         if graph is None:
             if not path.is_file():
                 self.recent = files.remove_recent(path)
             self.errors = errors + [e for e in self.errors if e not in errors]
             self._notify("file")
             return errors
-        self._set_document(graph, path, errors)
+        self._set_document(graph, path, errors, keep)
         self.recent = files.add_recent(path)
         self._notify("file")
         return errors
 
     def save(self, path: str | os.PathLike | None = None) -> None:
-        """Save atomically to `path` (or the document's path), which becomes the document's path.
-        OSError when it cannot be written: the old file and the document stay as they were."""
+        """Save atomically to `path` (or the document's path), which becomes the document's path;
+        it keeps its permissions, a symlink is written through, and what the opened file held
+        that did not load is written back as it was. OSError when it cannot be written: the old
+        file and the document stay as they were."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("the document has no path yet: save(path)")
         self.history.end_merge()
-        save_graph(self.graph, target)
+        doc = self._write(target)
         self.path = target
         self._saved = self._snapshot()
         self.dirty = False
-        self._load_errors, self._suppressed = [], []  # the file now holds exactly the graph
+        if not self._keep:  # the file now holds exactly the graph
+            self._file_problems([], {})
+        else:  # the file's problems now: those of what it kept
+            try:
+                parse_graph(doc, str(target))
+                self._file_problems([], {})
+            except GraphInvalid as exc:
+                self._file_problems(list(exc.errors), unloaded(doc, exc.partial) if exc.partial else {})
         try:
             self._saved_mtime = target.stat().st_mtime_ns
         except OSError:
@@ -406,7 +435,7 @@ class Document:
         target = files.recovery_path()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            save_graph(self.graph, target)
+            self._write(target)
         except OSError as exc:
             log.warning("autosave to %s failed: %s", target, exc)
             return False
@@ -436,12 +465,12 @@ class Document:
     def open_recovery(self) -> list[GraphError]:
         """Load the recovery file into this document: unsaved (dirty), path unchanged, history cleared.
         Returns its problems like `open`; an unreadable one leaves the document as it was."""
-        graph, errors = self._load(files.recovery_path())
+        graph, errors, keep = self._load(files.recovery_path())
         if graph is None:
             self.errors = errors + [e for e in self.errors if e not in errors]
             self._notify("file")
             return errors
-        self._set_document(graph, self.path, errors)
+        self._set_document(graph, self.path, errors, keep)
         self._saved = None
         self.dirty = True
         self._wrote_recovery = True  # it is now this document's autosave

@@ -1,6 +1,6 @@
 """Regenerate the README's editor screenshots into docs/.
 
-    python -m editor.screenshots [--out docs] [--seconds 5]
+    python -m fusegraph.editor.screenshots [--out docs] [--seconds 5]
 
 Runs the editor on the default preset, live, on a private Xvfb (so the pointer it moves with
 xdotool to show a tooltip is never a user's), with a throwaway config folder, and writes:
@@ -20,7 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZE = (1600, 1000)
 
 
@@ -40,7 +39,7 @@ def start_xvfb() -> tuple[subprocess.Popen, str]:
 def shoot(out: Path, seconds: float) -> list[Path]:
     import dearpygui.dearpygui as dpg
 
-    from editor.app import DEFAULT_PRESET, EditorApp
+    from fusegraph.editor.app import DEFAULT_PRESET, EditorApp
 
     app = EditorApp(width=SIZE[0], height=SIZE[1])
     ctl = app.ctl
@@ -92,7 +91,7 @@ def shoot(out: Path, seconds: float) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--out", default="docs", help="folder for the PNGs (run from the checkout: docs/)")
     ap.add_argument("--seconds", type=float, default=5.0, help="live run before the first shot")
     args = ap.parse_args(argv)
     out = Path(args.out)

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
 
 RATE = 48000
 
@@ -48,7 +48,7 @@ def audio_format(p: AudioDenoiseParams, ins: dict[str, AudioFormat]) -> AudioFor
         raise NodeError(f"audio_denoise needs {RATE} Hz audio, got {fmt.rate} Hz: insert a resample node "
                         f"before it", port="in", fix=("resample", {"rate": RATE}))
     if p.model != "rnnoise":
-        from nodes.audio_denoiser import model_archive
+        from fusegraph.nodes.audio_denoiser import model_archive
 
         model_archive(p.model)  # NodeError with the fetch command when it is not downloaded
     return AudioFormat(RATE, fmt.channels)
@@ -58,7 +58,7 @@ class DenoiseProcessor(AudioProcessor):
     """The node's stream: SpeechDenoiser behind the AudioProcessor contract."""
 
     def __init__(self, p: AudioDenoiseParams, fmt: AudioFormat):
-        from nodes.audio_denoiser import SpeechDenoiser  # loads a model only when a stream opens
+        from fusegraph.nodes.audio_denoiser import SpeechDenoiser  # loads a model only when a stream opens
         self.channels = fmt.channels
         self.model = p.model
         self.core = SpeechDenoiser(fmt.rate, fmt.channels, strength=p.strength, limit_db=p.limit_db,

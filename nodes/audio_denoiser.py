@@ -25,12 +25,12 @@ from typing import Literal
 
 import numpy as np
 
-from nodes.audio_declick import Declicker
-from nodes.audio_guard import SnrGuard, TransientFloor
-from nodes.audio_hum import HumMode, HumRemover
-from nodes.dfn3 import DELAY as DFN3_DELAY
-from nodes.rnnoise import DELAY as RNN_DELAY
-from nodes.rnnoise import RNNoise
+from fusegraph.nodes.audio_declick import Declicker
+from fusegraph.nodes.audio_guard import SnrGuard, TransientFloor
+from fusegraph.nodes.audio_hum import HumMode, HumRemover
+from fusegraph.nodes.dfn3 import DELAY as DFN3_DELAY
+from fusegraph.nodes.rnnoise import DELAY as RNN_DELAY
+from fusegraph.nodes.rnnoise import RNNoise
 
 RATE = 48000
 FRAME = 480  # both models' hop: 10 ms at 48 kHz
@@ -65,7 +65,7 @@ _DFN3_LOCK = threading.Lock()
 def dfn3_model(archive: Path):
     """The streamable DeepFilterNet3 graphs, made once per archive file (cheap to share: each
     stream has its own onnxruntime sessions and state)."""
-    from nodes.dfn3 import Dfn3Model
+    from fusegraph.nodes.dfn3 import Dfn3Model
 
     key = (str(archive), archive.stat().st_mtime)
     with _DFN3_LOCK:
@@ -81,7 +81,7 @@ class Dfn3Core:
     guard_db = (28.0, 38.0)
 
     def __init__(self, archive: Path) -> None:
-        from nodes.dfn3 import Dfn3Stream
+        from fusegraph.nodes.dfn3 import Dfn3Stream
 
         self.stream = Dfn3Stream(dfn3_model(archive))
 
@@ -96,7 +96,7 @@ def model_archive(model: ModelName) -> Path | None:
     """The cached file a model needs (NodeError with the fetch command when it is not there)."""
     if model == "rnnoise":
         return None
-    from nodes.model_registry import resolve_archive
+    from fusegraph.nodes.model_registry import resolve_archive
 
     return resolve_archive(model)
 

@@ -4,8 +4,9 @@ Inputs:  in (audio)
 Params:  path (.wav or .flac), sample_format (WAV: 16-bit, 24-bit or 32-bit float; FLAC: 16/24-bit)
 Notes:   Written at the rate and channels that arrive (a resample node before it changes them).
          Samples beyond [-1, 1] are clipped for the integer formats. The file is written next
-         to the target under a temporary name and renamed over it when the run ends (also
-         after Ctrl+C), so a failed run never leaves a broken file nor destroys the previous one.
+         to the target under a temporary name (unique to the run) and renamed over it when the run
+         ends (also after Ctrl+C, SIGTERM or SIGHUP), together with the run's other outputs, so a
+         failed run never leaves a broken file nor destroys the previous one.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from typing import Literal
 import av
 import numpy as np
 
-from nodes.media_files import FileSink, check_target, drop_partial, write_error
-from nodes.sound_frames import audio_frame, layout
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import FileSink, check_target, write_error
+from fusegraph.nodes.sound_frames import audio_frame, layout
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 FORMATS = {".wav": "wav", ".flac": "flac"}
 # (container extension, sample_format) -> (codec, PyAV sample format fed to it)
@@ -45,8 +46,7 @@ class AudioOut(FileSink):
         if ctx.audio is None:
             raise NodeError("no sound arrives at the input", node=self.node, port="in")
         self.format = ctx.audio
-        self.target = os.path.join(folder, name)
-        self.temp = os.path.join(folder, f".{os.path.splitext(name)[0]}.partial{ext}")
+        self.temp = self._stage(os.path.join(folder, name))
         codec, self.sample_fmt = CODECS[(ext, p.sample_format)]
         try:
             self.container = av.open(self.temp, "w", format=FORMATS[ext])
@@ -54,7 +54,7 @@ class AudioOut(FileSink):
             self.stream.layout = layout(self.format.channels)
             self.stream.format = self.sample_fmt
         except (OSError, av.FFmpegError, ValueError) as e:
-            drop_partial(None, self.temp)
+            self.staging.discard()
             raise write_error(e, p.path, self.node) from None
         self.pts = 0
         self.state = "open"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nodes.dfn3_graph import StreamingSession, make_streaming
+from fusegraph.nodes.dfn3_graph import StreamingSession, make_streaming
 
 HOP = 480
 DELAY = 1440  # samples the output lags the input by (two hops of look-ahead, one of overlap-add)

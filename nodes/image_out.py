@@ -4,22 +4,24 @@ Inputs:  in (video; a mask is saved as a grey image)
 Params:  path (.png, .jpg or .jpeg; may hold a {frame} placeholder, e.g. "out/shot_{frame:05d}.png"),
          mode ("last": the last frame, written when the run ends; "sequence": every frame as it
          comes, the path must hold {frame})
-Notes:   Every file is written under a temporary name and renamed into place, so a reader never
-         sees a half-written image. A failed run writes nothing in "last" mode; in "sequence" mode
-         the frames written so far stay (each one is complete). PNG keeps alpha when the frame has
-         any transparency; JPEG is saved at quality 95.
+Notes:   Every image is written under a temporary name beside its file as it comes and all are
+         renamed into place when the run ends (also after Ctrl+C, SIGTERM or SIGHUP), together
+         with the run's other outputs: a reader never sees a half-written image, and a failed run
+         writes nothing (a sequence already there is not half replaced). Live (the editor), a
+         sequence's images are renamed into place one by one as they come. PNG keeps alpha when the
+         frame has any transparency; JPEG is saved at quality 95.
 """
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Literal
 
 import cv2
 import numpy as np
 
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
-from nodes.media_files import check_target
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import StagedSink, check_target, write_error
+from fusegraph.runtime.atomic import Staging, publish, write_partial
 
 FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
            ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}
@@ -42,28 +44,16 @@ def to_bgr(img, ext: str) -> np.ndarray:
     return cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR)
 
 
-def write_atomic(path: str, img: np.ndarray, ext: str, node: str | None) -> None:
+def encode(path: str, img: np.ndarray, ext: str, node: str | None) -> bytes:
     ok, data = cv2.imencode(ext, img, FORMATS[ext])
     if not ok:
         raise NodeError(f"cannot encode '{path}' as {ext[1:].upper()}", node=node)
-    folder, name = os.path.split(os.path.abspath(path))
-    temp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.partial")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the usual permissions
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data.tobytes())
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    except OSError as e:
-        raise NodeError(f"cannot write '{path}': {e.strerror or e}", node=node) from None
+    return data.tobytes()
 
 
-class ImageOut(Sink):
+class ImageOut(StagedSink):
     def __init__(self, p: ImageOutParams, ctx: OpenContext):
-        self.node, self.p = ctx.node_id, p
+        self.node, self.p, self.live = ctx.node_id, p, ctx.live
         self.pattern = "{frame" in p.path
         if p.mode == "sequence" and not self.pattern:
             raise NodeError(f"'{p.path}': a sequence needs a {{frame}} placeholder in the file name, "
@@ -74,7 +64,8 @@ class ImageOut(Sink):
         if self.ext not in FORMATS:
             raise NodeError(f"cannot write '{p.path}': use a .png, .jpg or .jpeg file name", node=self.node)
         self.last: tuple[np.ndarray, int] | None = None
-        self.done = False
+        self.staging = Staging(self.node)
+        self.state = "open"  # -> "finished" (complete under temporary names) -> "closed" | "discarded"
 
     def _path(self, index: int) -> str:
         if not self.pattern:
@@ -85,28 +76,46 @@ class ImageOut(Sink):
             raise NodeError(f"'{self.p.path}': bad placeholder ({e}); use {{frame}} or e.g. {{frame:05d}}",
                             node=self.node) from None
 
+    def _stage(self, img: np.ndarray, index: int) -> None:
+        """One image, whole, under a temporary name beside its file (published at the end; live,
+        where a run has no end, a sequence's frames are published as they come)."""
+        path = self._path(index)
+        data = encode(path, img, self.ext, self.node)
+        try:
+            part = self.staging.new(path)
+            write_partial(part, data)
+            if self.live and self.p.mode == "sequence":
+                publish([part])
+                self.staging.files.remove(part)
+                self.staging.release()  # its lock went with the file: the next image takes a new one
+        except OSError as e:
+            raise write_error(e, path, self.node) from None
+
     def write(self, inputs: dict, index: int) -> None:
         img = to_bgr(inputs["in"], self.ext)
         if self.p.mode == "sequence":
-            write_atomic(self._path(index), img, self.ext, self.node)
+            self._stage(img, index)
         else:  # keep a copy: the caller may reuse its buffer for the next frame
             if np.may_share_memory(img, inputs["in"]):
                 img = img.copy()
             self.last = (img, index)
 
-    def close(self) -> None:
-        if self.done or self.p.mode == "sequence":
-            self.done = True
-            return
-        self.done = True
-        if self.last is None:  # no frames: nothing to write, an existing file stays as it was
-            return
-        img, index = self.last
-        write_atomic(self._path(index), img, self.ext, self.node)
+    def finish(self) -> list:
+        if self.state != "open":
+            return []
+        try:
+            if self.last is not None:  # "last" mode; none: nothing to write, an existing file stays
+                self._stage(*self.last)
+        except BaseException:
+            self.discard()
+            raise
+        self.state, self.last = "finished", None
+        return self.staging.pending()
 
     def discard(self) -> None:
-        self.done = True
-        self.last = None
+        if self.state not in ("closed", "discarded"):
+            self.state, self.last = "discarded", None
+            self.staging.discard()
 
 
 def open_image_out(p: ImageOutParams, ctx: OpenContext) -> ImageOut:

@@ -5,7 +5,8 @@ import os
 
 import av
 
-from nodes.spec import NodeError, Sink
+from fusegraph.nodes.spec import NodeError, Sink
+from fusegraph.runtime.atomic import Partial, PublishError, Staging, publish
 
 
 def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:
@@ -37,37 +38,39 @@ def open_reason(e: Exception, what: str) -> str:
     return getattr(e, "strerror", None) or str(e)
 
 
-def drop_partial(container, temp: str) -> None:
-    """A failed or cancelled write: close what was written and delete it."""
-    try:
-        if container is not None:
-            container.close()
-    except (OSError, av.FFmpegError):
-        pass  # the partial file is going away anyway
-    try:
-        os.remove(temp)
-    except FileNotFoundError:
-        pass
-
-
 def write_error(e: Exception, path: str, node: str | None) -> NodeError:
     """A failed write (the disk is full, the folder went away) in plain words."""
     return NodeError(f"cannot write '{path}': {getattr(e, 'strerror', None) or e}", node=node)
 
 
-def publish(container, temp: str, target: str, path: str, node: str | None) -> None:
-    """Close a finished file (it becomes playable) and move it over its target."""
-    try:
-        container.close()
-        os.replace(temp, target)
-    except (OSError, av.FFmpegError) as e:
-        raise write_error(e, path, node) from None
+class StagedSink(Sink):
+    """A sink whose files are staged (self.staging, runtime.atomic) by finish() and published
+    when it closes; self.state: "open" -> "finished" (complete under temporary names) ->
+    "closed" | "discarded"."""
+
+    def close(self) -> None:
+        files = self.finish()
+        if self.state != "finished":
+            return
+        try:
+            publish(files)  # close_sinks has done it already when it closes several sinks
+        except PublishError as e:
+            self.discard()
+            raise write_error(e, e.partial.shown, self.node) from None
+        self.staging.release()
+        self.state = "closed"
 
 
-class FileSink(Sink):
-    """A sink that writes one file through FFmpeg under a temporary name (self.container at
-    self.temp) and moves it over self.target when it closes; a failure drops it instead.
-    Subclasses set node, path, target, temp, container and state = "open"."""
+class FileSink(StagedSink):
+    """A sink that writes one file through FFmpeg (self.container) under a temporary name beside
+    its target (runtime.atomic: unique per run, locked while written) and publishes it over the
+    target when the run ends, together with the run's other outputs (close_sinks); a failure
+    drops it instead. Subclasses call _stage(target) for self.temp, then set self.container and
+    state = "open"."""
+
+    def _stage(self, target: str) -> str:
+        self.target, self.staging, self.container = target, Staging(self.node), None
+        return self.staging.new(target, shown=self.path).path
 
     def _mux(self, stream, frame) -> None:
         """Encode a frame on `stream` (None: flush its encoder) and write the packets out."""
@@ -82,20 +85,30 @@ class FileSink(Sink):
     def _stop(self) -> None:
         """Stop helper threads before the file is closed."""
 
-    def close(self) -> None:
+    def finish(self) -> list[Partial]:
         if self.state != "open":
-            return
+            return []
         try:
             self._flush()
-            publish(self.container, self.temp, self.target, self.path, self.node)
+            self.container.close()  # the file is complete (and playable) under its temporary name
+        except (OSError, av.FFmpegError) as e:
+            self.discard()
+            raise write_error(e, self.path, self.node) from None
         except BaseException:
             self.discard()
             raise
-        self.state = "closed"
+        self.state = "finished"
+        return self.staging.pending()
 
     def discard(self) -> None:
-        if self.state != "open":
+        if self.state in ("closed", "discarded"):
             return
+        if self.state == "open":
+            self._stop()
+            try:
+                if self.container is not None:
+                    self.container.close()
+            except (OSError, av.FFmpegError):
+                pass  # the partial file is going away anyway
         self.state = "discarded"
-        self._stop()
-        drop_partial(self.container, self.temp)
+        self.staging.discard()

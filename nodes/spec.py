@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -16,9 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 PortType = Literal["video", "mask", "audio"]
 Role = Literal["source", "sink", "thin", "thick", "cpu", "audio"]
 Size = tuple[int, int]  # (width, height) in pixels
-
-SHADER_DIR = Path(__file__).resolve().parent.parent / "shaders"
-
 
 class NodeError(Exception):
     """A user-facing failure of one node (missing file, bad frame, no device)."""
@@ -181,6 +177,13 @@ class Sink:
         """Sinks with an audio input: the next samples, float32 (n, channels), in order from
         the stream's start (time 0 is the first video frame's time)."""
         raise NotImplementedError
+
+    def finish(self) -> list:
+        """Closing, phase one (runtime.audio.close_sinks): complete the output under temporary
+        names and return them (runtime.atomic Partials), published with every other sink's.
+        Sinks without files just close."""
+        self.close()
+        return []
 
     def close(self) -> None:
         """Finalise the output: a complete, playable file replaces the target (also after Ctrl+C)."""

@@ -23,8 +23,8 @@ import math
 import numpy as np
 from pydantic import Field
 
-from nodes.reference import fit_to, to_8bit
-from nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.reference import fit_to, to_8bit
+from fusegraph.nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
 
 LO, HI = 1.0, 2.0  # difference (in sigmas) where the temporal weight starts to fall, and where it is 0
 BLOCK = 32  # pixels per side of one cut-detection block

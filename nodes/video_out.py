@@ -7,9 +7,11 @@ Notes:   yuv420p, BT.709, at the graph's frame rate; frame i is shown at time i 
          AAC (rates 8-96 kHz, mono or stereo; a resample node fixes others), sample 0 at the
          time of frame 0, cut where the last frame ends. Odd sizes
          are padded to even by repeating the last row/column. The video is written next to the
-         target under a temporary name and renamed over it when the run ends (also after Ctrl+C),
-         so a failed run never leaves a broken file nor destroys the previous one. A run that
-         ends before any frame arrives writes nothing.
+         target under a temporary name (unique to the run) and renamed over it when the run ends
+         (also after Ctrl+C, SIGTERM or SIGHUP), together with the run's other outputs, so a
+         failed run never leaves a broken file nor destroys the previous one, and two runs
+         writing the same file each publish a whole one. A run that ends before any frame
+         arrives writes nothing.
 """
 from __future__ import annotations
 
@@ -25,9 +27,9 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
-from nodes.media_files import FileSink, check_target, write_error
-from nodes.sound_frames import audio_frame, layout
-from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import FileSink, check_target, write_error
+from fusegraph.nodes.sound_frames import audio_frame, layout
+from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 ENCODERS = {"h264": "libx264"}
@@ -63,14 +65,14 @@ class VideoOut(FileSink):
         if ext not in CONTAINERS:
             raise NodeError(f"cannot write '{p.path}': use a .mp4, .m4v, .mov or .mkv file name",
                             node=self.node)
-        self.target = os.path.join(folder, name)
-        self.temp = os.path.join(folder, f".{os.path.splitext(name)[0]}.partial{ext}")
+        self.temp = self._stage(os.path.join(folder, name))
         self.p = p
         self.rate = Fraction(ctx.fps).limit_denominator(1001)
         try:  # create the file now: a problem shows at open, not after the first frame
             self.container = av.open(self.temp, "w", format=CONTAINERS[ext],
                                      options={"movflags": "+faststart"} if ext != ".mkv" else {})
         except (OSError, av.FFmpegError) as e:
+            self.staging.discard()
             raise write_error(e, p.path, self.node) from None
         self.stream = None  # added at the first frame, when the size is known
         self.sound = ctx.audio
@@ -174,11 +176,11 @@ class VideoOut(FileSink):
             self.worker.join()
             self.worker = None
 
-    def close(self) -> None:
+    def finish(self) -> list:
         if self.state == "open" and self.stream is None:  # no frames: nothing to write, an
             self.discard()                                # existing file stays as it was
-            return
-        super().close()
+            return []
+        return super().finish()
 
     def _flush(self) -> None:
         self._finish_worker()

@@ -20,19 +20,33 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nodes import REGISTRY
-from nodes.spec import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
-from runtime.graph import Graph
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.media_files import write_error
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
+from fusegraph.runtime.atomic import PublishError, publish
+from fusegraph.runtime.graph import Graph
 
 LIVE_BLOCK_S = 0.01  # a file source's block in live mode (10 ms, like a microphone's)
 
 
 def close_sinks(sinks, ok: bool) -> list[Exception]:
-    """Finalise (ok) or discard every sink, each whatever the others do; the errors met."""
-    errors = []
+    """Finalise (ok) or discard every sink, each whatever the others do; the errors met.
+    Finalising is two-phase: every sink completes its files under temporary names, then all are
+    published at once; when any sink fails, every sink is discarded and no existing file changes."""
+    sinks, errors, files = list(sinks), [], []
+    for sink in sinks if ok else ():
+        try:
+            files += sink.finish()
+        except Exception as exc:
+            errors.append(exc)
+    if ok and not errors:
+        try:
+            publish(files)
+        except PublishError as exc:
+            errors.append(write_error(exc, exc.partial.shown, exc.partial.node))
     for sink in sinks:
         try:
-            sink.close() if ok else sink.discard()
+            sink.discard() if errors or not ok else sink.close()  # close: let go of the locks
         except Exception as exc:
             errors.append(exc)
     return errors

@@ -1,7 +1,10 @@
-"""fusegraph command line: run, validate, plan, schema, edit, models.
+"""fusegraph command line: run, validate, plan, schema, presets, edit, models.
+
+A PRESET argument is a graph file, or the name of a shipped preset (`fusegraph run default`).
 
 Exit codes: 0 ok, 2 invalid graph, arguments or input files, 1 failure while running,
-130 stopped with Ctrl+C (outputs are finalised). User mistakes never print a traceback.
+130 / 143 / 129 stopped by Ctrl+C / SIGTERM / SIGHUP (outputs are finalised). User mistakes
+never print a traceback.
 """
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import os
 import sys
 from typing import Any
 
-from nodes.spec import NodeError
-from runtime.errors import GraphError, GraphInvalid
-from runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.resources import resolve_preset, shipped_presets
+from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
 
 
 class UsageError(Exception):
@@ -38,8 +42,8 @@ def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
 
 def load(path: str, sets: list[str] = ()) -> Any:
     """Load a preset with --set overrides applied before validation (so they are checked too)."""
-    from runtime.graph import parse_graph, read_document
-    from runtime.migrate import migrate
+    from fusegraph.runtime.graph import parse_graph, read_document
+    from fusegraph.runtime.migrate import migrate
 
     overrides = parse_set(list(sets))
     doc = read_document(path)
@@ -66,7 +70,7 @@ def preset_dirs(preset: str) -> tuple[str, ...]:
 
 
 def cmd_validate(args) -> int:
-    from runtime.graph import load_graph
+    from fusegraph.runtime.graph import load_graph
 
     status = OK
     for path in args.presets:
@@ -79,16 +83,29 @@ def cmd_validate(args) -> int:
     return status
 
 
+def cmd_presets(args) -> int:
+    from fusegraph.runtime.graph import load_graph
+
+    for name, path in shipped_presets().items():
+        try:
+            kinds = sorted({n.type for n in load_graph(path).nodes})
+            about = ", ".join(kinds)
+        except GraphInvalid as exc:  # a shipped preset that does not load is a bug worth seeing
+            about = f"invalid: {exc}"
+        print(f"{name:<20} {about}" + (f"\n{'':<20} {path}" if args.paths else ""))
+    return OK
+
+
 def cmd_schema(args) -> int:
-    from runtime.graph import json_schema
+    from fusegraph.runtime.graph import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return OK
 
 
 def cmd_plan(args) -> int:
-    from runtime.compiler import describe
-    from runtime.engine import Engine
+    from fusegraph.runtime.compiler import describe
+    from fusegraph.runtime.engine import Engine
 
     engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse, search_dirs=preset_dirs(args.preset))
     engine.open(sinks=False)
@@ -105,7 +122,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from runtime.engine import Engine
+    from fusegraph.runtime.engine import Engine
 
     graph = load(args.preset, args.set)
     engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
@@ -114,7 +131,7 @@ def cmd_run(args) -> int:
 
 def cmd_edit(args) -> int:
     try:
-        from editor.app import main as editor_main
+        from fusegraph.editor.app import main as editor_main
     except ImportError:
         print("The editor is not built yet; run the preset headless with `fusegraph run`.", file=sys.stderr)
         return FAILED
@@ -122,7 +139,10 @@ def cmd_edit(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
     ap = argparse.ArgumentParser(prog="fusegraph", description="Node-based live media pipelines.")
+    ap.add_argument("--version", action="version", version=f"fusegraph {version('fusegraph')}")
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a preset headless, every frame in order")
     run.add_argument("preset")
@@ -143,17 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_plan)
     schema = sub.add_parser("schema", help="print the JSON Schema of graph files")
     schema.set_defaults(func=cmd_schema)
+    presets = sub.add_parser("presets", help="list the shipped presets (usable by name: fusegraph run NAME)")
+    presets.add_argument("--paths", action="store_true", help="also print where each one is installed")
+    presets.set_defaults(func=cmd_presets)
     edit = sub.add_parser("edit", help="open the editor")
     edit.add_argument("preset", nargs="?")
     edit.set_defaults(func=cmd_edit)
-    from runtime.models import add_models_parser
+    from fusegraph.runtime.models import add_models_parser
 
     add_models_parser(sub)  # models list / fetch
     return ap
 
 
+PRESET_ARGS = ("preset", "presets")  # the arguments that name graph files, or shipped presets
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for name in PRESET_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, resolve_preset(value))
+        elif isinstance(value, list):
+            setattr(args, name, [resolve_preset(v) for v in value])
     try:
         return args.func(args)
     except GraphInvalid as exc:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from nodes.spec import SHADER_DIR
-from runtime.plan import Pass, StageRef, Value
+from fusegraph.runtime.plan import Pass, StageRef, Value
+from fusegraph.runtime.resources import shader_source
 
 GLSL_TYPE = {"video": "vec4", "mask": "float"}
 VERTEX = """#version 330 core
@@ -28,15 +28,6 @@ void main() {{
     gl_Position = c > 0.25 && c < 0.75 ? vec4(px / fg_size * 2.0 - 1.0, 0.0, 1.0) : vec4(0.0, 0.0, 0.0, 1.0);
 }}
 """
-_shader_cache: dict[str, str] = {}
-
-
-def shader_text(name: str) -> str:
-    if name not in _shader_cache:
-        _shader_cache[name] = (SHADER_DIR / name).read_text(encoding="utf-8")
-    return _shader_cache[name]
-
-
 def ident(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
@@ -80,7 +71,7 @@ def generate(p: Pass) -> str:
     for i, v in enumerate(p.outputs):
         lines.append(f"layout(location = {i}) out vec4 o{i};  // {v.key}")
     for f in files:
-        lines += ["", f"// ---- shaders/{f}", shader_text(f).rstrip()]
+        lines += ["", f"// ---- shaders/{f}", shader_source(f).rstrip()]
     lines += ["", "void main() {", "    ivec2 p = ivec2(gl_FragCoord.xy);",
               "    vec2 uv = gl_FragCoord.xy / fg_size;"]
     for m in p.members:

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from nodes import REGISTRY
-from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
-from runtime.audio import AudioPath, close_sinks
-from runtime.codegen import uniform_name
-from runtime.compiler import compile_graph, live_nodes
-from runtime.frames import FrameReader
-from runtime.gpu import Gpu
-from runtime.graph import Graph
-from runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
+from fusegraph.runtime.audio import AudioPath, close_sinks
+from fusegraph.runtime.codegen import uniform_name
+from fusegraph.runtime.compiler import compile_graph, live_nodes
+from fusegraph.runtime.frames import FrameReader
+from fusegraph.runtime.gpu import Gpu
+from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
 
 
 @dataclass
@@ -221,7 +221,8 @@ class Engine:
                 except Exception as exc:
                     errors.append(exc)
                     ok = False
-        errors += close_sinks(self.sinks.values(), ok)  # all of them; the first error is raised
+        # every output of the run, the audio path's too, published together; the first error is raised
+        errors += close_sinks([*self.sinks.values(), *(self.audio.sinks.values() if self.audio else ())], ok)
         if self.audio is not None:
             try:
                 self.audio.close(ok)

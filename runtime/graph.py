@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from nodes import REGISTRY
-from runtime.errors import GraphError, GraphInvalid
-from runtime.migrate import FORMAT_VERSION, migrate
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.atomic import write_atomic
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.migrate import FORMAT_VERSION, migrate
 
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ENDPOINT = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -49,6 +50,12 @@ class NodeBase(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     pos: tuple[float, float] = (0.0, 0.0)
 
+    @field_validator("pos")
+    @classmethod
+    def _finite_pos(cls, pos: tuple[float, float]) -> tuple[float, float]:
+        """A NaN or infinite position (only layout) puts the node at 0: JSON cannot hold it."""
+        return tuple(x if math.isfinite(x) else 0.0 for x in pos)
+
 
 def _node_model(kind: str, params_model: type[BaseModel]) -> type[NodeBase]:
     return create_model(
@@ -72,9 +79,6 @@ class Graph(BaseModel):
 
     def node(self, node_id: str) -> Any:
         return next((n for n in self.nodes if n.id == node_id), None)
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2) + "\n"
 
 
 def make_node(kind: str, node_id: str, params: dict | None = None, pos=(0.0, 0.0)) -> Any:
@@ -161,14 +165,14 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
             continue
         links.append(link)
     # Graph-level checks run on what parsed; links touching unparsed nodes are not reported twice.
-    from runtime.validate import check_links  # local: validate imports this module
+    from fusegraph.runtime.validate import check_links  # local: validate imports this module
 
     partial = Graph(nodes=nodes, links=[])
     good_links, link_errors = check_links(partial, links, known_ids={n.get("id") for n in raw_nodes
                                                                       if isinstance(n, dict)})
     errors += link_errors
     partial = Graph(nodes=nodes, links=good_links)
-    from runtime.validate import check_graph
+    from fusegraph.runtime.validate import check_graph
 
     # Whole-graph problems are reported with the rest, except those that only follow from a
     # problem already reported: an input whose link was refused or whose source did not parse
@@ -209,20 +213,78 @@ def load_graph(path: str | os.PathLike) -> Graph:
     return parse_graph(read_document(path), str(path))
 
 
-def save_graph(graph: Graph, path: str | os.PathLike) -> None:
-    """Atomic save: a temporary file in the same folder, fsync, rename. A failure leaves the old file."""
-    write_text_atomic(Path(path), graph.to_json())
+def _finite(value: Any) -> Any:
+    """NaN and infinities (which strict JSON cannot hold) as null, anywhere in a JSON value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def unloaded(doc: Any, graph: Graph) -> dict:
+    """What a graph document holds that `graph`, its loadable part (GraphInvalid.partial), does
+    not, as it was: node records that did not load (unknown type, bad value, no id), links that
+    did not, unknown top-level keys. `document` writes them back, so a save loses nothing."""
+    try:
+        doc = migrate(doc)
+    except (ValueError, AttributeError):
+        return {}
+    loaded = [n.model_dump(mode="json", by_alias=True) for n in graph.nodes]
+    linked = [l.model_dump(mode="json", by_alias=True) for l in graph.links]
+    raw_nodes, raw_links = doc.get("nodes"), doc.get("links")
+    keep = {
+        "nodes": [n for n in raw_nodes if not (isinstance(n, dict) and _as_loaded(n) in loaded)]
+        if isinstance(raw_nodes, list) else [],
+        "links": [l for l in raw_links if l not in linked] if isinstance(raw_links, list) else [],
+        "keys": {k: v for k, v in doc.items() if k not in ("format", "nodes", "links")},
+    }
+    return keep if any(keep.values()) else {}
+
+
+def _as_loaded(raw: dict) -> Any:
+    """A raw node record as the graph would dump it (None when it does not load)."""
+    try:
+        return NODE_MODELS[raw.get("type")].model_validate(raw).model_dump(mode="json", by_alias=True)
+    except (KeyError, TypeError, ValidationError):
+        return None
+
+
+def document(graph: Graph, keep: dict | None = None) -> dict:
+    """The JSON document of `graph`, plus what `keep` (from `unloaded`) holds that still fits:
+    every kept node; a kept link when its nodes are still there and nothing else now feeds its
+    input (a malformed one always); unknown keys. A NaN or infinity anywhere becomes null."""
+    doc = graph.model_dump(mode="json", by_alias=True)
+    if not keep:
+        return _finite(doc)
+    ids = {n.id for n in graph.nodes} | {n.get("id") for n in keep["nodes"] if isinstance(n, dict)}
+    fed = {l.dst for l in graph.links}
+    for raw in keep["links"]:
+        try:
+            l = Link.model_validate(raw)
+        except ValidationError:
+            doc["links"].append(raw)
+            continue
+        if l.src_node in ids and l.dst_node in ids and l.dst not in fed:
+            doc["links"].append(raw)
+    doc["nodes"] += keep["nodes"]
+    return _finite({**doc, **{k: v for k, v in keep["keys"].items() if k not in doc}})
+
+
+def save_graph(graph: Graph, path: str | os.PathLike, keep: dict | None = None) -> None:
+    """Atomic save (runtime.atomic: a partial beside the file, fsync, rename; the file keeps its
+    mode, a symlink its target). `keep`: what the file held that the graph could not load, written
+    back as it was (see `document`). A failure leaves the old file."""
+    write_text_atomic(Path(path), to_json(document(graph, keep)))
+
+
+def to_json(doc: dict) -> str:
+    """Strict JSON (no NaN or Infinity literals: other readers refuse them)."""
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` through a temporary file beside `path` and a rename: whole or not at all."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))

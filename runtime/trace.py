@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+
+from fusegraph.runtime.atomic import write_atomic
 
 
 def write_trace(path: str | os.PathLike, events: list[tuple[str, float, float]], meta: dict | None = None) -> None:
@@ -19,6 +20,4 @@ def write_trace(path: str | os.PathLike, events: list[tuple[str, float, float]],
         out.append({"ph": "X", "pid": 1, "tid": rows[name], "name": name,
                     "ts": round(start * 1e6, 3), "dur": round(dur * 1e6, 3)})
     doc = {"traceEvents": out, "displayTimeUnit": "ms", "otherData": meta or {}}
-    tmp = Path(f"{path}.partial")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(doc).encode("utf-8"))  # whole or not at all, per run

@@ -17,11 +17,11 @@ import wave
 import numpy as np
 import pytest
 
-from nodes import REGISTRY
-from nodes.audio_denoise import AudioDenoiseParams, DenoiseProcessor
-from nodes.audio_denoiser import FRAME, RATE, SpeechDenoiser
-from nodes.audio_hum import HumRemover
-from nodes.spec import AudioFormat, AudioProcessor, NodeError
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.audio_denoise import AudioDenoiseParams, DenoiseProcessor
+from fusegraph.nodes.audio_denoiser import FRAME, RATE, SpeechDenoiser
+from fusegraph.nodes.audio_hum import HumRemover
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError
 
 LATENCY = {"deepfilternet3": 1440, "rnnoise": 960}  # samples: the models' own delays, measured
 

