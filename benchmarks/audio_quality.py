@@ -393,6 +393,7 @@ def _run(materials, noises, snrs, methods, markdown) -> dict:
                                f"{results[(material, kind, snr, m)][2]:.1f}" for m in methods)
                 print(f"  {material:9s} {kind:10s} {snr:2d} dB  {row}", flush=True)
     print_tables(results, materials, noises, snrs, methods, markdown)
+    print_summary(results, materials, noises, snrs, methods)
     print("\nlatency and real-time factor (one core):")
     for m in methods:
         if m == "noisy":
@@ -402,6 +403,22 @@ def _run(materials, noises, snrs, methods, markdown) -> dict:
         lat = "offline (whole file; STFT 2048)" if frame is None else f"{(lag + frame) / RATE * 1000:.0f} ms ({frame} frame + {lag} delay)"
         print(f"  {m:12s} latency {lat:34s} RTF {seconds[m] / audio_s[m]:.3f}")
     return results
+
+
+def print_summary(results, materials, noises, snrs, methods):
+    """Per method over every condition: the means, how often it is below the noisy input (the
+    do-no-harm count, PESQ or STOI) and how often ahead of RNNoise on PESQ."""
+    keys = [(m, n, s) for m in materials for n in noises for s in snrs]
+    print(f"\nsummary over {len(keys)} conditions (mean PESQ / STOI / SI-SDR; below the noisy input on "
+          "PESQ or STOI; ahead of rnnoise on PESQ):")
+    for m in methods:
+        r = np.array([results[k + (m,)] for k in keys])
+        worse = [k for k in keys if results[k + (m,)][0] < results[k + ("noisy",)][0]
+                 or results[k + (m,)][1] < results[k + ("noisy",)][1]] if "noisy" in methods else []
+        ahead = sum(results[k + (m,)][0] > results[k + ("rnnoise",)][0] for k in keys) if "rnnoise" in methods else 0
+        where = ", ".join(f"{a[:3]} {b} {c}" for a, b, c in worse[:8]) + (" ..." if len(worse) > 8 else "")
+        print(f"  {m:14s} {r[:, 0].mean():5.2f} / {r[:, 1].mean():5.3f} / {r[:, 2].mean():5.1f}   "
+              f"below noisy {len(worse):2d}{' (' + where + ')' if worse else ''}   ahead of rnnoise {ahead:2d}")
 
 
 def print_tables(results, materials, noises, snrs, methods, markdown=False):
