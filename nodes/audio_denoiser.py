@@ -195,12 +195,15 @@ class SpeechDenoiser:
             raw_d = np.concatenate([c.raw, x])
             clean_d = np.concatenate([c.clean, y])
             c.raw, c.clean = raw_d[FRAME:], clean_d[FRAME:]
-            dry = (1 - s) * raw_d[:FRAME] + s * clean_d[:FRAME]
-            gg = g * c.floor.update(clean_d[:FRAME], wet) if self.strength >= 1.0 else g
+            then = clean_d[:FRAME]  # what the model took in, aligned with what it gave out
+            dry = (1 - s) * raw_d[:FRAME] + s * then
+            removed = then - wet
+            p_in, p_wet, p_removed = (float(np.dot(v, v)) / FRAME for v in (then, wet, removed))
+            gg = g * c.floor.update(p_in, p_removed) if self.strength >= 1.0 else g
             if self.guard:  # clean speech: ease off towards the input
                 # (not while the delay line still holds its initial zeros: no digital silence)
                 c.frames += 1
-                w = c.guard.update(clean_d[:FRAME], wet) if c.frames * FRAME > self.latency else c.guard.share
+                w = c.guard.update(p_in, p_wet) if c.frames * FRAME > self.latency else c.guard.share
                 gg = 1.0 - (1.0 - gg) * (1.0 - w)
             out[:, ch] = np.clip(gg * dry + (1 - gg) * wet, -1.0, 1.0)
         return out

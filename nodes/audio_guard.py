@@ -56,10 +56,9 @@ class SnrGuard:
             self.block_min, self.block_n = np.inf, 0
         return min(self.minima + [self.block_min])
 
-    def update(self, dry: np.ndarray, wet: np.ndarray) -> float:
-        """dry, wet: the same output frame before and after the model; returns the dry share."""
-        p_dry = float(np.mean(np.square(dry, dtype=np.float64)))
-        p_wet = float(np.mean(np.square(wet, dtype=np.float64)))
+    def update(self, p_dry: float, p_wet: float) -> float:
+        """p_dry, p_wet: the powers of one output frame before and after the model; returns the
+        dry share."""
         if p_dry < SILENT or p_wet < 0.1 * p_dry:
             self._add(self.noise, p_dry if p_dry >= SILENT else 0.0)
         elif p_wet > 0.5 * p_dry:
@@ -100,10 +99,11 @@ class TransientFloor:
         self.steady = None
         self.scale = 1.0
 
-    def update(self, dry: np.ndarray, wet: np.ndarray) -> np.ndarray | float:
-        """Per-sample factor (or a float when it holds) on the floor's dry share for this frame."""
-        now = float(np.mean(np.square(dry - wet, dtype=np.float64)))
-        if now < SILENT or float(np.mean(np.square(dry, dtype=np.float64))) < SILENT:
+    def update(self, p_dry: float, p_removed: float) -> np.ndarray | float:
+        """p_dry: an output frame's power before the model, p_removed: the power of what it took
+        out; returns the factor on the floor's dry share, per sample (or a float while it holds)."""
+        now = p_removed
+        if now < SILENT or p_dry < SILENT:
             return self.scale  # nothing came in (digital silence, the delay line filling): no news
         self.steady = now if self.steady is None else min(now, self.steady * self.RISE)
         new = min(1.0, float(np.sqrt(self.steady / now)))
