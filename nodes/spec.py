@@ -16,6 +16,24 @@ PortType = Literal["video", "mask", "audio"]
 Role = Literal["source", "sink", "thin", "thick", "cpu", "audio"]
 Size = tuple[int, int]  # (width, height) in pixels
 
+MAX_TEXTURE = 16384  # GL_MAX_TEXTURE_SIZE of most GPUs; the engine passes its GPU's own
+PIXEL_BUDGET = 50_000_000  # the largest picture read: 8192x6104, 200 MB as RGBA (nodes/input_files.py)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
+
+
+def printable(value: Any, limit: int = 200) -> str:
+    """Text from a preset or file made safe to print in a one-line message: control characters
+    (terminal escapes, NUL, newlines) shown as \\xNN, and cut to about `limit` characters (a
+    value of megabytes is not echoed)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:  # cut in the middle: a message's reason is at its end
+        half = limit // 2
+        text = f"{text[:half]}...({len(text)} characters)...{text[-half:]}"
+    return text.translate(_CONTROL)
+
+
 class NodeError(Exception):
     """A user-facing failure of one node (missing file, bad frame, no device)."""
 
@@ -33,7 +51,8 @@ class NodeError(Exception):
         where = self.node or ""
         if self.port:
             where += f".{self.port}"
-        return f"{where}: {self.message}" if where else self.message
+        message = printable(self.message, 600)
+        return f"{printable(where)}: {message}" if where else message
 
 
 def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -> Any:
@@ -42,9 +61,11 @@ def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -
 
 
 class Params(BaseModel):
-    """Base of every node's params model: unknown keys are errors, values are checked on assignment."""
+    """Base of every node's params model: unknown keys are errors, values are checked on assignment,
+    NaN and infinity are refused (JSON's NaN/Infinity, 1e999): no param means them, and one would
+    pass every range check only to poison a frame."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -213,6 +234,7 @@ class AudioSource:
     format: AudioFormat
     frames: int | None = None  # samples in all, when known (a file); None for a device or a loop
     device: bool = False  # paced by a device's clock (read() waits for it); else by ours, live
+    missing: str | None = None  # a planning stand-in for a device that is not there: why
     overruns: int = 0  # blocks the device delivered that we had no room for (live)
 
     def read(self, n: int) -> np.ndarray:
@@ -253,6 +275,10 @@ class OpenContext:
     audio: AudioFormat | None = None  # sinks with an audio input: what arrives there
     live: bool = False
     search_dirs: tuple[str, ...] = ()  # where relative input paths are looked for after the CWD
+    max_texture: int = MAX_TEXTURE  # sources: the GPU's largest texture side (GL_MAX_TEXTURE_SIZE)
+    # only planning (`fusegraph plan`): a device source need not start; one that is missing may
+    # answer with a stand-in whose `missing` says why, so the rest of the graph is still planned
+    plan_only: bool = False
 
     def find_input(self, path: str) -> str:
         """A relative input file: the current directory first, then next to the preset."""

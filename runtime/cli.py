@@ -14,10 +14,11 @@ import os
 import sys
 from typing import Any
 
-from fusegraph.nodes.spec import NodeError
-from fusegraph.runtime.errors import GraphError, GraphInvalid
-from fusegraph.runtime.resources import resolve_preset, shipped_presets
-from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
+from fusegraph.runtime.resources import resolve_preset, shipped_presets  # stdlib only
+
+# The rest is imported in main(), inside its handlers: Ctrl+C while numpy, pydantic or the GPU
+# libraries load stops with 130 and no traceback.
+OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -26,22 +27,27 @@ class UsageError(Exception):
 
 def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
     """--set node.param=value; value is JSON when it parses (numbers, booleans), else a string."""
+    from fusegraph.runtime.graph import JsonRefused, parse_json  # the bounds of preset files
+
     out = []
     for item in items:
         target, eq, raw = item.partition("=")
         node, dot, param = target.partition(".")
         if not eq or not dot or not node or not param:
-            raise UsageError(f"--set '{item}': expected node.param=value")
+            raise UsageError(f"--set '{item[:80]}': expected node.param=value")
         try:
-            value = json.loads(raw)
+            value = parse_json(raw)
         except json.JSONDecodeError:
             value = raw
+        except JsonRefused as exc:
+            raise UsageError(f"--set {target}: {exc}") from None
         out.append((node, param, value))
     return out
 
 
 def load(path: str, sets: list[str] = ()) -> Any:
     """Load a preset with --set overrides applied before validation (so they are checked too)."""
+    from fusegraph.runtime.errors import GraphError, GraphInvalid
     from fusegraph.runtime.graph import parse_graph, read_document
     from fusegraph.runtime.migrate import migrate
 
@@ -52,7 +58,9 @@ def load(path: str, sets: list[str] = ()) -> Any:
             doc = migrate(doc)
         except ValueError:
             return parse_graph(doc, path)  # reports the version problem
-        nodes = {n.get("id"): n for n in doc.get("nodes", []) if isinstance(n, dict)}
+        if not isinstance(doc.get("nodes"), list):
+            return parse_graph(doc, path)  # reports what is wrong with it
+        nodes = {n["id"]: n for n in doc["nodes"] if isinstance(n, dict) and isinstance(n.get("id"), str)}
         missing = [GraphError("unknown_node", "--set names a node that is not in the graph", node=node)
                    for node, _, _ in overrides if node not in nodes]
         if missing:
@@ -70,6 +78,7 @@ def preset_dirs(preset: str) -> tuple[str, ...]:
 
 
 def cmd_validate(args) -> int:
+    from fusegraph.runtime.errors import GraphInvalid
     from fusegraph.runtime.graph import load_graph
 
     status = OK
@@ -84,6 +93,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_presets(args) -> int:
+    from fusegraph.runtime.errors import GraphInvalid
     from fusegraph.runtime.graph import load_graph
 
     for name, path in shipped_presets().items():
@@ -106,6 +116,7 @@ def cmd_schema(args) -> int:
 def cmd_plan(args) -> int:
     from fusegraph.runtime.compiler import describe
     from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.output_paths import describe_outputs
 
     engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse, search_dirs=preset_dirs(args.preset))
     engine.open(sinks=False)
@@ -113,6 +124,8 @@ def cmd_plan(args) -> int:
         print(describe(engine.plan))
         if engine.audio:
             print(engine.audio.describe())
+        if outputs := describe_outputs(engine.graph):
+            print(outputs)
         if args.glsl:
             for p in engine.plan.passes:
                 print(f"\n// ===== {p.name}\n{p.source}")
@@ -122,11 +135,34 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from fusegraph.nodes.media_files import check_target
     from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.runner import run_offline
 
     graph = load(args.preset, args.set)
+    refuse_outside(graph, args)
+    if args.profile:  # a bad trace path is found now, not after the last frame
+        check_target(args.profile, None, "trace")
     engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
+
+
+def refuse_outside(graph, args) -> None:
+    """A preset's own output paths that lead outside the current folder need --allow-outside
+    (a shared preset could otherwise overwrite any file of its kind the user can write);
+    paths the user gave with --set are theirs to choose."""
+    from fusegraph.runtime.errors import GraphError, GraphInvalid
+    from fusegraph.runtime.output_paths import is_outside, written_paths
+
+    if args.allow_outside:
+        return
+    named = {(node, param) for node, param, _ in parse_set(args.set)}
+    errors = [GraphError("outside", f"writes outside the current folder, to '{os.path.abspath(path)}': "
+                                    f"pass --allow-outside to allow it", node=node, param=param)
+              for node, param, path in written_paths(graph)
+              if (node, param) not in named and is_outside(path)]
+    if errors:
+        raise GraphInvalid(errors, args.preset)
 
 
 def cmd_edit(args) -> int:
@@ -138,6 +174,16 @@ def cmd_edit(args) -> int:
     return editor_main(args.preset)
 
 
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1 frame")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
@@ -147,10 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a preset headless, every frame in order")
     run.add_argument("preset")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
-    run.add_argument("--frames", type=int, help="number of frames (needed when every source is endless)")
+    run.add_argument("--frames", type=positive_int, help="number of frames (needed when every source is endless)")
     run.add_argument("--profile", metavar="TRACE.json", help="write a Chrome/Perfetto trace, one row per node or pass")
     run.add_argument("--no-fuse", action="store_true", help="one GPU pass per stage (tests, benchmarks)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--allow-outside", action="store_true",
+                     help="let the preset write outside the current folder (absolute paths, '..')")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check presets; print every problem")
     val.add_argument("presets", nargs="+")
@@ -179,6 +227,17 @@ PRESET_ARGS = ("preset", "presets")  # the arguments that name graph files, or s
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("fusegraph: stopped", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    from fusegraph.nodes.spec import NodeError
+    from fusegraph.runtime.errors import GraphInvalid
+
     args = build_parser().parse_args(argv)
     for name in PRESET_ARGS:
         value = getattr(args, name, None)
@@ -197,9 +256,6 @@ def main(argv: list[str] | None = None) -> int:
     except NodeError as exc:
         print(f"fusegraph: {exc}", file=sys.stderr)
         return INVALID
-    except KeyboardInterrupt:
-        print("fusegraph: stopped", file=sys.stderr)
-        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.input_files import read_bounded
 from fusegraph.runtime.atomic import write_atomic
 from fusegraph.runtime.errors import GraphError, GraphInvalid
 from fusegraph.runtime.migrate import FORMAT_VERSION, migrate
@@ -106,7 +107,8 @@ def _pydantic_errors(exc: ValidationError, node_id: str | None) -> list[GraphErr
             code, msg = "param_range", e["msg"].lower()
         else:
             code = "param_invalid" if param else "invalid"
-            msg = e["msg"] if param else f"'{'.'.join(loc)}': {e['msg']}"
+            text = e["msg"].removeprefix("Value error, ")  # a validator's own sentence
+            msg = text if param else f"'{'.'.join(loc)}': {text}"
         received = e.get("input") if kind != "missing" else None
         if isinstance(received, dict):
             received = None
@@ -142,7 +144,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
             continue
         seen.add(node_id)
         kind = raw.get("type")
-        if kind not in NODE_MODELS:
+        if not isinstance(kind, str) or kind not in NODE_MODELS:
             close = difflib.get_close_matches(str(kind), NODE_MODELS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             errors.append(GraphError("unknown_type", f"unknown node type{hint}", node=label, received=kind))
@@ -168,8 +170,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     from fusegraph.runtime.validate import check_links  # local: validate imports this module
 
     partial = Graph(nodes=nodes, links=[])
-    good_links, link_errors = check_links(partial, links, known_ids={n.get("id") for n in raw_nodes
-                                                                      if isinstance(n, dict)})
+    good_links, link_errors = check_links(partial, links, known_ids=_strings(raw_nodes, "id"))
     errors += link_errors
     partial = Graph(nodes=nodes, links=good_links)
     from fusegraph.runtime.validate import check_graph
@@ -178,8 +179,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     # problem already reported: an input whose link was refused or whose source did not parse
     # is not also "missing"; a sink (or a node of unknown type) that did not parse still counts.
     linked = {l.dst for l in links}
-    meant = {n.get("type") for n in raw_nodes if isinstance(n, dict)}
-    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in meant if isinstance(t, str))
+    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in _strings(raw_nodes, "type"))
     for err in check_graph(partial):
         if err.code == "missing_input" and f"{err.node}.{err.port}" in linked:
             continue
@@ -193,20 +193,75 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     return partial
 
 
+# A preset is a few kilobytes (a 5000-node graph about 1 MB): these bounds only stop hostile
+# or mistaken input (/dev/zero, a FIFO, a 2 GB file, a 100000-deep nest, a 5000-digit number)
+# from costing unbounded memory, time or a traceback.
+MAX_PRESET_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 32  # arrays/objects inside each other (presets use 5)
+MAX_NUMBER_DIGITS = 64  # a float keeps 17 significant digits; more is no number a param takes
+
+
+class JsonRefused(ValueError):
+    """JSON beyond the bounds: too deep, a number too long."""
+
+
+def _number(kind: type):
+    def parse(text: str):
+        if len(text) > MAX_NUMBER_DIGITS:
+            raise JsonRefused(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+        return kind(text)
+    return parse
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    todo = [(doc, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            todo += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
+    return False
+
+
+def _strings(raw_nodes: list, key: str) -> set[str]:
+    """The string values of `key` in the raw nodes (any other value, even a dict, is skipped)."""
+    return {n[key] for n in raw_nodes if isinstance(n, dict) and isinstance(n.get(key), str)}
+
+
 def read_document(path: str | os.PathLike) -> Any:
-    """The raw JSON of a preset; file and syntax problems as GraphInvalid."""
+    """The raw JSON of a preset; file, size, syntax and nesting problems as GraphInvalid."""
     path = Path(path)
+
+    def bad(code: str, message: str) -> GraphInvalid:
+        return GraphInvalid([GraphError(code, message)], str(path))
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_PRESET_BYTES, "the preset").decode("utf-8")
     except FileNotFoundError:
-        raise GraphInvalid([GraphError("file", f"preset file '{path}' not found")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraphInvalid([GraphError("file", f"cannot read preset '{path}': {exc}")], str(path)) from None
+        raise bad("file", f"preset file '{path}' not found") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise bad("file", f"cannot read preset '{path}': {reason}") from None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
-        raise GraphInvalid([GraphError("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: "
-                                                 f"{exc.msg}")], str(path)) from None
+        raise bad("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except JsonRefused as exc:
+        raise bad("json", f"not a preset: {exc}") from None
+
+
+def parse_json(text: str) -> Any:
+    """JSON within the bounds above (presets, --set values): JSONDecodeError for bad syntax,
+    JsonRefused for what is too deep or too long."""
+    try:
+        doc = json.loads(text, parse_int=_number(int), parse_float=_number(float))
+    except RecursionError:  # deeper than the parser goes: deeper than MAX_DEPTH too
+        doc = None
+    else:
+        if not _depth_over(doc, MAX_DEPTH):
+            return doc
+    raise JsonRefused(f"arrays or objects nested more than {MAX_DEPTH} deep")
 
 
 def load_graph(path: str | os.PathLike) -> Graph:

@@ -12,10 +12,10 @@ from typing import Iterator
 from tqdm import tqdm
 
 from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.cli import FAILED, INTERRUPTED, INVALID, OK  # noqa: F401  (the exit codes)
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.trace import write_trace
 
-OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
