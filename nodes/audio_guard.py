@@ -84,8 +84,8 @@ class TransientFloor:
 
     The floor mixes a trace of the input back under the model's output (limit_db): on steady
     noise that keeps the room's tone and sounds (and scores) better than silence, but a loud
-    transient the model took out (a keystroke, a knock) comes back with it, 25 dB down and still
-    plainly there. So the floor is scaled per frame by how much more the model removed in this
+    transient the model took out (a keystroke, a knock) comes back with it, `limit_db` down and
+    still plainly there. So the floor is scaled per frame by how much more the model removed in this
     frame than it steadily removes (a minimum-tracked level): sqrt(steady / now), at most 1,
     ramped across the frame so it never clicks.
     """

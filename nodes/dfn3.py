@@ -21,7 +21,6 @@ overlap-add), 40 ms with the 10 ms frame (RNNoise: 30 ms). The same as libDF's, 
 from __future__ import annotations
 
 import configparser
-import io
 import tarfile
 from collections import deque
 from pathlib import Path
