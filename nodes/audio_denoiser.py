@@ -86,7 +86,11 @@ class Dfn3Core:
         self.stream = Dfn3Stream(dfn3_model(archive))
 
     def process(self, frame: np.ndarray) -> np.ndarray:
-        return self.stream.process(frame)
+        out = self.stream.process(frame)
+        if not np.all(np.isfinite(out)):  # never hand NaN on; start the state over instead
+            self.stream.reset()
+            out = np.zeros(len(frame), np.float32)
+        return out
 
     def close(self) -> None:
         pass
