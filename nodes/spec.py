@@ -259,8 +259,9 @@ class AudioProcessor:
     def flush(self) -> np.ndarray:
         return np.zeros((0, 1), np.float32)
 
-    def set_params(self, params: Any) -> None:
-        """A param edit while running (live): take the new values without a restart."""
+    def set_params(self, params: Any) -> bool | None:
+        """A param edit while running (live): take the new values without a restart, or return
+        False when they need one (the stream is then rebuilt)."""
 
 
 @dataclass(frozen=True)

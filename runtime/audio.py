@@ -304,8 +304,9 @@ class AudioPath:
         except NodeError:
             return False  # the rebuild reports it
         with self._lock:
+            if node.proc.set_params(params) is False:  # the processor cannot take it live (a new latency)
+                return False
             self.params[node_id] = params
-            node.proc.set_params(params)
         return True
 
     def describe(self) -> str:
