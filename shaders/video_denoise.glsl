@@ -1,55 +1,172 @@
-// video_denoise: motion-adaptive temporal recursive filter (reference: nodes/video_denoise.py)
-// prev is the node's own output of the last frame (GpuStage.feedback); a fresh state reads -1.
+// video_denoise: motion-compensated recursive filter with a noise level estimated from the frames
+// (reference: nodes/video_denoise.py). prev is the node's own output of the last frame
+// (GpuStage.feedback); a fresh state reads -1. Luma here is (R + 2G + B) / 4 (YCoCg), whose
+// sums of 8-bit values stay exact in float, so GPU and reference take the same decisions.
 
-// Half resolution: the mean absolute difference |cur - prev| over a 2x2 block and the RGB
-// channels, in units of 4 sigma (clamped to 1). A fresh state counts as "everything changed".
-vec4 fg_denoise_diff(sampler2D cur, sampler2D prev, ivec2 p, float inv_4sigma) {
-    if (texelFetch(prev, ivec2(0), 0).a < 0.0)
-        return vec4(1.0);
+const vec3 FG_DN_LUMA = vec3(0.25, 0.5, 0.25);
+
+// Quarter size: the 4x4 mean luma of the frame (.r) and of the last output (.g, = .r on a fresh
+// state), .b = 1 on a fresh state. A 1/128-level offset keeps the 8-bit rounding off exact ties.
+vec4 fg_denoise_lowres(sampler2D cur, sampler2D prev, ivec2 p) {
     ivec2 last = textureSize(cur, 0) - 1;
-    vec3 acc = vec3(0.0);
-    for (int y = 0; y < 2; y++)
-        for (int x = 0; x < 2; x++) {
-            ivec2 q = min(p * 2 + ivec2(x, y), last);
-            acc += abs(texelFetch(cur, q, 0).rgb - texelFetch(prev, q, 0).rgb);
+    bool fresh = texelFetch(prev, ivec2(0), 0).a < 0.0;
+    vec3 a = vec3(0.0), b = vec3(0.0);
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) {
+            ivec2 q = min(p * 4 + ivec2(x, y), last);
+            a += texelFetch(cur, q, 0).rgb;
+            b += texelFetch(prev, q, 0).rgb;
         }
-    return vec4(clamp(dot(acc, vec3(1.0)) / 12.0 * inv_4sigma, 0.0, 1.0));
+    float bias = 1.0 / (128.0 * 255.0);
+    float yc = dot(a, FG_DN_LUMA) / 16.0 + bias;
+    float yp = fresh ? yc : dot(b, FG_DN_LUMA) / 16.0 + bias;
+    return vec4(yc, yp, fresh ? 1.0 : 0.0, 1.0);
 }
 
-// One texel per 32x32 pixels (16x16 of the half-size difference): the mean of an 8x8 grid of
-// the difference in it. The CPU reads these few hundred bytes back to tell a cut.
-vec4 fg_denoise_blocks(sampler2D diff, ivec2 p) {
-    ivec2 last = textureSize(diff, 0) - 1;
-    float acc = 0.0;
-    for (int y = 0; y < 8; y++)
-        for (int x = 0; x < 8; x++)
-            acc += texelFetch(diff, min(p * 16 + ivec2(x, y) * 2, last), 0).r;
-    return vec4(acc / 64.0);
+// Noise statistics, one pair of texels per 16x16 block (even x: noise, odd x: mean colour).
+// 16 cells of 2x2 pixels on a 4-pixel grid; in each, (a - b - c + d) / 2 per channel has the
+// noise's deviation and no response to a flat or sloped surface. Even texels store
+// sqrt(2 * mean |.|) per channel (sqrt: finer steps at low noise), odd ones the block's mean.
+vec4 fg_denoise_stats(sampler2D cur, ivec2 p) {
+    ivec2 last = textureSize(cur, 0) - 1;
+    ivec2 base = ivec2(p.x / 2, p.y) * 16;
+    vec3 hp = vec3(0.0), mean = vec3(0.0);
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < 4; i++) {
+            ivec2 q = base + ivec2(i, j) * 4;
+            vec3 a = texelFetch(cur, min(q, last), 0).rgb;
+            vec3 b = texelFetch(cur, min(q + ivec2(1, 0), last), 0).rgb;
+            vec3 c = texelFetch(cur, min(q + ivec2(0, 1), last), 0).rgb;
+            vec3 d = texelFetch(cur, min(q + ivec2(1, 1), last), 0).rgb;
+            hp += abs(a - b - c + d) * 0.5;
+            mean += a + b + c + d;
+        }
+    return (p.x & 1) == 0 ? vec4(sqrt(min(hp / 8.0, 1.0)), 1.0) : vec4(mean / 64.0, 1.0);
 }
 
-// Edge-preserving 3x3 smoothing (a small bilateral: space sigma 1 px, range sigma from the
-// noise level), mixed into the pixel by `amount`.
-vec4 fg_denoise_spatial(sampler2D src, ivec2 p, float amount, float range_k) {
-    ivec2 last = textureSize(src, 0) - 1;
-    vec4 c = texelFetch(src, p, 0);
-    vec4 acc = vec4(0.0);
-    float wsum = 0.0;
+// Sum of squared differences (in 8-bit levels) between a 4x4 block of the frame's quarter-size
+// luma and the last output's, displaced by v.
+float fg_dn_ssd(sampler2D lo, ivec2 base, ivec2 v, ivec2 last, float c[16]) {
+    float s = 0.0;
+    for (int i = 0; i < 16; i++) {
+        float d = c[i] - floor(texelFetch(lo, clamp(base + ivec2(i & 3, i >> 2) + v, ivec2(0), last), 0).g * 255.0 + 0.5);
+        s += d * d;
+    }
+    return s;
+}
+
+// One motion vector per 16x16 pixels (a 4x4 block of the quarter-size luma): where in the last
+// output the block was. Search +-5 quarter pixels (+-20 pixels): a grid of step 2, then the 8
+// neighbours of the best; each displacement costs its SSD plus a small penalty for its length,
+// so flat blocks keep still. Sub-pixel from a parabola through the best and its neighbours.
+// Stored with 12 bits per component: .r, .g the high 8 bits of x and y, .b the low 4 of each
+// ((v + 8) * 256 in quarter pixels); .a = sqrt(rms difference / 64) of the best match.
+vec4 fg_denoise_motion(sampler2D lo, ivec2 p) {
+    ivec2 last = textureSize(lo, 0) - 1;
+    ivec2 base = p * 4;
+    float c[16];
+    for (int i = 0; i < 16; i++)
+        c[i] = floor(texelFetch(lo, min(base + ivec2(i & 3, i >> 2), last), 0).r * 255.0 + 0.5);
+    ivec2 best = ivec2(0);
+    float bc = fg_dn_ssd(lo, base, ivec2(0), last, c);
+    for (int vy = -4; vy <= 4; vy += 2)
+        for (int vx = -4; vx <= 4; vx += 2) {
+            float s = fg_dn_ssd(lo, base, ivec2(vx, vy), last, c) + 16.0 * float(abs(vx) + abs(vy));
+            if (s < bc) { bc = s; best = ivec2(vx, vy); }
+        }
+    ivec2 mid = best;
     for (int dy = -1; dy <= 1; dy++)
         for (int dx = -1; dx <= 1; dx++) {
-            vec4 q = texelFetch(src, clamp(p + ivec2(dx, dy), ivec2(0), last), 0);
-            vec3 d = q.rgb - c.rgb;
-            float w = exp(-0.5 * float(dx * dx + dy * dy) - dot(d, d) * range_k);
-            acc += w * q;
-            wsum += w;
+            ivec2 v = mid + ivec2(dx, dy);
+            if (dx == 0 && dy == 0) continue;
+            float s = fg_dn_ssd(lo, base, v, last, c) + 16.0 * float(abs(v.x) + abs(v.y));
+            if (s < bc) { bc = s; best = v; }
         }
-    return mix(c, acc / wsum, amount);
+    float s0 = fg_dn_ssd(lo, base, best, last, c);
+    float xm = fg_dn_ssd(lo, base, best - ivec2(1, 0), last, c), xp = fg_dn_ssd(lo, base, best + ivec2(1, 0), last, c);
+    float ym = fg_dn_ssd(lo, base, best - ivec2(0, 1), last, c), yp = fg_dn_ssd(lo, base, best + ivec2(0, 1), last, c);
+    vec2 curv = vec2(xm + xp - 2.0 * s0, ym + yp - 2.0 * s0);
+    vec2 sub = vec2(curv.x > 0.0 ? (xm - xp) / (2.0 * curv.x) : 0.0, curv.y > 0.0 ? (ym - yp) / (2.0 * curv.y) : 0.0);
+    vec2 v = vec2(best) + clamp(sub, -0.5, 0.5);
+    if (texelFetch(lo, ivec2(0), 0).b > 0.5)
+        v = vec2(0.0);
+    ivec2 e = clamp(ivec2(floor((v + 8.0) * 256.0 + 0.5)), ivec2(0), ivec2(4095));
+    float err = sqrt(min(sqrt(s0 / 16.0) / 64.0, 1.0));
+    return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), 0.0) / 255.0 + vec4(0.0, 0.0, 0.0, err);
 }
 
-// Per pixel: keep `k` of the last output where the (smoothed) difference looks like noise,
-// none where it looks like motion (1 to 2 sigma), none at all on a cut. d is in units of 4 sigma.
-vec4 fg_denoise_blend(vec4 cur, vec4 prev, float d, float cut, float strength) {
-    float k = strength * (1.0 - smoothstep(1.0 / 4.0, 2.0 / 4.0, d)) * (1.0 - cut);
-    return mix(cur, prev, k);
+// The motion vector at a block, in pixels of the frame (4x the quarter-size units).
+vec2 fg_dn_vector(sampler2D motion, ivec2 b) {
+    ivec4 t = ivec4(floor(texelFetch(motion, clamp(b, ivec2(0), textureSize(motion, 0) - 1), 0) * 255.0 + 0.5));
+    ivec2 e = ivec2(t.r * 16 + (t.b >> 4), t.g * 16 + (t.b & 15));
+    return (vec2(e) / 256.0 - 8.0) * 4.0;
+}
+
+// The noise level function (NBINS texels of sqrt(sigma / 64 levels) per channel over the
+// channel's brightness), linearly interpolated at brightness v.
+vec3 fg_dn_sigma(sampler2D nlf, vec3 v) {
+    int n = textureSize(nlf, 0).x;
+    vec3 x = clamp(v * float(n) - 0.5, 0.0, float(n - 1));
+    ivec3 i0 = ivec3(floor(x));
+    ivec3 i1 = min(i0 + 1, n - 1);
+    vec3 f = x - vec3(i0);
+    vec3 s;
+    for (int c = 0; c < 3; c++) {
+        float a = texelFetch(nlf, ivec2(i0[c], 0), 0)[c], b = texelFetch(nlf, ivec2(i1[c], 0), 0)[c];
+        s[c] = mix(a * a, b * b, f[c]);
+    }
+    return s * (64.0 / 255.0);
+}
+
+// Full size, the node's state: an edge-preserving 3x3 smoothing whose range follows the noise
+// level (per channel, at the pixel's brightness), then a blend with the last output fetched
+// along the motion (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength`
+// (chroma a little more) of the history where the difference looks like noise (below LO noise
+// deviations) and none where it looks like a change (above HI). Nothing is kept on a fresh state
+// or a cut (nlf .a = 1).
+vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D nlf, ivec2 p,
+                     float strength, float spatial) {
+    ivec2 size = textureSize(cur, 0), last = size - 1;
+    vec3 c[9];
+    vec3 mean = vec3(0.0);
+    for (int i = 0; i < 9; i++) {
+        c[i] = texelFetch(cur, clamp(p + ivec2(i % 3 - 1, i / 3 - 1), ivec2(0), last), 0).rgb;
+        mean += c[i];
+    }
+    vec3 sig = max(fg_dn_sigma(nlf, mean / 9.0), vec3(0.25 / 255.0));
+    vec3 inv = 1.0 / (24.0 * sig * sig);  // range: 2 noise deviations, over 3 channels
+    vec3 acc = vec3(0.0);
+    float wsum = 0.0;
+    for (int i = 0; i < 9; i++) {
+        vec3 d = c[i] - c[4];
+        float w = exp(-0.5 * float((i % 3 - 1) * (i % 3 - 1) + (i / 3 - 1) * (i / 3 - 1)) - dot(d * d, inv));
+        acc += w * c[i];
+        wsum += w;
+    }
+    vec3 s = mix(c[4], acc / wsum, spatial);
+    bool fresh = texelFetch(prev, ivec2(0), 0).a < 0.0;
+    if (fresh || texelFetch(nlf, ivec2(0), 0).a > 0.5)
+        return vec4(s, 1.0);
+    vec2 fb = (vec2(p) + 0.5) / 16.0 - 0.5;
+    ivec2 b0 = ivec2(floor(fb));
+    vec2 f = fb - vec2(b0);
+    vec2 v = mix(mix(fg_dn_vector(motion, b0), fg_dn_vector(motion, b0 + ivec2(1, 0)), f.x),
+                 mix(fg_dn_vector(motion, b0 + ivec2(0, 1)), fg_dn_vector(motion, b0 + ivec2(1, 1)), f.x), f.y);
+    vec3 h = texture(prev, (vec2(p) + 0.5 + v) / vec2(size)).rgb;
+    // YCoCg differences in units of their noise deviation
+    vec3 d = s - h;
+    float sy = sqrt(dot(sig * sig, vec3(1.0, 4.0, 1.0))) / 4.0;
+    float sco = sqrt(sig.r * sig.r + sig.b * sig.b) / 2.0;
+    float dy = abs(dot(d, FG_DN_LUMA)) / sy;
+    float dc = length(vec2((d.r - d.b) * 0.5, dot(d, vec3(-0.25, 0.5, -0.25))) / vec2(sco, sy)) * 0.70710678;
+    float ky = strength * (1.0 - smoothstep(1.0, 2.0, dy));
+    float kc = min(strength + 0.05, 0.95) * (1.0 - smoothstep(1.5, 3.0, dc));
+    // blend in YCoCg: luma with ky, chroma with kc
+    vec3 ycc = vec3(dot(s, FG_DN_LUMA), (s.r - s.b) * 0.5, dot(s, vec3(-0.25, 0.5, -0.25)));
+    vec3 hcc = vec3(dot(h, FG_DN_LUMA), (h.r - h.b) * 0.5, dot(h, vec3(-0.25, 0.5, -0.25)));
+    vec3 o = mix(ycc, hcc, vec3(ky, kc, kc));
+    float t = o.x - o.z;
+    return vec4(t + o.y, o.x + o.z, t - o.y, 1.0);
 }
 
 // The node's output: the state (half float) as others see it (an 8-bit target when materialised).
