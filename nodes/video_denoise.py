@@ -119,7 +119,7 @@ def decide_cut(p: VideoDenoiseParams, sigma: np.ndarray, stats: np.ndarray, moti
     """1 when, in at least `cut` of the blocks, even the best match of the quarter-size luma
     differs by far more than the noise explains there (4 deviations of the difference, plus 6
     levels for what a whole-pixel match leaves of texture)."""
-    err = (motion[..., 3].astype(np.float64) ** 2 * 64.0) ** 2  # rms difference, 8-bit levels
+    err = motion[..., 3].astype(np.float64) ** 2 * 64.0  # rms difference, 8-bit levels
     mean = stats[:, 1::2, :3].astype(np.float64)
     centres = (np.arange(NBINS) + 0.5) / NBINS
     s = np.stack([np.interp(mean[..., c], centres, sigma[:, c]) for c in range(3)], -1)
@@ -224,14 +224,16 @@ def motion_reference(lo: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         sx = np.where(cx > 0, (xm - xp) / (2 * cx), 0.0)
         sy = np.where(cy > 0, (ym - yp_) / (2 * cy), 0.0)
-    v = np.stack([bx_ + np.clip(sx, -0.5, 0.5), by_ + np.clip(sy, -0.5, 0.5)], -1)
+    sx, sy = np.clip(sx, -0.5, 0.5), np.clip(sy, -0.5, 0.5)
+    v = np.stack([bx_ + sx, by_ + sy], -1)
+    smin = np.maximum(s0 - 0.5 * (sx * (xm - xp) + sy * (ym - yp_)) * 0.5, 0.0)
     if lo[0, 0, 2] > 0.5:
         v[:] = 0.0
     e = np.clip(np.floor((v + 8.0) * 256.0 + 0.5), 0, 4095).astype(int)
     out = np.empty((bh, bw, 4))
     out[..., 0], out[..., 1] = (e[..., 0] >> 4) / 255.0, (e[..., 1] >> 4) / 255.0
     out[..., 2] = (((e[..., 0] & 15) << 4) | (e[..., 1] & 15)) / 255.0
-    out[..., 3] = np.sqrt(np.minimum(np.sqrt(s0 / 16.0) / 64.0, 1.0))
+    out[..., 3] = np.sqrt(np.minimum(np.sqrt(smin / 16.0) / 64.0, 1.0))
     return to_8bit(out)
 
 

@@ -60,7 +60,7 @@ float fg_dn_ssd(sampler2D lo, ivec2 base, ivec2 v, ivec2 last, float c[16]) {
 // neighbours of the best; each displacement costs its SSD plus a small penalty for its length,
 // so flat blocks keep still. Sub-pixel from a parabola through the best and its neighbours.
 // Stored with 12 bits per component: .r, .g the high 8 bits of x and y, .b the low 4 of each
-// ((v + 8) * 256 in quarter pixels); .a = sqrt(rms difference / 64) of the best match.
+// ((v + 8) * 256 in quarter pixels); .a = sqrt(rms difference / 64) at the sub-pixel match.
 vec4 fg_denoise_motion(sampler2D lo, ivec2 p) {
     ivec2 last = textureSize(lo, 0) - 1;
     ivec2 base = p * 4;
@@ -87,11 +87,14 @@ vec4 fg_denoise_motion(sampler2D lo, ivec2 p) {
     float ym = fg_dn_ssd(lo, base, best - ivec2(0, 1), last, c), yp = fg_dn_ssd(lo, base, best + ivec2(0, 1), last, c);
     vec2 curv = vec2(xm + xp - 2.0 * s0, ym + yp - 2.0 * s0);
     vec2 sub = vec2(curv.x > 0.0 ? (xm - xp) / (2.0 * curv.x) : 0.0, curv.y > 0.0 ? (ym - yp) / (2.0 * curv.y) : 0.0);
-    vec2 v = vec2(best) + clamp(sub, -0.5, 0.5);
+    sub = clamp(sub, -0.5, 0.5);
+    vec2 v = vec2(best) + sub;
     if (texelFetch(lo, ivec2(0), 0).b > 0.5)
         v = vec2(0.0);
     ivec2 e = clamp(ivec2(floor((v + 8.0) * 256.0 + 0.5)), ivec2(0), ivec2(4095));
-    float err = sqrt(min(sqrt(s0 / 16.0) / 64.0, 1.0));
+    // the parabolas' value at the sub-pixel match: what a half-pixel pan leaves is no change
+    float smin = max(s0 - 0.5 * (sub.x * (xm - xp) + sub.y * (ym - yp)) * 0.5, 0.0);
+    float err = sqrt(min(sqrt(smin / 16.0) / 64.0, 1.0));
     return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), 0.0) / 255.0 + vec4(0.0, 0.0, 0.0, err);
 }
 
