@@ -75,14 +75,16 @@ def build(p: VideoDenoiseParams, ins):
                       cost=0.2, label="motion")
     noise = CpuStage(("@1", "@2"), ("video", "video"), "video", (NBINS, 1),
                      lambda q, inputs: noise_stage(q, inputs, size), label="noise")
-    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@2", "@3"),
+    sigma = GpuStage("thick", "fg_denoise_sigma", GLSL, ("@1", "@3", "@0"), ("video", "video", "video"), "video",
+                     (bw, bh), cost=0.01, label="sigma")
+    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@2", "@4"),
                     ("video", "video", "video", "video"), "video", size,
                     (Uniform("strength", "float"), Uniform("spatial", "float")),
                     lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, cost=4.0, label="main")
     # The state is half float (no 8-bit dead band in the recursion); what others read is this
     # copy: in registers for thin stages after it, else an 8-bit render target of the same pass.
-    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@4",), ("video",), "video", size, cost=0.1, label="out")
-    return Body([lowres, stats, motion, noise, main, out], {"out": 5})
+    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@5",), ("video",), "video", size, cost=0.1, label="out")
+    return Body([lowres, stats, motion, noise, sigma, main, out], {"out": 6})
 
 
 # ---- the noise level function and the cut (CPU; the same code serves the reference) -----------
@@ -257,8 +259,9 @@ def sample_bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
     return (at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx) * (1 - fy) + (at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx) * fy
 
 
-def sigma_at(noise_tex: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The noise texture's level function at brightness v (HxWx3), in [0,1] units."""
+def sigma_reference(stats: np.ndarray, noise_tex: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Per block: sqrt(sigma / 64 levels) per channel at the block's mean colour; .a = restart."""
+    v = stats[:, 1::2, :3]
     n = noise_tex.shape[1]
     x = np.clip(v * n - 0.5, 0, n - 1)
     i0 = np.floor(x).astype(int)
@@ -266,15 +269,19 @@ def sigma_at(noise_tex: np.ndarray, v: np.ndarray) -> np.ndarray:
     f = x - i0
     ch = np.arange(3)
     a, b = noise_tex[0, i0, ch], noise_tex[0, i1, ch]
-    return (a * a * (1 - f) + b * b * f) * (64.0 / 255.0)
+    out = np.empty(v.shape[:2] + (4,))
+    out[..., :3] = np.sqrt(a * a * (1 - f) + b * b * f)
+    out[..., 3] = float(lo[0, 0, 2] > 0.5 or noise_tex[0, 0, 3] > 0.5)
+    return to_8bit(out)
 
 
-def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray, noise_tex: np.ndarray,
+def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray, sigma: np.ndarray,
                    p: VideoDenoiseParams) -> np.ndarray:
     h, w = cur.shape[:2]
     ys, xs = np.arange(h), np.arange(w)
+    sm = sigma[ys // BLOCK][:, xs // BLOCK]
+    sig = np.maximum(sm[..., :3] ** 2 * (64.0 / 255.0), 0.25 / 255.0)
     c = [_clamped(cur, ys + dy, xs + dx)[..., :3] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    sig = np.maximum(sigma_at(noise_tex, sum(c) / 9.0), 0.25 / 255.0)
     inv = 1.0 / (24.0 * sig * sig)
     acc, wsum = np.zeros((h, w, 3)), np.zeros((h, w, 1))
     for i, q in enumerate(c):
@@ -283,15 +290,9 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
         acc += wt * q
         wsum += wt
     s = c[4] + (acc / wsum - c[4]) * p.spatial
-    if prev is None or noise_tex[0, 0, 3] > 0.5:
+    if prev is None or sigma[0, 0, 3] > 0.5:
         return np.concatenate([s, np.ones((h, w, 1))], -1)
-    field = vectors(motion)
-    fbx, fby = (xs + 0.5) / BLOCK - 0.5, (ys + 0.5) / BLOCK - 0.5
-    bx0, by0 = np.floor(fbx).astype(int), np.floor(fby).astype(int)
-    fx, fy = (fbx - bx0)[None, :, None], (fby - by0)[:, None, None]
-    vtop = _clamped(field, by0, bx0) * (1 - fx) + _clamped(field, by0, bx0 + 1) * fx
-    vbot = _clamped(field, by0 + 1, bx0) * (1 - fx) + _clamped(field, by0 + 1, bx0 + 1) * fx
-    v = vtop * (1 - fy) + vbot * fy
+    v = vectors(motion)[ys // BLOCK][:, xs // BLOCK]
     px, py = np.meshgrid(xs + 0.5, ys + 0.5)
     hist = sample_bilinear(prev[..., :3], px + v[..., 0], py + v[..., 1])
     d = s - hist
@@ -323,9 +324,10 @@ def step_reference(cur: np.ndarray, prev: np.ndarray | None, p: VideoDenoisePara
     stats = stats_reference(cur)
     motion = motion_reference(lo)
     noise_tex = to_8bit(noise_stage(p, [stats, motion], size))
-    out = main_reference(cur, prev, motion, noise_tex, p)
+    sigma = sigma_reference(stats, noise_tex, lo)
+    out = main_reference(cur, prev, motion, sigma, p)
     out = out.astype(np.float16).astype(np.float64)  # the state is stored in half float
-    return out, {"lowres": lo, "stats": stats, "motion": motion, "noise": noise_tex,
+    return out, {"lowres": lo, "stats": stats, "motion": motion, "noise": noise_tex, "sigma_map": sigma,
                  "sigma": noise_level(p, stats, size), "cut": float(noise_tex[0, 0, 3])}
 
 

@@ -8,15 +8,17 @@ const vec3 FG_DN_LUMA = vec3(0.25, 0.5, 0.25);
 // Quarter size: the 4x4 mean luma of the frame (.r) and of the last output (.g, = .r on a fresh
 // state), .b = 1 on a fresh state. A 1/128-level offset keeps the 8-bit rounding off exact ties.
 vec4 fg_denoise_lowres(sampler2D cur, sampler2D prev, ivec2 p) {
-    ivec2 last = textureSize(cur, 0) - 1;
+    ivec2 size = textureSize(cur, 0), last = size - 1;
     bool fresh = texelFetch(prev, ivec2(0), 0).a < 0.0;
     vec3 a = vec3(0.0), b = vec3(0.0);
     for (int y = 0; y < 4; y++)
-        for (int x = 0; x < 4; x++) {
-            ivec2 q = min(p * 4 + ivec2(x, y), last);
-            a += texelFetch(cur, q, 0).rgb;
-            b += texelFetch(prev, q, 0).rgb;
-        }
+        for (int x = 0; x < 4; x++)
+            a += texelFetch(cur, min(p * 4 + ivec2(x, y), last), 0).rgb;
+    // the state: 4 bilinear taps, each the mean of 2x2 texels (half weights, exact on a float
+    // texture; clamped at the edge like the fetches)
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < 2; x++)
+            b += texture(prev, vec2(min(p * 4 + ivec2(x, y) * 2 + 1, size)) / vec2(size)).rgb * 4.0;
     float bias = 1.0 / (128.0 * 255.0);
     float yc = dot(a, FG_DN_LUMA) / 16.0 + bias;
     float yp = fresh ? yc : dot(b, FG_DN_LUMA) / 16.0 + bias;
@@ -105,9 +107,11 @@ vec2 fg_dn_vector(sampler2D motion, ivec2 b) {
     return (vec2(e) / 256.0 - 8.0) * 4.0;
 }
 
-// The noise level function (NBINS texels of sqrt(sigma / 64 levels) per channel over the
-// channel's brightness), linearly interpolated at brightness v.
-vec3 fg_dn_sigma(sampler2D nlf, vec3 v) {
+// One texel per 16x16 block: the noise level function (NBINS texels of sqrt(sigma / 64 levels)
+// per channel over the channel's brightness, linearly interpolated) at the block's mean colour,
+// stored the same way; .a = 1 where the history must not be used (a fresh state or a cut).
+vec4 fg_denoise_sigma(sampler2D stats, sampler2D nlf, sampler2D lo, ivec2 p) {
+    vec3 v = texelFetch(stats, ivec2(p.x * 2 + 1, p.y), 0).rgb;
     int n = textureSize(nlf, 0).x;
     vec3 x = clamp(v * float(n) - 0.5, 0.0, float(n - 1));
     ivec3 i0 = ivec3(floor(x));
@@ -116,28 +120,26 @@ vec3 fg_dn_sigma(sampler2D nlf, vec3 v) {
     vec3 s;
     for (int c = 0; c < 3; c++) {
         float a = texelFetch(nlf, ivec2(i0[c], 0), 0)[c], b = texelFetch(nlf, ivec2(i1[c], 0), 0)[c];
-        s[c] = mix(a * a, b * b, f[c]);
+        s[c] = sqrt(mix(a * a, b * b, f[c]));
     }
-    return s * (64.0 / 255.0);
+    bool restart = texelFetch(lo, ivec2(0), 0).b > 0.5 || texelFetch(nlf, ivec2(0), 0).a > 0.5;
+    return vec4(s, restart ? 1.0 : 0.0);
 }
 
 // Full size, the node's state: an edge-preserving 3x3 smoothing whose range follows the noise
-// level (per channel, at the pixel's brightness), then a blend with the last output fetched
-// along the motion (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength`
-// (chroma a little more) of the history where the difference looks like noise (below LO noise
-// deviations) and none where it looks like a change (above HI). Nothing is kept on a fresh state
-// or a cut (nlf .a = 1).
-vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D nlf, ivec2 p,
+// level (per channel, the block's), then a blend with the last output fetched along the block's
+// motion (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
+// little more) of the history where the difference looks like noise (below LO noise deviations)
+// and none where it looks like a change (above HI).
+vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, ivec2 p,
                      float strength, float spatial) {
     ivec2 size = textureSize(cur, 0), last = size - 1;
-    vec3 c[9];
-    vec3 mean = vec3(0.0);
-    for (int i = 0; i < 9; i++) {
-        c[i] = texelFetch(cur, clamp(p + ivec2(i % 3 - 1, i / 3 - 1), ivec2(0), last), 0).rgb;
-        mean += c[i];
-    }
-    vec3 sig = max(fg_dn_sigma(nlf, mean / 9.0), vec3(0.25 / 255.0));
+    vec4 sm = texelFetch(sigma, p / 16, 0);
+    vec3 sig = max(sm.rgb * sm.rgb * (64.0 / 255.0), vec3(0.25 / 255.0));
     vec3 inv = 1.0 / (24.0 * sig * sig);  // range: 2 noise deviations, over 3 channels
+    vec3 c[9];
+    for (int i = 0; i < 9; i++)
+        c[i] = texelFetch(cur, clamp(p + ivec2(i % 3 - 1, i / 3 - 1), ivec2(0), last), 0).rgb;
     vec3 acc = vec3(0.0);
     float wsum = 0.0;
     for (int i = 0; i < 9; i++) {
@@ -147,14 +149,9 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
         wsum += w;
     }
     vec3 s = mix(c[4], acc / wsum, spatial);
-    bool fresh = texelFetch(prev, ivec2(0), 0).a < 0.0;
-    if (fresh || texelFetch(nlf, ivec2(0), 0).a > 0.5)
+    if (sm.a > 0.5)
         return vec4(s, 1.0);
-    vec2 fb = (vec2(p) + 0.5) / 16.0 - 0.5;
-    ivec2 b0 = ivec2(floor(fb));
-    vec2 f = fb - vec2(b0);
-    vec2 v = mix(mix(fg_dn_vector(motion, b0), fg_dn_vector(motion, b0 + ivec2(1, 0)), f.x),
-                 mix(fg_dn_vector(motion, b0 + ivec2(0, 1)), fg_dn_vector(motion, b0 + ivec2(1, 1)), f.x), f.y);
+    vec2 v = fg_dn_vector(motion, p / 16);
     vec3 h = texture(prev, (vec2(p) + 0.5 + v) / vec2(size)).rgb;
     // YCoCg differences in units of their noise deviation
     vec3 d = s - h;
@@ -164,7 +161,6 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
     float dc = length(vec2((d.r - d.b) * 0.5, dot(d, vec3(-0.25, 0.5, -0.25))) / vec2(sco, sy)) * 0.70710678;
     float ky = strength * (1.0 - smoothstep(1.0, 2.0, dy));
     float kc = min(strength + 0.05, 0.95) * (1.0 - smoothstep(1.5, 3.0, dc));
-    // blend in YCoCg: luma with ky, chroma with kc
     vec3 ycc = vec3(dot(s, FG_DN_LUMA), (s.r - s.b) * 0.5, dot(s, vec3(-0.25, 0.5, -0.25)));
     vec3 hcc = vec3(dot(h, FG_DN_LUMA), (h.r - h.b) * 0.5, dot(h, vec3(-0.25, 0.5, -0.25)));
     vec3 o = mix(ycc, hcc, vec3(ky, kc, kc));
