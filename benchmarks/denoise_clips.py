@@ -26,9 +26,10 @@ class Clip:
     moving: list[np.ndarray]  # per frame, where the disc is (bool HxW): the moving region
 
 
-def pan_zoom_clip(name: str, size: tuple[int, int] = (640, 360), n: int = 40, speed: float = 11.0) -> Clip:
-    """The photo seen through a camera panning 0.37 px/frame right and 0.23 down and zooming in
-    by 0.15%/frame (cubic resampling), a disc of radius size/8 crossing at `speed` px/frame."""
+def pan_zoom_clip(name: str, size: tuple[int, int] = (640, 360), n: int = 40, speed: float = 11.0,
+                  pan: tuple[float, float] = (0.37, 0.23), zoom: float = 0.0015) -> Clip:
+    """The photo seen through a camera panning `pan` px/frame (right, down) and zooming in by
+    `zoom` per frame (cubic resampling), a disc of radius height/8 crossing at `speed` px/frame."""
     src = photo(name).astype(np.float32)
     w, h = size
     ph, pw = src.shape[:2]
@@ -38,8 +39,8 @@ def pan_zoom_clip(name: str, size: tuple[int, int] = (640, 360), n: int = 40, sp
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
     clean, moving = [], []
     for i in range(n):
-        s = base * (1.0 + 0.0015 * i)
-        cx, cy = pw / 2 + 0.37 * i / s - 20 / s, ph / 2 + 0.23 * i / s
+        s = base * (1.0 + zoom * i)
+        cx, cy = pw / 2 + (pan[0] * i - 20) / s, ph / 2 + pan[1] * i / s
         m = np.float32([[s, 0, w / 2 - s * cx], [0, s, h / 2 - s * cy]])
         frame = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
         ox, oy = r + 10 + speed * i, h / 2 + 0.25 * h * np.sin(i / 7.0)  # the disc's centre

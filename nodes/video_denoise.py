@@ -71,23 +71,25 @@ def build(p: VideoDenoiseParams, ins):
                       quarter(size), cost=0.4, label="lowres")
     stats = GpuStage("thick", "fg_denoise_stats", GLSL, ("in",), ("video",), "video", (2 * bw, bh),
                      cost=0.05, label="stats")
-    motion = GpuStage("thick", "fg_denoise_motion", GLSL, ("@0",), ("video",), "video", (bw, bh),
+    noise = CpuStage(("@1",), ("video",), "video", (NBINS, 1), lambda q, inputs: noise_stage(q, inputs, size),
+                     label="noise")
+    sigma = GpuStage("thick", "fg_denoise_sigma", GLSL, ("@1", "@2"), ("video", "video"), "video", (bw, bh),
+                     cost=0.01, label="sigma")
+    motion = GpuStage("thick", "fg_denoise_motion", GLSL, ("@0", "@3"), ("video", "video"), "video", (bw, bh),
                       cost=0.2, label="motion")
-    noise = CpuStage(("@1", "@2"), ("video", "video"), "video", (NBINS, 1),
-                     lambda q, inputs: noise_stage(q, inputs, size), label="noise")
-    sigma = GpuStage("thick", "fg_denoise_sigma", GLSL, ("@1", "@3", "@0"), ("video", "video", "video"), "video",
-                     (bw, bh), cost=0.01, label="sigma")
-    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@2", "@4"),
-                    ("video", "video", "video", "video"), "video", size,
+    cut = GpuStage("thick", "fg_denoise_cut", GLSL, ("@4", "@3", "@0"), ("video", "video", "video"), "mask", (1, 1),
+                   (Uniform("cut", "float"),), lambda q: {"cut": q.cut}, cost=0.01, label="cut")
+    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@4", "@3", "@5"),
+                    ("video", "video", "video", "video", "mask"), "video", size,
                     (Uniform("strength", "float"), Uniform("spatial", "float")),
                     lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, cost=4.0, label="main")
     # The state is half float (no 8-bit dead band in the recursion); what others read is this
     # copy: in registers for thin stages after it, else an 8-bit render target of the same pass.
-    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@5",), ("video",), "video", size, cost=0.1, label="out")
-    return Body([lowres, stats, motion, noise, sigma, main, out], {"out": 6})
+    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@6",), ("video",), "video", size, cost=0.1, label="out")
+    return Body([lowres, stats, noise, sigma, motion, cut, main, out], {"out": 7})
 
 
-# ---- the noise level function and the cut (CPU; the same code serves the reference) -----------
+# ---- the noise level function (the CPU stage; the same code serves the reference) -------------
 
 
 def noise_level(p: VideoDenoiseParams, stats: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -117,32 +119,16 @@ def noise_level(p: VideoDenoiseParams, stats: np.ndarray, size: tuple[int, int])
     return np.clip(out, SIGMA_FLOOR, 64.0)
 
 
-def decide_cut(p: VideoDenoiseParams, sigma: np.ndarray, stats: np.ndarray, motion: np.ndarray) -> float:
-    """1 when, in at least `cut` of the blocks, even the best match of the quarter-size luma
-    differs by far more than the noise explains there (4 deviations of the difference, plus 6
-    levels for what a whole-pixel match leaves of texture)."""
-    err = motion[..., 3].astype(np.float64) ** 2 * 64.0  # rms difference, 8-bit levels
-    mean = stats[:, 1::2, :3].astype(np.float64)
-    centres = (np.arange(NBINS) + 0.5) / NBINS
-    s = np.stack([np.interp(mean[..., c], centres, sigma[:, c]) for c in range(3)], -1)
-    luma_q = np.sqrt((s ** 2) @ np.array([1.0, 4.0, 1.0])) / 4.0 / 4.0  # a 4x4 mean: a quarter
-    changed = err > 4.0 * luma_q * math.sqrt(1.2) + 6.0  # the history holds some noise too
-    return 1.0 if changed.mean() >= p.cut else 0.0
-
-
-def encode_noise(sigma: np.ndarray, cut: float) -> np.ndarray:
-    """The noise texture: NBINS texels, rgb = sqrt(sigma / 64 levels), a = the cut."""
-    out = np.empty((1, NBINS, 4), np.float32)
+def encode_noise(sigma: np.ndarray) -> np.ndarray:
+    """The noise texture: NBINS texels, rgb = sqrt(sigma / 64 levels)."""
+    out = np.ones((1, NBINS, 4), np.float32)
     out[0, :, :3] = np.sqrt(np.clip(sigma / 64.0, 0.0, 1.0))
-    out[0, :, 3] = cut
     return out
 
 
 def noise_stage(p: VideoDenoiseParams, inputs: list, size: tuple[int, int]) -> np.ndarray:
-    """The CPU stage: stats and motion textures (float, [0,1]) -> the noise texture."""
-    stats, motion = (np.asarray(a, np.float64) for a in inputs)
-    sigma = noise_level(p, stats, size)
-    return encode_noise(sigma, decide_cut(p, sigma, stats, motion))
+    """The CPU stage: the stats texture (float, [0,1]) -> the noise texture."""
+    return encode_noise(noise_level(p, np.asarray(inputs[0], np.float64), size))
 
 
 # ---- numpy reference (float64; models the 8-bit and half-float storage between passes) ----------
@@ -182,17 +168,25 @@ def stats_reference(cur: np.ndarray) -> np.ndarray:
             mean += a + b + c + d
     out = np.ones((bh, 2 * bw, 4))
     out[:, 0::2, :3] = np.sqrt(np.minimum(hp / 8.0, 1.0))
-    out[:, 1::2, :3] = mean / 64.0
+    out[:, 1::2, :3] = mean / 64.0 + 1.0 / (128.0 * 255.0)
     return to_8bit(out)
 
 
-def motion_reference(lo: np.ndarray) -> np.ndarray:
+def luma_q(sigma: np.ndarray) -> np.ndarray:
+    """Per block (sigma map): the deviation of the quarter-size luma's noise, 8-bit levels."""
+    lv = sigma[..., :3] ** 2 * 64.0
+    return np.sqrt((lv * lv) @ np.array([1.0, 4.0, 1.0])) / 16.0
+
+
+def motion_reference(lo: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     qh, qw = lo.shape[:2]
     bw, bh = math.ceil(qw / 4), math.ceil(qh / 4)
     yc, yp = np.floor(lo[..., 0] * 255 + 0.5), np.floor(lo[..., 1] * 255 + 0.5)
     by, bx = np.meshgrid(np.arange(bh) * 4, np.arange(bw) * 4, indexing="ij")
     offs = [(i & 3, i >> 2) for i in range(16)]
     c = [yc[np.minimum(by + oy, qh - 1), np.minimum(bx + ox, qw - 1)] for ox, oy in offs]
+    noise = 16.0 * 1.2 * luma_q(sigma) ** 2 + 16.0
+    lam = 0.5 * noise
 
     def ssd(vx, vy):
         s = np.zeros((bh, bw))
@@ -205,7 +199,7 @@ def motion_reference(lo: np.ndarray) -> np.ndarray:
 
     def consider(vx, vy):
         nonlocal bc
-        s = ssd(vx, vy) + SEARCH_PENALTY * (np.abs(vx) + np.abs(vy))
+        s = ssd(vx, vy) + lam * (np.abs(vx) + np.abs(vy))
         better = s < bc
         bc = np.where(better, s, bc)
         best[0] = np.where(better, vx, best[0])
@@ -224,19 +218,25 @@ def motion_reference(lo: np.ndarray) -> np.ndarray:
     xm, xp, ym, yp_ = ssd(bx_ - 1, by_), ssd(bx_ + 1, by_), ssd(bx_, by_ - 1), ssd(bx_, by_ + 1)
     cx, cy = xm + xp - 2 * s0, ym + yp_ - 2 * s0
     with np.errstate(divide="ignore", invalid="ignore"):
-        sx = np.where(cx > 0, (xm - xp) / (2 * cx), 0.0)
-        sy = np.where(cy > 0, (ym - yp_) / (2 * cy), 0.0)
-    sx, sy = np.clip(sx, -0.5, 0.5), np.clip(sy, -0.5, 0.5)
+        sx = np.clip(np.where(cx > 0, (xm - xp) / (2 * cx), 0.0), -0.5, 0.5)
+        sy = np.clip(np.where(cy > 0, (ym - yp_) / (2 * cy), 0.0), -0.5, 0.5)
+    smin = np.maximum(s0 - 0.25 * (sx * (xm - xp) + sy * (ym - yp_)), 0.0)
+    sx = sx * np.maximum(cx, 0) / (np.maximum(cx, 0) + noise)
+    sy = sy * np.maximum(cy, 0) / (np.maximum(cy, 0) + noise)
     v = np.stack([bx_ + sx, by_ + sy], -1)
-    smin = np.maximum(s0 - 0.5 * (sx * (xm - xp) + sy * (ym - yp_)) * 0.5, 0.0)
-    if lo[0, 0, 2] > 0.5:
-        v[:] = 0.0
     e = np.clip(np.floor((v + 8.0) * 256.0 + 0.5), 0, 4095).astype(int)
     out = np.empty((bh, bw, 4))
     out[..., 0], out[..., 1] = (e[..., 0] >> 4) / 255.0, (e[..., 1] >> 4) / 255.0
     out[..., 2] = (((e[..., 0] & 15) << 4) | (e[..., 1] & 15)) / 255.0
     out[..., 3] = np.sqrt(np.minimum(np.sqrt(smin / 16.0) / 64.0, 1.0))
     return to_8bit(out)
+
+
+def cut_reference(motion: np.ndarray, sigma: np.ndarray, lo: np.ndarray, p: VideoDenoiseParams) -> float:
+    """1 on a fresh state or when at least `cut` of the blocks changed beyond the noise."""
+    rms = motion[..., 3] ** 2 * 64.0
+    changed = rms > 4.0 * math.sqrt(1.2) * luma_q(sigma) + 6.0
+    return float(lo[0, 0, 2] > 0.5 or changed.sum() >= p.cut * changed.size)
 
 
 def vectors(motion: np.ndarray) -> np.ndarray:
@@ -259,8 +259,8 @@ def sample_bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
     return (at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx) * (1 - fy) + (at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx) * fy
 
 
-def sigma_reference(stats: np.ndarray, noise_tex: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Per block: sqrt(sigma / 64 levels) per channel at the block's mean colour; .a = restart."""
+def sigma_reference(stats: np.ndarray, noise_tex: np.ndarray) -> np.ndarray:
+    """Per block: sqrt(sigma / 64 levels) per channel at the block's mean colour."""
     v = stats[:, 1::2, :3]
     n = noise_tex.shape[1]
     x = np.clip(v * n - 0.5, 0, n - 1)
@@ -269,14 +269,13 @@ def sigma_reference(stats: np.ndarray, noise_tex: np.ndarray, lo: np.ndarray) ->
     f = x - i0
     ch = np.arange(3)
     a, b = noise_tex[0, i0, ch], noise_tex[0, i1, ch]
-    out = np.empty(v.shape[:2] + (4,))
+    out = np.ones(v.shape[:2] + (4,))
     out[..., :3] = np.sqrt(a * a * (1 - f) + b * b * f)
-    out[..., 3] = float(lo[0, 0, 2] > 0.5 or noise_tex[0, 0, 3] > 0.5)
     return to_8bit(out)
 
 
 def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray, sigma: np.ndarray,
-                   p: VideoDenoiseParams) -> np.ndarray:
+                   restart: float, p: VideoDenoiseParams) -> np.ndarray:
     h, w = cur.shape[:2]
     ys, xs = np.arange(h), np.arange(w)
     sm = sigma[ys // BLOCK][:, xs // BLOCK]
@@ -290,7 +289,7 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
         acc += wt * q
         wsum += wt
     s = c[4] + (acc / wsum - c[4]) * p.spatial
-    if prev is None or sigma[0, 0, 3] > 0.5:
+    if prev is None or restart > 0.5:
         return np.concatenate([s, np.ones((h, w, 1))], -1)
     v = vectors(motion)[ys // BLOCK][:, xs // BLOCK]
     px, py = np.meshgrid(xs + 0.5, ys + 0.5)
@@ -322,13 +321,14 @@ def step_reference(cur: np.ndarray, prev: np.ndarray | None, p: VideoDenoisePara
     size = cur.shape[1::-1]
     lo = lowres_reference(cur, prev)
     stats = stats_reference(cur)
-    motion = motion_reference(lo)
-    noise_tex = to_8bit(noise_stage(p, [stats, motion], size))
-    sigma = sigma_reference(stats, noise_tex, lo)
-    out = main_reference(cur, prev, motion, sigma, p)
+    noise_tex = to_8bit(noise_stage(p, [stats], size))
+    sigma = sigma_reference(stats, noise_tex)
+    motion = motion_reference(lo, sigma)
+    restart = cut_reference(motion, sigma, lo, p)
+    out = main_reference(cur, prev, motion, sigma, restart, p)
     out = out.astype(np.float16).astype(np.float64)  # the state is stored in half float
-    return out, {"lowres": lo, "stats": stats, "motion": motion, "noise": noise_tex, "sigma_map": sigma,
-                 "sigma": noise_level(p, stats, size), "cut": float(noise_tex[0, 0, 3])}
+    return out, {"lowres": lo, "stats": stats, "noise": noise_tex, "sigma_map": sigma, "motion": motion,
+                 "restart": restart, "sigma": noise_level(p, stats, size)}
 
 
 def reference(frames, p: VideoDenoiseParams) -> list[np.ndarray]:

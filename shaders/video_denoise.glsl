@@ -43,7 +43,33 @@ vec4 fg_denoise_stats(sampler2D cur, ivec2 p) {
             hp += abs(a - b - c + d) * 0.5;
             mean += a + b + c + d;
         }
-    return (p.x & 1) == 0 ? vec4(sqrt(min(hp / 8.0, 1.0)), 1.0) : vec4(mean / 64.0, 1.0);
+    // (the mean is a multiple of 1/64 level: a 1/128-level offset keeps its rounding off ties)
+    return (p.x & 1) == 0 ? vec4(sqrt(min(hp / 8.0, 1.0)), 1.0) : vec4(mean / 64.0 + 1.0 / (128.0 * 255.0), 1.0);
+}
+
+// One texel per 16x16 block: the noise level function (NBINS texels of sqrt(sigma / 64 levels)
+// per channel over the channel's brightness, linearly interpolated) at the block's mean colour,
+// stored the same way.
+vec4 fg_denoise_sigma(sampler2D stats, sampler2D nlf, ivec2 p) {
+    vec3 v = texelFetch(stats, ivec2(p.x * 2 + 1, p.y), 0).rgb;
+    int n = textureSize(nlf, 0).x;
+    vec3 x = clamp(v * float(n) - 0.5, 0.0, float(n - 1));
+    ivec3 i0 = ivec3(floor(x));
+    ivec3 i1 = min(i0 + 1, n - 1);
+    vec3 f = x - vec3(i0);
+    vec3 s;
+    for (int c = 0; c < 3; c++) {
+        float a = texelFetch(nlf, ivec2(i0[c], 0), 0)[c], b = texelFetch(nlf, ivec2(i1[c], 0), 0)[c];
+        s[c] = sqrt(mix(a * a, b * b, f[c]));
+    }
+    return vec4(s, 1.0);
+}
+
+// A block's noise level (sigma map texel) -> the deviation of the quarter-size luma's noise,
+// in 8-bit levels: (R + 2G + B) / 4, then a 4x4 mean (a quarter).
+float fg_dn_luma_q(vec4 sm) {
+    vec3 s = sm.rgb * sm.rgb * 64.0;
+    return sqrt(dot(s * s, vec3(1.0, 4.0, 1.0))) / 16.0;
 }
 
 // Sum of squared differences (in 8-bit levels) between a 4x4 block of the frame's quarter-size
@@ -59,21 +85,25 @@ float fg_dn_ssd(sampler2D lo, ivec2 base, ivec2 v, ivec2 last, float c[16]) {
 
 // One motion vector per 16x16 pixels (a 4x4 block of the quarter-size luma): where in the last
 // output the block was. Search +-5 quarter pixels (+-20 pixels): a grid of step 2, then the 8
-// neighbours of the best; each displacement costs its SSD plus a small penalty for its length,
-// so flat blocks keep still. Sub-pixel from a parabola through the best and its neighbours.
+// neighbours of the best. A displacement costs its SSD plus half the SSD the noise alone gives
+// (N) per quarter pixel of length, so noise does not move still blocks. Sub-pixel from parabolas
+// through the best and its neighbours, shrunk where their curvature is no more than noise.
 // Stored with 12 bits per component: .r, .g the high 8 bits of x and y, .b the low 4 of each
 // ((v + 8) * 256 in quarter pixels); .a = sqrt(rms difference / 64) at the sub-pixel match.
-vec4 fg_denoise_motion(sampler2D lo, ivec2 p) {
+vec4 fg_denoise_motion(sampler2D lo, sampler2D sigma, ivec2 p) {
     ivec2 last = textureSize(lo, 0) - 1;
     ivec2 base = p * 4;
     float c[16];
     for (int i = 0; i < 16; i++)
         c[i] = floor(texelFetch(lo, min(base + ivec2(i & 3, i >> 2), last), 0).r * 255.0 + 0.5);
+    float sq = fg_dn_luma_q(texelFetch(sigma, p, 0));
+    float noise = 16.0 * 1.2 * sq * sq + 16.0;  // the history holds some noise too; 8-bit rounding
+    float lambda = 0.5 * noise;
     ivec2 best = ivec2(0);
     float bc = fg_dn_ssd(lo, base, ivec2(0), last, c);
     for (int vy = -4; vy <= 4; vy += 2)
         for (int vx = -4; vx <= 4; vx += 2) {
-            float s = fg_dn_ssd(lo, base, ivec2(vx, vy), last, c) + 16.0 * float(abs(vx) + abs(vy));
+            float s = fg_dn_ssd(lo, base, ivec2(vx, vy), last, c) + lambda * float(abs(vx) + abs(vy));
             if (s < bc) { bc = s; best = ivec2(vx, vy); }
         }
     ivec2 mid = best;
@@ -81,7 +111,7 @@ vec4 fg_denoise_motion(sampler2D lo, ivec2 p) {
         for (int dx = -1; dx <= 1; dx++) {
             ivec2 v = mid + ivec2(dx, dy);
             if (dx == 0 && dy == 0) continue;
-            float s = fg_dn_ssd(lo, base, v, last, c) + 16.0 * float(abs(v.x) + abs(v.y));
+            float s = fg_dn_ssd(lo, base, v, last, c) + lambda * float(abs(v.x) + abs(v.y));
             if (s < bc) { bc = s; best = v; }
         }
     float s0 = fg_dn_ssd(lo, base, best, last, c);
@@ -90,49 +120,45 @@ vec4 fg_denoise_motion(sampler2D lo, ivec2 p) {
     vec2 curv = vec2(xm + xp - 2.0 * s0, ym + yp - 2.0 * s0);
     vec2 sub = vec2(curv.x > 0.0 ? (xm - xp) / (2.0 * curv.x) : 0.0, curv.y > 0.0 ? (ym - yp) / (2.0 * curv.y) : 0.0);
     sub = clamp(sub, -0.5, 0.5);
-    vec2 v = vec2(best) + sub;
-    if (texelFetch(lo, ivec2(0), 0).b > 0.5)
-        v = vec2(0.0);
-    ivec2 e = clamp(ivec2(floor((v + 8.0) * 256.0 + 0.5)), ivec2(0), ivec2(4095));
     // the parabolas' value at the sub-pixel match: what a half-pixel pan leaves is no change
-    float smin = max(s0 - 0.5 * (sub.x * (xm - xp) + sub.y * (ym - yp)) * 0.5, 0.0);
+    float smin = max(s0 - 0.25 * (sub.x * (xm - xp) + sub.y * (ym - yp)), 0.0);
+    sub *= max(curv, 0.0) / (max(curv, 0.0) + noise);
+    vec2 v = vec2(best) + sub;
+    ivec2 e = clamp(ivec2(floor((v + 8.0) * 256.0 + 0.5)), ivec2(0), ivec2(4095));
     float err = sqrt(min(sqrt(smin / 16.0) / 64.0, 1.0));
     return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), 0.0) / 255.0 + vec4(0.0, 0.0, 0.0, err);
 }
 
 // The motion vector at a block, in pixels of the frame (4x the quarter-size units).
 vec2 fg_dn_vector(sampler2D motion, ivec2 b) {
-    ivec4 t = ivec4(floor(texelFetch(motion, clamp(b, ivec2(0), textureSize(motion, 0) - 1), 0) * 255.0 + 0.5));
+    ivec4 t = ivec4(floor(texelFetch(motion, b, 0) * 255.0 + 0.5));
     ivec2 e = ivec2(t.r * 16 + (t.b >> 4), t.g * 16 + (t.b & 15));
     return (vec2(e) / 256.0 - 8.0) * 4.0;
 }
 
-// One texel per 16x16 block: the noise level function (NBINS texels of sqrt(sigma / 64 levels)
-// per channel over the channel's brightness, linearly interpolated) at the block's mean colour,
-// stored the same way; .a = 1 where the history must not be used (a fresh state or a cut).
-vec4 fg_denoise_sigma(sampler2D stats, sampler2D nlf, sampler2D lo, ivec2 p) {
-    vec3 v = texelFetch(stats, ivec2(p.x * 2 + 1, p.y), 0).rgb;
-    int n = textureSize(nlf, 0).x;
-    vec3 x = clamp(v * float(n) - 0.5, 0.0, float(n - 1));
-    ivec3 i0 = ivec3(floor(x));
-    ivec3 i1 = min(i0 + 1, n - 1);
-    vec3 f = x - vec3(i0);
-    vec3 s;
-    for (int c = 0; c < 3; c++) {
-        float a = texelFetch(nlf, ivec2(i0[c], 0), 0)[c], b = texelFetch(nlf, ivec2(i1[c], 0), 0)[c];
-        s[c] = sqrt(mix(a * a, b * b, f[c]));
-    }
-    bool restart = texelFetch(lo, ivec2(0), 0).b > 0.5 || texelFetch(nlf, ivec2(0), 0).a > 0.5;
-    return vec4(s, restart ? 1.0 : 0.0);
+// 1x1: whether the history must not be used: a fresh state, or a cut: at least `cut` of the
+// blocks whose best match differs by far more than the noise explains (4 deviations, plus 6
+// levels for what a whole-pixel match leaves of texture).
+vec4 fg_denoise_cut(sampler2D motion, sampler2D sigma, sampler2D lo, ivec2 p, float cut) {
+    ivec2 n = textureSize(motion, 0);
+    float changed = 0.0;
+    for (int y = 0; y < n.y; y++)
+        for (int x = 0; x < n.x; x++) {
+            float a = texelFetch(motion, ivec2(x, y), 0).a;
+            float rms = a * a * 64.0;
+            changed += rms > 4.0 * sqrt(1.2) * fg_dn_luma_q(texelFetch(sigma, ivec2(x, y), 0)) + 6.0 ? 1.0 : 0.0;
+        }
+    bool fresh = texelFetch(lo, ivec2(0), 0).b > 0.5;
+    return vec4(fresh || changed >= cut * float(n.x * n.y) ? 1.0 : 0.0);
 }
 
 // Full size, the node's state: an edge-preserving 3x3 smoothing whose range follows the noise
 // level (per channel, the block's), then a blend with the last output fetched along the block's
 // motion (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
 // little more) of the history where the difference looks like noise (below LO noise deviations)
-// and none where it looks like a change (above HI).
-vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, ivec2 p,
-                     float strength, float spatial) {
+// and none where it looks like a change (above HI). Nothing is kept on a restart (fresh, cut).
+vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, sampler2D restart,
+                     ivec2 p, float strength, float spatial) {
     ivec2 size = textureSize(cur, 0), last = size - 1;
     vec4 sm = texelFetch(sigma, p / 16, 0);
     vec3 sig = max(sm.rgb * sm.rgb * (64.0 / 255.0), vec3(0.25 / 255.0));
@@ -149,7 +175,7 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
         wsum += w;
     }
     vec3 s = mix(c[4], acc / wsum, spatial);
-    if (sm.a > 0.5)
+    if (texelFetch(restart, ivec2(0), 0).r > 0.5)
         return vec4(s, 1.0);
     vec2 v = fg_dn_vector(motion, p / 16);
     vec3 h = texture(prev, (vec2(p) + 0.5 + v) / vec2(size)).rgb;
