@@ -40,6 +40,9 @@ PERCENTILE = 25.0  # of the blocks' noise estimates in a bin: the flat ones
 BIAS = 0.868  # that percentile of a 16-cell estimate of a pure-noise block, in noise deviations
 MIN_BLOCKS = 12  # blocks a brightness bin needs for an estimate of its own
 SIGMA_FLOOR = 0.25  # 8-bit levels: a clean frame still has its rounding
+GLOBAL_SCALE = 0.25  # quarter pixels: a block this far off the global fit weighs half (Cauchy)
+GLOBAL_AGREE = 0.75  # quarter pixels: a block this near the global fit takes it
+GLOBAL_TEXELS = 16000  # quarter-size texels the fine global fit looks at, at most
 LUMA = np.array([0.25, 0.5, 0.25])  # YCoCg luma: exact in float for sums of 8-bit values
 
 Sigma = Union[Literal["auto"], float]
@@ -77,16 +80,18 @@ def build(p: VideoDenoiseParams, ins):
                      cost=0.01, label="sigma")
     motion = GpuStage("thick", "fg_denoise_motion", GLSL, ("@0", "@3"), ("video", "video"), "video", (bw, bh),
                       cost=0.2, label="motion")
-    cut = GpuStage("thick", "fg_denoise_cut", GLSL, ("@4", "@3", "@0"), ("video", "video", "video"), "mask", (1, 1),
+    glob = CpuStage(("@0", "@4"), ("video", "video"), "video", (bw, bh), lambda q, inputs: global_stage(*inputs),
+                    label="global")
+    cut = GpuStage("thick", "fg_denoise_cut", GLSL, ("@5", "@3", "@0"), ("video", "video", "video"), "mask", (1, 1),
                    (Uniform("cut", "float"),), lambda q: {"cut": q.cut}, cost=0.01, label="cut")
-    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@4", "@3", "@5"),
+    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@5", "@3", "@6"),
                     ("video", "video", "video", "video", "mask"), "video", size,
                     (Uniform("strength", "float"), Uniform("spatial", "float")),
                     lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, cost=4.0, label="main")
     # The state is half float (no 8-bit dead band in the recursion); what others read is this
     # copy: in registers for thin stages after it, else an 8-bit render target of the same pass.
-    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@6",), ("video",), "video", size, cost=0.1, label="out")
-    return Body([lowres, stats, noise, sigma, motion, cut, main, out], {"out": 7})
+    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@7",), ("video",), "video", size, cost=0.1, label="out")
+    return Body([lowres, stats, noise, sigma, motion, glob, cut, main, out], {"out": 8})
 
 
 # ---- the noise level function (the CPU stage; the same code serves the reference) -------------
@@ -129,6 +134,103 @@ def encode_noise(sigma: np.ndarray) -> np.ndarray:
 def noise_stage(p: VideoDenoiseParams, inputs: list, size: tuple[int, int]) -> np.ndarray:
     """The CPU stage: the stats texture (float, [0,1]) -> the noise texture."""
     return encode_noise(noise_level(p, np.asarray(inputs[0], np.float64), size))
+
+
+# ---- global motion (the second CPU stage; the same code serves the reference) --------------------
+
+
+def decode_motion(motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The motion texture ([0,1]) -> (vectors in quarter pixels (bh, bw, 2), error code, sureness code)."""
+    t = np.floor(np.asarray(motion, np.float64) * 255 + 0.5).astype(int)
+    ex, ey = t[..., 0] * 16 + (t[..., 2] >> 4), t[..., 1] * 16 + (t[..., 2] & 15)
+    return np.stack([ex, ey], -1) / 256.0 - 8.0, t[..., 3] >> 4, t[..., 3] & 15
+
+
+def encode_motion(v: np.ndarray, err: np.ndarray, sure: np.ndarray) -> np.ndarray:
+    e = np.clip(np.floor((v + 8.0) * 256.0 + 0.5), 0, 4095).astype(int)
+    out = np.empty(v.shape[:2] + (4,), np.float32)
+    out[..., 0], out[..., 1] = e[..., 0] >> 4, e[..., 1] >> 4
+    out[..., 2] = ((e[..., 0] & 15) << 4) | (e[..., 1] & 15)
+    out[..., 3] = err * 16 + sure
+    return out / 255.0
+
+
+def _affine_basis(xs: np.ndarray, ys: np.ndarray, qw: int, qh: int) -> np.ndarray:
+    """[1, x, y] at quarter-size positions, x and y centred and scaled to about [-0.5, 0.5]."""
+    return np.stack([np.ones_like(xs, dtype=np.float64), xs / qw - 0.5, ys / qh - 0.5], -1)
+
+
+def block_fit(v: np.ndarray, sure: np.ndarray, qw: int, qh: int) -> np.ndarray:
+    """Affine parameters (3x2) fitted to the block vectors (quarter pixels), weighted by how sure
+    each is, blocks far off the fit (a moving object) weighed down (Cauchy, three rounds): the
+    start for the fine fit, right to about a quarter pixel. Zero when too few blocks are sure."""
+    bh, bw = v.shape[:2]
+    ys, xs = np.mgrid[0:bh, 0:bw]
+    basis = _affine_basis(xs.ravel() * 4 + 2.0, ys.ravel() * 4 + 2.0, qw, qh)
+    w0 = np.exp2(sure.ravel() / 2.0) - 1.0
+    theta = np.zeros((3, 2))
+    if np.count_nonzero(w0) < 6:
+        return theta
+    target = v.reshape(-1, 2)
+    w = w0
+    for _ in range(3):
+        sw = np.sqrt(w)[:, None]
+        theta = np.linalg.lstsq(basis * sw, target * sw, rcond=None)[0]
+        resid = np.abs(target - basis @ theta).max(axis=1)
+        w = w0 / (1.0 + (resid / GLOBAL_SCALE) ** 2)
+    return theta
+
+
+def _bilinear_at(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """img sampled at texel-index positions (x, y) (texel centres at integers), clamped."""
+    h, w = img.shape
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    fx, fy = x - x0, y - y0
+    xa, xb, ya, yb = np.clip(x0, 0, w - 1), np.clip(x0 + 1, 0, w - 1), np.clip(y0, 0, h - 1), np.clip(y0 + 1, 0, h - 1)
+    return (img[ya, xa] * (1 - fx) + img[ya, xb] * fx) * (1 - fy) + (img[yb, xa] * (1 - fx) + img[yb, xb] * fx) * fy
+
+
+def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray:
+    """The camera's motion (pan, zoom, turn) as an affine field of quarter-pixel displacements at
+    the block centres (bh, bw, 2): the block fit refined by Gauss-Newton on the quarter-size luma
+    itself (Lucas-Kanade over up to ~16k texels, two rounds), texels that do not follow it (a
+    moving object) weighed down. Precise to a few thousandths of a quarter pixel: a recursive
+    filter carries a bias in the motion on, times strength / (1 - strength), as smear."""
+    qh, qw = lo.shape[:2]
+    bh, bw = v.shape[:2]
+    theta = block_fit(v, sure, qw, qh)
+    step = max(1, int(round(math.sqrt(qw * qh / GLOBAL_TEXELS))))
+    ys, xs = np.mgrid[1:qh - 1:step, 1:qw - 1:step]
+    xs, ys = xs.ravel().astype(np.float64), ys.ravel().astype(np.float64)
+    if xs.size < 16:
+        return np.zeros((bh, bw, 2))
+    cur = np.floor(lo[..., 0] * 255 + 0.5)[ys.astype(int), xs.astype(int)]
+    prev = np.floor(lo[..., 1] * 255 + 0.5)
+    gx, gy = np.zeros_like(prev), np.zeros_like(prev)
+    gx[:, 1:-1], gy[1:-1] = (prev[:, 2:] - prev[:, :-2]) / 2, (prev[2:] - prev[:-2]) / 2
+    basis = _affine_basis(xs, ys, qw, qh)
+    for _ in range(2):
+        d = basis @ theta
+        wx, wy = xs + d[:, 0], ys + d[:, 1]
+        r = cur - _bilinear_at(prev, wx, wy)
+        ix, iy = _bilinear_at(gx, wx, wy), _bilinear_at(gy, wx, wy)
+        scale = 1.4826 * np.median(np.abs(r)) + 0.5
+        w = 1.0 / (1.0 + (r / (2.0 * scale)) ** 2)
+        jac = np.concatenate([basis * ix[:, None], basis * iy[:, None]], 1)  # d r / d theta (x then y)
+        jw = jac * w[:, None]
+        delta = np.linalg.solve(jw.T @ jac + 1e-3 * np.eye(6) * xs.size, jw.T @ r)
+        theta = theta + delta.reshape(2, 3).T
+    by, bx = np.mgrid[0:bh, 0:bw]
+    return (_affine_basis(bx * 4 + 2.0, by * 4 + 2.0, qw, qh) @ theta).reshape(bh, bw, 2)
+
+
+def global_stage(lo: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """Blocks whose own vector agrees with the camera's motion take it (sub-pixel exact); the
+    others (an object on its own course) keep theirs."""
+    v, err, sure = decode_motion(motion)
+    g = global_motion(np.asarray(lo, np.float64), v, sure)
+    v = np.where((np.abs(v - g).max(axis=-1) < GLOBAL_AGREE)[..., None], g, v)
+    return encode_motion(v, err, sure)
 
 
 # ---- numpy reference (float64; models the 8-bit and half-float storage between passes) ----------
@@ -223,27 +325,22 @@ def motion_reference(lo: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     smin = np.maximum(s0 - 0.25 * (sx * (xm - xp) + sy * (ym - yp_)), 0.0)
     sx = sx * np.maximum(cx, 0) / (np.maximum(cx, 0) + noise)
     sy = sy * np.maximum(cy, 0) / (np.maximum(cy, 0) + noise)
-    v = np.stack([bx_ + sx, by_ + sy], -1)
-    e = np.clip(np.floor((v + 8.0) * 256.0 + 0.5), 0, 4095).astype(int)
-    out = np.empty((bh, bw, 4))
-    out[..., 0], out[..., 1] = (e[..., 0] >> 4) / 255.0, (e[..., 1] >> 4) / 255.0
-    out[..., 2] = (((e[..., 0] & 15) << 4) | (e[..., 1] & 15)) / 255.0
-    out[..., 3] = np.sqrt(np.minimum(np.sqrt(smin / 16.0) / 64.0, 1.0))
-    return to_8bit(out)
+    err = np.floor(np.sqrt(np.minimum(np.sqrt(smin / 16.0) / 64.0, 1.0)) * 15.0 + 0.5).astype(int)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sure = np.clip(np.floor(np.log2(1.0 + np.minimum(cx, cy) / noise) * 2.0), 0, 15).astype(int)
+    return encode_motion(np.stack([bx_ + sx, by_ + sy], -1), err, sure).astype(np.float64)
 
 
 def cut_reference(motion: np.ndarray, sigma: np.ndarray, lo: np.ndarray, p: VideoDenoiseParams) -> float:
     """1 on a fresh state or when at least `cut` of the blocks changed beyond the noise."""
-    rms = motion[..., 3] ** 2 * 64.0
+    rms = (decode_motion(motion)[1] / 15.0) ** 2 * 64.0
     changed = rms > 4.0 * math.sqrt(1.2) * luma_q(sigma) + 6.0
     return float(lo[0, 0, 2] > 0.5 or changed.sum() >= p.cut * changed.size)
 
 
 def vectors(motion: np.ndarray) -> np.ndarray:
     """The motion texture decoded: (bh, bw, 2) displacements in pixels of the frame."""
-    t = np.floor(motion * 255 + 0.5).astype(int)
-    ex, ey = t[..., 0] * 16 + (t[..., 2] >> 4), t[..., 1] * 16 + (t[..., 2] & 15)
-    return (np.stack([ex, ey], -1) / 256.0 - 8.0) * 4.0
+    return decode_motion(motion)[0] * 4.0
 
 
 def sample_bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -291,9 +388,19 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
     s = c[4] + (acc / wsum - c[4]) * p.spatial
     if prev is None or restart > 0.5:
         return np.concatenate([s, np.ones((h, w, 1))], -1)
-    v = vectors(motion)[ys // BLOCK][:, xs // BLOCK]
-    px, py = np.meshgrid(xs + 0.5, ys + 0.5)
-    hist = sample_bilinear(prev[..., :3], px + v[..., 0], py + v[..., 1])
+    field = vectors(motion)
+    bh, bw = field.shape[:2]
+    px, py = np.meshgrid(xs, ys)
+    bx, by = px // BLOCK, py // BLOCK
+    rx, ry = px - bx * BLOCK, py - by * BLOCK
+    horizontal = np.abs(rx - 7.5) > np.abs(ry - 7.5)  # the nearer edge: its neighbour is the other candidate
+    nx = np.clip(np.where(horizontal, bx + np.where(rx < 8, -1, 1), bx), 0, bw - 1)
+    ny = np.clip(np.where(horizontal, by, by + np.where(ry < 8, -1, 1)), 0, bh - 1)
+    v0, v1 = field[by, bx], field[ny, nx]
+    h0 = sample_bilinear(prev[..., :3], px + 0.5 + v0[..., 0], py + 0.5 + v0[..., 1])
+    h1 = sample_bilinear(prev[..., :3], px + 0.5 + v1[..., 0], py + 0.5 + v1[..., 1])
+    nearer = np.abs(s - h1).sum(-1) < np.abs(s - h0).sum(-1)
+    hist = np.where(nearer[..., None], h1, h0)
     d = s - hist
     sy = np.sqrt((sig ** 2) @ np.array([1.0, 4.0, 1.0])) / 4.0
     sco = np.sqrt(sig[..., 0] ** 2 + sig[..., 2] ** 2) / 2.0
@@ -323,7 +430,7 @@ def step_reference(cur: np.ndarray, prev: np.ndarray | None, p: VideoDenoisePara
     stats = stats_reference(cur)
     noise_tex = to_8bit(noise_stage(p, [stats], size))
     sigma = sigma_reference(stats, noise_tex)
-    motion = motion_reference(lo, sigma)
+    motion = global_stage(lo, motion_reference(lo, sigma)).astype(np.float64)
     restart = cut_reference(motion, sigma, lo, p)
     out = main_reference(cur, prev, motion, sigma, restart, p)
     out = out.astype(np.float16).astype(np.float64)  # the state is stored in half float

@@ -89,7 +89,8 @@ float fg_dn_ssd(sampler2D lo, ivec2 base, ivec2 v, ivec2 last, float c[16]) {
 // (N) per quarter pixel of length, so noise does not move still blocks. Sub-pixel from parabolas
 // through the best and its neighbours, shrunk where their curvature is no more than noise.
 // Stored with 12 bits per component: .r, .g the high 8 bits of x and y, .b the low 4 of each
-// ((v + 8) * 256 in quarter pixels); .a = sqrt(rms difference / 64) at the sub-pixel match.
+// ((v + 8) * 256 in quarter pixels); .a: high 4 bits sqrt(rms difference / 64) at the sub-pixel
+// match, low 4 bits how sure the vector is (2 log2(1 + curvature / N)).
 vec4 fg_denoise_motion(sampler2D lo, sampler2D sigma, ivec2 p) {
     ivec2 last = textureSize(lo, 0) - 1;
     ivec2 base = p * 4;
@@ -125,8 +126,9 @@ vec4 fg_denoise_motion(sampler2D lo, sampler2D sigma, ivec2 p) {
     sub *= max(curv, 0.0) / (max(curv, 0.0) + noise);
     vec2 v = vec2(best) + sub;
     ivec2 e = clamp(ivec2(floor((v + 8.0) * 256.0 + 0.5)), ivec2(0), ivec2(4095));
-    float err = sqrt(min(sqrt(smin / 16.0) / 64.0, 1.0));
-    return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), 0.0) / 255.0 + vec4(0.0, 0.0, 0.0, err);
+    int err = int(floor(sqrt(min(sqrt(smin / 16.0) / 64.0, 1.0)) * 15.0 + 0.5));
+    int conf = int(clamp(floor(log2(1.0 + min(curv.x, curv.y) / noise) * 2.0), 0.0, 15.0));
+    return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), float(err * 16 + conf)) / 255.0;
 }
 
 // The motion vector at a block, in pixels of the frame (4x the quarter-size units).
@@ -144,7 +146,7 @@ vec4 fg_denoise_cut(sampler2D motion, sampler2D sigma, sampler2D lo, ivec2 p, fl
     float changed = 0.0;
     for (int y = 0; y < n.y; y++)
         for (int x = 0; x < n.x; x++) {
-            float a = texelFetch(motion, ivec2(x, y), 0).a;
+            float a = floor(texelFetch(motion, ivec2(x, y), 0).a * (255.0 / 16.0)) / 15.0;
             float rms = a * a * 64.0;
             changed += rms > 4.0 * sqrt(1.2) * fg_dn_luma_q(texelFetch(sigma, ivec2(x, y), 0)) + 6.0 ? 1.0 : 0.0;
         }
@@ -153,8 +155,8 @@ vec4 fg_denoise_cut(sampler2D motion, sampler2D sigma, sampler2D lo, ivec2 p, fl
 }
 
 // Full size, the node's state: an edge-preserving 3x3 smoothing whose range follows the noise
-// level (per channel, the block's), then a blend with the last output fetched along the block's
-// motion (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
+// level (per channel, the block's), then a blend with the last output fetched along the motion
+// (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
 // little more) of the history where the difference looks like noise (below LO noise deviations)
 // and none where it looks like a change (above HI). Nothing is kept on a restart (fresh, cut).
 vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, sampler2D restart,
@@ -177,8 +179,16 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
     vec3 s = mix(c[4], acc / wsum, spatial);
     if (texelFetch(restart, ivec2(0), 0).r > 0.5)
         return vec4(s, 1.0);
-    vec2 v = fg_dn_vector(motion, p / 16);
-    vec3 h = texture(prev, (vec2(p) + 0.5 + v) / vec2(size)).rgb;
+    // two candidates for the history: the block's vector and that of the neighbour across the
+    // nearer block edge (an object's outline seldom follows the blocks); the one nearer wins
+    ivec2 b = p / 16, r = p - b * 16;
+    bool horizontal = abs(float(r.x) - 7.5) > abs(float(r.y) - 7.5);
+    ivec2 nb = clamp(b + (horizontal ? ivec2(r.x < 8 ? -1 : 1, 0) : ivec2(0, r.y < 8 ? -1 : 1)),
+                     ivec2(0), textureSize(motion, 0) - 1);
+    vec2 pc = vec2(p) + 0.5;
+    vec3 h0 = texture(prev, (pc + fg_dn_vector(motion, b)) / vec2(size)).rgb;
+    vec3 h1 = texture(prev, (pc + fg_dn_vector(motion, nb)) / vec2(size)).rgb;
+    vec3 h = dot(abs(s - h1), vec3(1.0)) < dot(abs(s - h0), vec3(1.0)) ? h1 : h0;
     // YCoCg differences in units of their noise deviation
     vec3 d = s - h;
     float sy = sqrt(dot(sig * sig, vec3(1.0, 4.0, 1.0))) / 4.0;

@@ -96,7 +96,7 @@ def _check_stages(gpu, frames, params):
             want = {
                 "lowres": vd.lowres_reference(cur, prev),
                 "stats": vd.stats_reference(cur),
-                "motion": vd.motion_reference(g["lowres"]),
+                "motion": vd.global_stage(g["lowres"], vd.motion_reference(g["lowres"], g["sigma_map"])),
                 "noise": vd.to_8bit(vd.noise_stage(p, [g["stats"], g["motion"]], cur.shape[1::-1])),
                 "sigma_map": vd.sigma_reference(g["stats"], g["noise"], g["lowres"]),
             }
