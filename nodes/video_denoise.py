@@ -50,7 +50,7 @@ Sigma = Union[Literal["auto"], float]
 
 class VideoDenoiseParams(Params):
     sigma: Sigma = Field("auto", description='"auto" (measured) or the noise deviation in 8-bit units (0.5-64)')
-    strength: float = Field(0.85, ge=0.0, le=0.95, description="temporal weight of a still pixel's history")
+    strength: float = Field(0.8, ge=0.0, le=0.95, description="temporal weight of a still pixel's history")
     spatial: float = Field(1.0, ge=0.0, le=1.0, description="edge-preserving 3x3 smoothing; 0 = none")
     cut: float = Field(0.6, gt=0.0, le=1.0, description="share of the frame changed beyond the noise that restarts")
 
@@ -327,7 +327,7 @@ def motion_reference(lo: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     sy = sy * np.maximum(cy, 0) / (np.maximum(cy, 0) + noise)
     err = np.floor(np.sqrt(np.minimum(np.sqrt(smin / 16.0) / 64.0, 1.0)) * 15.0 + 0.5).astype(int)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sure = np.clip(np.floor(np.log2(1.0 + np.minimum(cx, cy) / noise) * 2.0), 0, 15).astype(int)
+        sure = np.clip(np.floor(np.log2(1.0 + np.maximum(np.minimum(cx, cy), 0) / noise) * 2.0), 0, 15).astype(int)
     return encode_motion(np.stack([bx_ + sx, by_ + sy], -1), err, sure).astype(np.float64)
 
 

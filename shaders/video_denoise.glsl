@@ -127,7 +127,7 @@ vec4 fg_denoise_motion(sampler2D lo, sampler2D sigma, ivec2 p) {
     vec2 v = vec2(best) + sub;
     ivec2 e = clamp(ivec2(floor((v + 8.0) * 256.0 + 0.5)), ivec2(0), ivec2(4095));
     int err = int(floor(sqrt(min(sqrt(smin / 16.0) / 64.0, 1.0)) * 15.0 + 0.5));
-    int conf = int(clamp(floor(log2(1.0 + min(curv.x, curv.y) / noise) * 2.0), 0.0, 15.0));
+    int conf = int(clamp(floor(log2(1.0 + max(min(curv.x, curv.y), 0.0) / noise) * 2.0), 0.0, 15.0));
     return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), float(err * 16 + conf)) / 255.0;
 }
 
