@@ -27,7 +27,7 @@ import math
 from typing import Literal, Union
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from nodes.reference import to_8bit
 from nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
@@ -54,9 +54,17 @@ class VideoDenoiseParams(Params):
     spatial: float = Field(1.0, ge=0.0, le=1.0, description="edge-preserving 3x3 smoothing; 0 = none")
     cut: float = Field(0.6, gt=0.0, le=1.0, description="share of the frame changed beyond the noise that restarts")
 
-    def model_post_init(self, _ctx) -> None:
-        if self.sigma != "auto" and not 0.5 <= float(self.sigma) <= 64.0:
-            raise ValueError("sigma must be \"auto\" or a number from 0.5 to 64")
+    @field_validator("sigma", mode="before")
+    @classmethod
+    def _auto_or_level(cls, v):
+        if isinstance(v, str) and v.strip() != "auto":  # the inspector's text field gives "12"
+            try:
+                v = float(v)
+            except ValueError:
+                pass
+        if v == "auto" or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.5 <= v <= 64.0):
+            return v
+        raise ValueError('must be "auto" or a number from 0.5 to 64')
 
 
 def quarter(size: tuple[int, int]) -> tuple[int, int]:
