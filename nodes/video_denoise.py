@@ -42,7 +42,7 @@ MIN_BLOCKS = 12  # blocks a brightness bin needs for an estimate of its own
 SIGMA_FLOOR = 0.25  # 8-bit levels: a clean frame still has its rounding
 GLOBAL_SCALE = 0.25  # quarter pixels: a block this far off the global fit weighs half (Cauchy)
 GLOBAL_AGREE = 0.75  # quarter pixels: a block this near the global fit takes it
-GLOBAL_TEXELS = 16000  # quarter-size texels the fine global fit looks at, at most
+GLOBAL_TEXELS = 8000  # quarter-size texels the fine global fit looks at, about
 LUMA = np.array([0.25, 0.5, 0.25])  # YCoCg luma: exact in float for sums of 8-bit values
 
 Sigma = Union[Literal["auto"], float]
@@ -182,8 +182,8 @@ def block_fit(v: np.ndarray, sure: np.ndarray, qw: int, qh: int) -> np.ndarray:
     target = v.reshape(-1, 2)
     w = w0
     for _ in range(3):
-        sw = np.sqrt(w)[:, None]
-        theta = np.linalg.lstsq(basis * sw, target * sw, rcond=None)[0]
+        bw_ = basis * w[:, None]  # normal equations by einsum: small, and no BLAS threads to wait on
+        theta = np.linalg.solve(np.einsum("ni,nj->ij", bw_, basis) + 1e-9 * np.eye(3), np.einsum("ni,nk->ik", bw_, target))
         resid = np.abs(target - basis @ theta).max(axis=1)
         w = w0 / (1.0 + (resid / GLOBAL_SCALE) ** 2)
     return theta
@@ -201,7 +201,7 @@ def _bilinear_at(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray:
     """The camera's motion (pan, zoom, turn) as an affine field of quarter-pixel displacements at
     the block centres (bh, bw, 2): the block fit refined by Gauss-Newton on the quarter-size luma
-    itself (Lucas-Kanade over up to ~16k texels, two rounds), texels that do not follow it (a
+    itself (Lucas-Kanade over ~8k texels, two rounds), texels that do not follow it (a
     moving object) weighed down. Precise to a few thousandths of a quarter pixel: a recursive
     filter carries a bias in the motion on, times strength / (1 - strength), as smear."""
     qh, qw = lo.shape[:2]
@@ -226,7 +226,7 @@ def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray
         w = 1.0 / (1.0 + (r / (2.0 * scale)) ** 2)
         jac = np.concatenate([basis * ix[:, None], basis * iy[:, None]], 1)  # d r / d theta (x then y)
         jw = jac * w[:, None]
-        delta = np.linalg.solve(jw.T @ jac + 1e-3 * np.eye(6) * xs.size, jw.T @ r)
+        delta = np.linalg.solve(np.einsum("ni,nj->ij", jw, jac) + 1e-3 * np.eye(6) * xs.size, np.einsum("ni,n->i", jw, r))
         theta = theta + delta.reshape(2, 3).T
     by, bx = np.mgrid[0:bh, 0:bw]
     return (_affine_basis(bx * 4 + 2.0, by * 4 + 2.0, qw, qh) @ theta).reshape(bh, bw, 2)
