@@ -58,7 +58,7 @@ def gaussian(frames: list[np.ndarray], sigma: float, seed: int = 0) -> list[np.n
     return [np.clip(np.round(f + rng.normal(0, sigma, f.shape)), 0, 255).astype(np.uint8) for f in frames]
 
 
-def sensor(frames: list[np.ndarray], full_well: float = 120.0, read: float = 0.012, seed: int = 0) -> list[np.ndarray]:
+def sensor(frames: list[np.ndarray], full_well: float = 60.0, read: float = 0.012, seed: int = 0) -> list[np.ndarray]:
     """Shot noise (Poisson, `full_well` electrons at white) plus read noise (Gaussian, a share of
     white) in linear light, then the 2.2 gamma back: strong in the shadows, weaker in the lights."""
     rng = np.random.default_rng(seed)
