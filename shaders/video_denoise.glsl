@@ -157,8 +157,8 @@ vec4 fg_denoise_cut(sampler2D motion, sampler2D sigma, sampler2D lo, ivec2 p, fl
 // Full size, the node's state: an edge-preserving 3x3 smoothing whose range follows the noise
 // level (per channel, the block's), then a blend with the last output fetched along the motion
 // (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
-// little more) of the history where the difference looks like noise (below LO noise deviations)
-// and none where it looks like a change (above HI). Nothing is kept on a restart (fresh, cut).
+// little more) of the history where the difference looks like noise (below 1 noise deviation,
+// chroma 1.5) and none where it looks like a change (above 2, chroma 3). None on a restart.
 vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, sampler2D restart,
                      ivec2 p, float strength, float spatial) {
     ivec2 size = textureSize(cur, 0), last = size - 1;
