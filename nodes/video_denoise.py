@@ -6,7 +6,7 @@ Outputs: out (video)
 Params:  sigma ("auto": measured from the frames, per channel and brightness; or the noise's
          standard deviation in 8-bit units, the same everywhere), strength (the most of the
          motion-aligned history a pixel keeps, 0 = no temporal filtering), spatial (the share of an
-         edge-preserving 3x3 smoothing, range from the noise level; 0 = none), cut (the share of the
+         edge-preserving 5-tap smoothing, range from the noise level; 0 = none), cut (the share of the
          frame that the noise cannot explain, at once, that restarts the state)
 Notes:   A causal, motion-compensated recursive filter; nothing to tune. Each frame: the noise
          level function (sigma per channel as a function of its brightness, so sensor noise that
@@ -14,7 +14,7 @@ Notes:   A causal, motion-compensated recursive filter; nothing to tune. Each fr
          high-pass blind to slopes; the flattest quarter of the blocks of each brightness tells the
          noise, texture does not); a motion vector per 16x16 block, searched on quarter-size luma
          against the last output; the camera's motion (pan, zoom, turn) fitted to them and refined
-         on the luma (Lucas-Kanade), which blocks that agree take; then one full-size pass: a 3x3
+         on the luma (Lucas-Kanade), which blocks that agree take; then one full-size pass: a 5-tap
          edge-preserving smoothing, the history fetched along the motion (the block's vector or the
          neighbour's, the nearer wins), and the blend, luma and chroma apart (chroma kept more),
          each weighted by how far the difference is from what the noise explains. A cut (most
@@ -53,7 +53,7 @@ Sigma = Union[Literal["auto"], float]
 class VideoDenoiseParams(Params):
     sigma: Sigma = Field("auto", description='"auto" (measured) or the noise deviation in 8-bit units (0.5-64)')
     strength: float = Field(0.8, ge=0.0, le=0.95, description="temporal weight of a still pixel's history")
-    spatial: float = Field(1.0, ge=0.0, le=1.0, description="edge-preserving 3x3 smoothing; 0 = none")
+    spatial: float = Field(1.0, ge=0.0, le=1.0, description="edge-preserving 5-tap smoothing; 0 = none")
     cut: float = Field(0.6, gt=0.0, le=1.0, description="share of the frame changed beyond the noise that restarts")
 
     @field_validator("sigma", mode="before")
@@ -388,15 +388,15 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
     ys, xs = np.arange(h), np.arange(w)
     sm = sigma[ys // BLOCK][:, xs // BLOCK]
     sig = np.maximum(sm[..., :3] ** 2 * (64.0 / 255.0), 0.25 / 255.0)
-    c = [_clamped(cur, ys + dy, xs + dx)[..., :3] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    inv = 1.0 / (24.0 * sig * sig)
-    acc, wsum = np.zeros((h, w, 3)), np.zeros((h, w, 1))
-    for i, q in enumerate(c):
-        dx, dy = i % 3 - 1, i // 3 - 1
-        wt = np.exp(-0.5 * (dx * dx + dy * dy) - ((q - c[4]) ** 2 * inv).sum(-1, keepdims=True))
+    c0 = cur[..., :3]
+    inv = 1.0 / (36.0 * sig * sig)
+    acc, wsum = c0.copy(), np.ones((h, w, 1))
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        q = _clamped(cur, ys + dy, xs + dx)[..., :3]
+        wt = np.exp(-0.5 - ((q - c0) ** 2 * inv).sum(-1, keepdims=True))
         acc += wt * q
         wsum += wt
-    s = c[4] + (acc / wsum - c[4]) * p.spatial
+    s = c0 + (acc / wsum - c0) * p.spatial
     if prev is None or restart > 0.5:
         return np.concatenate([s, np.ones((h, w, 1))], -1)
     field = vectors(motion)
