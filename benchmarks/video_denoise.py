@@ -163,9 +163,9 @@ def compare(gpu: Gpu, n: int = 24, skip: int = 10, size: tuple[int, int] = (640,
     tuned: dict = {}
     for noise_name, make in NOISES.items():
         noisy_clips = [make(c.clean) for c in clips]
-        level = float(np.std(np.concatenate([(nz.astype(np.float64) - c).ravel()[::7]
-                                             for nz_list, c_ in zip(noisy_clips, clips)
-                                             for nz, c in zip(nz_list, c_.clean)])))
+        level = float(np.std(np.concatenate([(nz.astype(np.float64) - c).ravel()[::7]  # the peers' scale
+                                             for noisy, clip in zip(noisy_clips, clips)
+                                             for nz, c in zip(noisy, clip.clean)])))
         for clip, noisy in zip(clips, noisy_clips):
             res.setdefault(("noisy input", noise_name), []).append(scores(noisy, clip, skip))
             res.setdefault(("video_denoise (defaults)", noise_name), []).append(scores(run_frames(noisy, {}, gpu), clip, skip))
