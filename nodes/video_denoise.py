@@ -192,10 +192,10 @@ def block_fit(v: np.ndarray, sure: np.ndarray, qw: int, qh: int) -> np.ndarray:
 
 
 def _bilinear_at(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """img sampled at texel-index positions (x, y) (texel centres at integers), clamped."""
-    h, w = img.shape
+    """img (HxWxC) sampled at texel-index positions (x, y) (texel centres at integers), clamped."""
+    h, w = img.shape[:2]
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    fx, fy = x - x0, y - y0
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
     xa, xb, ya, yb = np.clip(x0, 0, w - 1), np.clip(x0 + 1, 0, w - 1), np.clip(y0, 0, h - 1), np.clip(y0 + 1, 0, h - 1)
     return (img[ya, xa] * (1 - fx) + img[ya, xb] * fx) * (1 - fy) + (img[yb, xa] * (1 - fx) + img[yb, xb] * fx) * fy
 
@@ -217,14 +217,14 @@ def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray
         return np.zeros((bh, bw, 2))
     cur = np.floor(lo[..., 0] * 255 + 0.5)[ys.astype(int), xs.astype(int)]
     prev = np.floor(lo[..., 1] * 255 + 0.5)
-    gx, gy = np.zeros_like(prev), np.zeros_like(prev)
-    gx[:, 1:-1], gy[1:-1] = (prev[:, 2:] - prev[:, :-2]) / 2, (prev[2:] - prev[:-2]) / 2
+    layers = np.zeros(prev.shape + (3,))  # the last output's luma and its gradient, sampled together
+    layers[..., 0] = prev
+    layers[:, 1:-1, 1], layers[1:-1, :, 2] = (prev[:, 2:] - prev[:, :-2]) / 2, (prev[2:] - prev[:-2]) / 2
     basis = _affine_basis(xs, ys, qw, qh)
     for _ in range(2):
         d = basis @ theta
-        wx, wy = xs + d[:, 0], ys + d[:, 1]
-        r = cur - _bilinear_at(prev, wx, wy)
-        ix, iy = _bilinear_at(gx, wx, wy), _bilinear_at(gy, wx, wy)
+        at = _bilinear_at(layers, xs + d[:, 0], ys + d[:, 1])
+        r, ix, iy = cur - at[:, 0], at[:, 1], at[:, 2]
         scale = 1.4826 * np.median(np.abs(r)) + 0.5
         w = 1.0 / (1.0 + (r / (2.0 * scale)) ** 2)
         jac = np.concatenate([basis * ix[:, None], basis * iy[:, None]], 1)  # d r / d theta (x then y)
