@@ -20,9 +20,10 @@ Notes:   A causal, motion-compensated recursive filter; nothing to tune. Each fr
          each weighted by how far the difference is from what the noise explains. A cut (most
          blocks' best match far beyond the noise) restarts the state.
          Stages: lowres (1/4 size), stats (1/16), noise (CPU: 29 KB read back at 720p, 8 texels
-         up), sigma and motion (1/16), global (CPU: the quarter-size luma and the vectors read
-         back), cut (1x1), main (full size, the state: GpuStage.feedback, half float), out (thin: a
-         copy of the state, 8-bit where it is a texture; what follows fuses into it).
+         up), sigma and motion (1/16), global (CPU: the quarter-size luma, the vectors and the
+         noise map read back; the camera's motion and the cut), main (full size, the state:
+         GpuStage.feedback, half float), out (thin: a copy of the state, 8-bit where it is a
+         texture; what follows fuses into it).
 """
 from __future__ import annotations
 
@@ -90,18 +91,15 @@ def build(p: VideoDenoiseParams, ins):
                      cost=0.01, label="sigma")
     motion = GpuStage("thick", "fg_denoise_motion", GLSL, ("@0", "@3"), ("video", "video"), "video", (bw, bh),
                       cost=0.2, label="motion")
-    glob = CpuStage(("@0", "@4"), ("video", "video"), "video", (bw, bh), lambda q, inputs: global_stage(*inputs),
-                    label="global")
-    cut = GpuStage("thick", "fg_denoise_cut", GLSL, ("@5", "@3", "@0"), ("video", "video", "video"), "mask", (1, 1),
-                   (Uniform("cut", "float"),), lambda q: {"cut": q.cut}, cost=0.01, label="cut")
-    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@5", "@3", "@6"),
-                    ("video", "video", "video", "video", "mask"), "video", size,
+    glob = CpuStage(("@0", "@4", "@3"), ("video", "video", "video"), "video", (bw, bh),
+                    lambda q, inputs: global_stage(q, *inputs), label="global")
+    main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@5", "@3"), ("video",) * 4, "video", size,
                     (Uniform("strength", "float"), Uniform("spatial", "float")),
                     lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, cost=4.0, label="main")
     # The state is half float (no 8-bit dead band in the recursion); what others read is this
     # copy: in registers for thin stages after it, else an 8-bit render target of the same pass.
-    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@7",), ("video",), "video", size, cost=0.1, label="out")
-    return Body([lowres, stats, noise, sigma, motion, glob, cut, main, out], {"out": 8})
+    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@6",), ("video",), "video", size, cost=0.1, label="out")
+    return Body([lowres, stats, noise, sigma, motion, glob, main, out], {"out": 7})
 
 
 # ---- the noise level function (the CPU stage; the same code serves the reference) -------------
@@ -235,13 +233,32 @@ def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray
     return (_affine_basis(bx * 4 + 2.0, by * 4 + 2.0, qw, qh) @ theta).reshape(bh, bw, 2)
 
 
-def global_stage(lo: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """Blocks whose own vector agrees with the camera's motion take it (sub-pixel exact); the
-    others (an object on its own course) keep theirs."""
+def luma_q(sigma: np.ndarray) -> np.ndarray:
+    """Per block (sigma map): the deviation of the quarter-size luma's noise, 8-bit levels."""
+    lv = sigma[..., :3] ** 2 * 64.0
+    return np.sqrt((lv * lv) @ np.array([1.0, 4.0, 1.0])) / 16.0
+
+
+def decide_restart(p: VideoDenoiseParams, lo: np.ndarray, motion: np.ndarray, sigma: np.ndarray) -> bool:
+    """A fresh state, or a cut: at least `cut` of the blocks' best matches (the motion stage's)
+    differ by far more than the noise explains there (4 deviations, plus 6 levels for what a
+    whole-pixel match leaves of texture)."""
+    rms = (decode_motion(motion)[1] / 15.0) ** 2 * 64.0
+    changed = rms > 4.0 * math.sqrt(1.2) * luma_q(sigma) + 6.0
+    return bool(lo[0, 0, 2] > 0.5 or changed.sum() >= p.cut * changed.size)
+
+
+def global_stage(p: VideoDenoiseParams, lo: np.ndarray, motion: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """The second CPU stage: blocks whose own vector agrees with the camera's motion take it
+    (sub-pixel exact); the others (an object on its own course) keep theirs. Alpha: 1 in every
+    texel on a restart (the full-size pass reads it with the vector), else 0."""
+    lo, motion, sigma = (np.asarray(a, np.float64) for a in (lo, motion, sigma))
     v, err, sure = decode_motion(motion)
-    g = global_motion(np.asarray(lo, np.float64), v, sure)
+    g = global_motion(lo, v, sure)
     v = np.where((np.abs(v - g).max(axis=-1) < GLOBAL_AGREE)[..., None], g, v)
-    return encode_motion(v, err, sure)
+    out = encode_motion(v, err, sure)
+    out[..., 3] = 1.0 if decide_restart(p, lo, motion, sigma) else 0.0
+    return out
 
 
 # ---- numpy reference (float64; models the 8-bit and half-float storage between passes) ----------
@@ -283,12 +300,6 @@ def stats_reference(cur: np.ndarray) -> np.ndarray:
     out[:, 0::2, :3] = np.sqrt(np.minimum(hp / 8.0, 1.0))
     out[:, 1::2, :3] = mean / 64.0 + 1.0 / (128.0 * 255.0)
     return to_8bit(out)
-
-
-def luma_q(sigma: np.ndarray) -> np.ndarray:
-    """Per block (sigma map): the deviation of the quarter-size luma's noise, 8-bit levels."""
-    lv = sigma[..., :3] ** 2 * 64.0
-    return np.sqrt((lv * lv) @ np.array([1.0, 4.0, 1.0])) / 16.0
 
 
 def motion_reference(lo: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -342,13 +353,6 @@ def motion_reference(lo: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return encode_motion(np.stack([bx_ + sx, by_ + sy], -1), err, sure).astype(np.float64)
 
 
-def cut_reference(motion: np.ndarray, sigma: np.ndarray, lo: np.ndarray, p: VideoDenoiseParams) -> float:
-    """1 on a fresh state or when at least `cut` of the blocks changed beyond the noise."""
-    rms = (decode_motion(motion)[1] / 15.0) ** 2 * 64.0
-    changed = rms > 4.0 * math.sqrt(1.2) * luma_q(sigma) + 6.0
-    return float(lo[0, 0, 2] > 0.5 or changed.sum() >= p.cut * changed.size)
-
-
 def vectors(motion: np.ndarray) -> np.ndarray:
     """The motion texture decoded: (bh, bw, 2) displacements in pixels of the frame."""
     return decode_motion(motion)[0] * 4.0
@@ -383,7 +387,7 @@ def sigma_reference(stats: np.ndarray, noise_tex: np.ndarray) -> np.ndarray:
 
 
 def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray, sigma: np.ndarray,
-                   restart: float, p: VideoDenoiseParams) -> np.ndarray:
+                   p: VideoDenoiseParams) -> np.ndarray:
     h, w = cur.shape[:2]
     ys, xs = np.arange(h), np.arange(w)
     sm = sigma[ys // BLOCK][:, xs // BLOCK]
@@ -397,7 +401,7 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
         acc += wt * q
         wsum += wt
     s = c0 + (acc / wsum - c0) * p.spatial
-    if prev is None or restart > 0.5:
+    if prev is None or motion[0, 0, 3] > 0.5:
         return np.concatenate([s, np.ones((h, w, 1))], -1)
     field = vectors(motion)
     bh, bw = field.shape[:2]
@@ -441,12 +445,12 @@ def step_reference(cur: np.ndarray, prev: np.ndarray | None, p: VideoDenoisePara
     stats = stats_reference(cur)
     noise_tex = to_8bit(noise_stage(p, [stats], size))
     sigma = sigma_reference(stats, noise_tex)
-    motion = global_stage(lo, motion_reference(lo, sigma)).astype(np.float64)
-    restart = cut_reference(motion, sigma, lo, p)
-    out = main_reference(cur, prev, motion, sigma, restart, p)
+    block_motion = motion_reference(lo, sigma)
+    motion = to_8bit(global_stage(p, lo, block_motion, sigma))
+    out = main_reference(cur, prev, motion, sigma, p)
     out = out.astype(np.float16).astype(np.float64)  # the state is stored in half float
-    return out, {"lowres": lo, "stats": stats, "noise": noise_tex, "sigma_map": sigma, "motion": motion,
-                 "restart": restart, "sigma": noise_level(p, stats, size)}
+    return out, {"lowres": lo, "stats": stats, "noise": noise_tex, "sigma_map": sigma, "block_motion": block_motion,
+                 "motion": motion, "restart": float(motion[0, 0, 3]), "sigma": noise_level(p, stats, size)}
 
 
 def reference(frames, p: VideoDenoiseParams) -> list[np.ndarray]:

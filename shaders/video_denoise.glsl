@@ -131,27 +131,11 @@ vec4 fg_denoise_motion(sampler2D lo, sampler2D sigma, ivec2 p) {
     return vec4(float(e.x >> 4), float(e.y >> 4), float(((e.x & 15) << 4) | (e.y & 15)), float(err * 16 + conf)) / 255.0;
 }
 
-// The motion vector at a block, in pixels of the frame (4x the quarter-size units).
-vec2 fg_dn_vector(sampler2D motion, ivec2 b) {
-    ivec4 t = ivec4(floor(texelFetch(motion, b, 0) * 255.0 + 0.5));
+// A motion texel's vector, in pixels of the frame (4x the quarter-size units).
+vec2 fg_dn_vector(vec4 texel) {
+    ivec3 t = ivec3(floor(texel.rgb * 255.0 + 0.5));
     ivec2 e = ivec2(t.r * 16 + (t.b >> 4), t.g * 16 + (t.b & 15));
     return (vec2(e) / 256.0 - 8.0) * 4.0;
-}
-
-// 1x1: whether the history must not be used: a fresh state, or a cut: at least `cut` of the
-// blocks whose best match differs by far more than the noise explains (4 deviations, plus 6
-// levels for what a whole-pixel match leaves of texture).
-vec4 fg_denoise_cut(sampler2D motion, sampler2D sigma, sampler2D lo, ivec2 p, float cut) {
-    ivec2 n = textureSize(motion, 0);
-    float changed = 0.0;
-    for (int y = 0; y < n.y; y++)
-        for (int x = 0; x < n.x; x++) {
-            float a = floor(texelFetch(motion, ivec2(x, y), 0).a * (255.0 / 16.0)) / 15.0;
-            float rms = a * a * 64.0;
-            changed += rms > 4.0 * sqrt(1.2) * fg_dn_luma_q(texelFetch(sigma, ivec2(x, y), 0)) + 6.0 ? 1.0 : 0.0;
-        }
-    bool fresh = texelFetch(lo, ivec2(0), 0).b > 0.5;
-    return vec4(fresh || changed >= cut * float(n.x * n.y) ? 1.0 : 0.0);
 }
 
 // Full size, the node's state: an edge-preserving 5-tap smoothing whose range follows the noise
@@ -159,8 +143,8 @@ vec4 fg_denoise_cut(sampler2D motion, sampler2D sigma, sampler2D lo, ivec2 p, fl
 // (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
 // little more) of the history where the difference looks like noise (below 1 noise deviation,
 // chroma 1.5) and none where it looks like a change (above 2, chroma 3). None on a restart.
-vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, sampler2D restart,
-                     ivec2 p, float strength, float spatial) {
+vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D sigma, ivec2 p,
+                     float strength, float spatial) {
     ivec2 size = textureSize(cur, 0), last = size - 1;
     vec4 sm = texelFetch(sigma, p / 16, 0);
     vec3 sig = max(sm.rgb * sm.rgb * (64.0 / 255.0), vec3(0.25 / 255.0));
@@ -178,17 +162,18 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
         wsum += w;
     }
     vec3 s = mix(c0, acc / wsum, spatial);
-    if (texelFetch(restart, ivec2(0), 0).r > 0.5)
+    ivec2 b = p / 16, r = p - b * 16;
+    vec4 own = texelFetch(motion, b, 0);
+    if (own.a > 0.5)  // a restart (fresh state or cut): every block says so
         return vec4(s, 1.0);
     // two candidates for the history: the block's vector and that of the neighbour across the
     // nearer block edge (an object's outline seldom follows the blocks); the one nearer wins
-    ivec2 b = p / 16, r = p - b * 16;
     bool horizontal = abs(float(r.x) - 7.5) > abs(float(r.y) - 7.5);
     ivec2 nb = clamp(b + (horizontal ? ivec2(r.x < 8 ? -1 : 1, 0) : ivec2(0, r.y < 8 ? -1 : 1)),
                      ivec2(0), textureSize(motion, 0) - 1);
     vec2 pc = vec2(p) + 0.5;
-    vec3 h0 = texture(prev, (pc + fg_dn_vector(motion, b)) / vec2(size)).rgb;
-    vec3 h1 = texture(prev, (pc + fg_dn_vector(motion, nb)) / vec2(size)).rgb;
+    vec3 h0 = texture(prev, (pc + fg_dn_vector(own)) / vec2(size)).rgb;
+    vec3 h1 = texture(prev, (pc + fg_dn_vector(texelFetch(motion, nb, 0))) / vec2(size)).rgb;
     vec3 h = dot(abs(s - h1), vec3(1.0)) < dot(abs(s - h0), vec3(1.0)) ? h1 : h0;
     // YCoCg differences in units of their noise deviation
     vec3 d = s - h;

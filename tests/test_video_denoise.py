@@ -23,7 +23,7 @@ from benchmarks.video_denoise import (  # noqa: E402
     array_engine, denoise_doc, edges, moving_bar, pattern_frames, psnr, run_frames, smear,
 )
 
-STAGES = ("lowres", "stats", "noise", "sigma_map", "block_motion", "motion", "restart")  # by stage index
+STAGES = ("lowres", "stats", "noise", "sigma_map", "block_motion", "motion")  # by stage index
 
 
 def noisy_sequence(base: np.ndarray, n: int, sigma: float, seed: int, shift_at: int | None = None,
@@ -103,14 +103,14 @@ def _check_stages(gpu, frames, params, cuts: tuple[int, ...] | None = ()):
                 err = np.abs(g[name] - w) * 255
                 assert err.max() <= 1.0 + 1e-6 and (err > 0.5).mean() <= 0.05, (i, name, err.max())
             for name, w in (("block_motion", vd.motion_reference(g["lowres"], g["sigma_map"])),
-                            ("motion", vd.global_stage(g["lowres"], g["block_motion"]))):
+                            ("motion", vd.global_stage(p, g["lowres"], g["block_motion"], g["sigma_map"]))):
                 (vg, eg, sg), (vw, ew, sw) = vd.decode_motion(g[name]), vd.decode_motion(w)
                 assert np.abs(vg - vw).max() <= 1.01 / 256 and np.abs(eg - ew).max() <= 1 and np.abs(sg - sw).max() <= 1, (i, name)
-            restart = vd.cut_reference(g["motion"], g["sigma_map"], g["lowres"], p)
-            assert g["restart"][0, 0] == restart, i
+            restart = vd.decide_restart(p, g["lowres"], g["block_motion"], g["sigma_map"])
+            assert np.all(g["motion"][..., 3] == float(restart)), i  # every block carries it
             if cuts is not None:  # (random frames are all noise to the estimate: there with a set sigma)
-                assert restart == (1.0 if i == 0 or i in cuts else 0.0), i
-            state = vd.main_reference(cur, prev, g["motion"], g["sigma_map"], restart, p).astype(np.float16)
+                assert restart == (i == 0 or i in cuts), i
+            state = vd.main_reference(cur, prev, g["motion"], g["sigma_map"], p).astype(np.float16)
             assert np.abs(g["state"] - state).max() * 255 <= 0.5, i
             prev = g["state"]
     finally:
@@ -313,11 +313,12 @@ def test_plan_stages_and_passes():
 
     fused = plan({})
     assert [p.name for p in fused.passes] == ["pass0:dn.lowres", "pass1:dn.stats", "pass2:dn.sigma",
-                                              "pass3:dn.motion", "pass4:dn.cut", "pass5:dn.main+dn.out"]
-    assert [p.size for p in fused.passes] == [(320, 180), (160, 45), (80, 45), (80, 45), (1, 1), (1280, 720)]
-    # read back: the sink (8-bit); for the CPU stages the statistics, the quarter-size luma, the vectors
-    assert fused.transfer_bytes()[1] - 1280 * 720 * 4 == (160 * 45 + 320 * 180 + 80 * 45) * 4
-    assert len(plan({}, fuse=False).passes) == 7
+                                              "pass3:dn.motion", "pass4:dn.main+dn.out"]
+    assert [p.size for p in fused.passes] == [(320, 180), (160, 45), (80, 45), (80, 45), (1280, 720)]
+    # read back: the sink (8-bit); for the CPU stages the statistics, the quarter-size luma, the
+    # vectors and the noise map
+    assert fused.transfer_bytes()[1] - 1280 * 720 * 4 == (160 * 45 + 320 * 180 + 80 * 45 * 2) * 4
+    assert len(plan({}, fuse=False).passes) == 6
     prev, out = fused.states["dn"]
     assert prev.dtype == out.dtype == "f2" and prev.slot == out.slot == -1  # not pooled
     assert [v.dtype for v in fused.passes[-1].outputs] == ["f2", "f1"]  # the state, the output for the sink
