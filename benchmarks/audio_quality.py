@@ -146,7 +146,7 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 # ---------------------------------------------------------------- methods
 
 def run_ours(x: np.ndarray, noise_clip: np.ndarray) -> np.ndarray:
-    from nodes.audio_denoiser import SpeechDenoiser
+    from fusegraph.nodes.audio_denoiser import SpeechDenoiser
     d = SpeechDenoiser(RATE, 1)
     out = [d.process(x[i:i + 1024, None]) for i in range(0, len(x), 1024)]  # a sound card's blocks
     out.append(d.flush())

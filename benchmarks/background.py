@@ -24,15 +24,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.media, when run as a script
 
 from benchmarks.common import median, table  # noqa: E402
-from nodes import REGISTRY  # noqa: E402
-from nodes.model_registry import resolve  # noqa: E402
-from nodes.spec import OpenContext  # noqa: E402
-from nodes.video_source import VideoParams, open_video  # noqa: E402
-from runtime.engine import Engine  # noqa: E402
-from runtime.gpu import Gpu  # noqa: E402
-from runtime.graph import parse_graph, read_document  # noqa: E402
-from runtime.migrate import migrate  # noqa: E402
-from runtime.plan import CpuStep, Plan, SinkStep, Upload, Value  # noqa: E402
+from fusegraph.nodes import REGISTRY  # noqa: E402
+from fusegraph.nodes.model_registry import resolve  # noqa: E402
+from fusegraph.nodes.spec import OpenContext  # noqa: E402
+from fusegraph.nodes.video_source import VideoParams, open_video  # noqa: E402
+from fusegraph.runtime.engine import Engine  # noqa: E402
+from fusegraph.runtime.gpu import Gpu  # noqa: E402
+from fusegraph.runtime.graph import parse_graph, read_document  # noqa: E402
+from fusegraph.runtime.migrate import migrate  # noqa: E402
+from fusegraph.runtime.plan import CpuStep, Plan, SinkStep, Upload, Value  # noqa: E402
 from tests.media import write_clip  # noqa: E402
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "background_blur.json"
@@ -213,7 +213,7 @@ class Peer:
     def __init__(self, kind: str, size: tuple[int, int], params: dict):
         import onnxruntime as ort
 
-        from nodes.onnx_session import providers
+        from fusegraph.nodes.onnx_session import providers
 
         self.kind, (self.w, self.h) = kind, size
         opts = ort.SessionOptions()  # as our node: one intra-op thread, no spinning

@@ -5,7 +5,7 @@ import statistics
 import time
 from pathlib import Path
 
-from runtime.engine import Engine
+from fusegraph.runtime.engine import Engine
 
 
 def rss_mb() -> float:

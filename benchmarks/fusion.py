@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 
 from benchmarks.common import median, table, time_frames
-from nodes.pattern import PatternParams, open_pattern
-from nodes.spec import OpenContext
-from runtime.engine import Engine
-from runtime.gpu import Gpu
-from runtime.graph import parse_graph
-from runtime.plan import Pass
+from fusegraph.nodes.pattern import PatternParams, open_pattern
+from fusegraph.nodes.spec import OpenContext
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.gpu import Gpu
+from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.plan import Pass
 
 
 def chain(path: str) -> dict:

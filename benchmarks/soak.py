@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import rss_mb
-from runtime.engine import Engine
-from runtime.graph import load_graph
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.graph import load_graph
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "stylise.json"
 

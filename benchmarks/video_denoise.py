@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import median, table, time_frames  # noqa: E402
 from benchmarks.denoise_clips import NOISES, PHOTOS, pan_zoom_clip  # noqa: E402
 from benchmarks.denoise_peers import PEERS, available, ms_per_frame, tune  # noqa: E402
-from nodes.pattern import PatternParams, PatternSource  # noqa: E402
-from nodes.spec import EndOfStream, Source, SourceInfo  # noqa: E402
-from runtime.engine import Engine  # noqa: E402
-from runtime.gpu import Gpu  # noqa: E402
-from runtime.graph import parse_graph  # noqa: E402
+from fusegraph.nodes.pattern import PatternParams, PatternSource  # noqa: E402
+from fusegraph.nodes.spec import EndOfStream, Source, SourceInfo  # noqa: E402
+from fusegraph.runtime.engine import Engine  # noqa: E402
+from fusegraph.runtime.gpu import Gpu  # noqa: E402
+from fusegraph.runtime.graph import parse_graph  # noqa: E402
 
 
 class ArraySource(Source):

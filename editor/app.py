@@ -23,13 +23,13 @@ from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 
-from editor import dialogs
-from editor.canvas import NodeCanvas
-from editor.controller import EditorController
-from editor.inspector import Inspector
-from editor.palette import Palette, QuickAdd
-from editor.preview import PreviewPanel
-from editor.timing import TimingPanel
+from fusegraph.editor import dialogs
+from fusegraph.editor.canvas import NodeCanvas
+from fusegraph.editor.controller import EditorController
+from fusegraph.editor.inspector import Inspector
+from fusegraph.editor.palette import Palette, QuickAdd
+from fusegraph.editor.preview import PreviewPanel
+from fusegraph.editor.timing import TimingPanel
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PRESET = ROOT / "presets" / "default.json"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import dearpygui.dearpygui as dpg
 
-from editor import timing
-from nodes import REGISTRY
+from fusegraph.editor import timing
+from fusegraph.nodes import REGISTRY
 
 PORT_COLOURS = {"video": (90, 160, 255), "mask": (120, 220, 120), "audio": (255, 160, 60)}
 PORT_SHAPES = {"video": dpg.mvNode_PinShape_CircleFilled, "mask": dpg.mvNode_PinShape_QuadFilled,
@@ -193,7 +193,7 @@ class NodeCanvas:
         return (view.outputs if output else view.inputs).get(endpoint)
 
     def _port_type(self, endpoint: str) -> str:
-        from runtime.validate import output_type
+        from fusegraph.runtime.validate import output_type
 
         node, port = endpoint.split(".", 1)
         try:

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from editor.document import Document, type_errors
-from nodes import REGISTRY
-from runtime.errors import GraphError
-from runtime.graph import Graph
-from runtime.validate import check_graph
+from fusegraph.editor.document import Document, type_errors
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError
+from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.validate import check_graph
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def _runner_factory(graph: Graph, search_dirs: tuple[str, ...], preview_width: i
     """The live runner, polite to the UI: a lower thread priority, and a pause after each frame
     that grows while the UI is under its frame rate (`yield_s`, set by the controller). On
     software GL the engine and the UI share the CPU, and the engine's GL calls hold the GIL."""
-    from runtime.live import LiveRunner  # the engine (GL) only when a run starts
+    from fusegraph.runtime.live import LiveRunner  # the engine (GL) only when a run starts
 
     return LiveRunner(graph, search_dirs=search_dirs, preview_width=preview_width, nice=ENGINE_NICE)
 

@@ -22,13 +22,13 @@ from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
-from editor import files
-from editor.history import History, Snapshot
-from nodes import REGISTRY
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import ID_PATTERN, Graph, Link, load_graph, make_node, save_graph
-from runtime.migrate import FORMAT_VERSION
-from runtime.validate import check_graph, link_error, type_errors
+from fusegraph.editor import files
+from fusegraph.editor.history import History, Snapshot
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import ID_PATTERN, Graph, Link, load_graph, make_node, save_graph
+from fusegraph.runtime.migrate import FORMAT_VERSION
+from fusegraph.runtime.validate import check_graph, link_error, type_errors
 
 log = logging.getLogger(__name__)
 

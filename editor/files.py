@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from runtime.graph import write_text_atomic
+from fusegraph.runtime.graph import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import dearpygui.dearpygui as dpg
 
-from editor import dialogs
-from nodes import REGISTRY
+from fusegraph.editor import dialogs
+from fusegraph.nodes import REGISTRY
 
 SLIDER_SPAN_INT = 10_000  # wider integer ranges (seeds, frame counts) get an input field
 COLOUR_NAMES = ("color", "colour", "tint", "fill", "background", "key")
@@ -61,13 +61,13 @@ def widget_for(name: str, info) -> ParamWidget:
         return ParamWidget(name, "file", default, file_kind=str(extra.get("file_kind", "")),
                            save=bool(extra.get("save", False)), doc=doc)
     if extra.get("widget") == "camera":  # the cameras OpenCV can open, listed when the inspector opens
-        from nodes.camera import available_cameras
+        from fusegraph.nodes.camera import available_cameras
 
         found = tuple(available_cameras())
         note = f"cameras found: {', '.join(map(str, found))}" if found else "no cameras found on this machine"
         return ParamWidget(name, "combo", default, choices=found or (default,), doc=f"{doc}; {note}")
     if extra.get("widget") in ("sound_input", "sound_output"):  # the devices PortAudio lists
-        from nodes.sound_devices import devices
+        from fusegraph.nodes.sound_devices import devices
 
         found = tuple(devices("input" if extra["widget"] == "sound_input" else "output"))
         note = f"devices found: {', '.join(found)}" if found else "no sound devices found on this machine"

@@ -6,8 +6,8 @@ from typing import Callable
 
 import dearpygui.dearpygui as dpg
 
-from editor.canvas import PORT_COLOURS
-from nodes import REGISTRY
+from fusegraph.editor.canvas import PORT_COLOURS
+from fusegraph.nodes import REGISTRY
 
 CATEGORY_ORDER = ("source", "filter", "composite", "ai", "sink")
 

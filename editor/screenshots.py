@@ -1,6 +1,6 @@
 """Regenerate the README's editor screenshots into docs/.
 
-    python -m editor.screenshots [--out docs] [--seconds 5]
+    python -m fusegraph.editor.screenshots [--out docs] [--seconds 5]
 
 Runs the editor on the default preset, live, on a private Xvfb (so the pointer it moves with
 xdotool to show a tooltip is never a user's), with a throwaway config folder, and writes:
@@ -40,7 +40,7 @@ def start_xvfb() -> tuple[subprocess.Popen, str]:
 def shoot(out: Path, seconds: float) -> list[Path]:
     import dearpygui.dearpygui as dpg
 
-    from editor.app import DEFAULT_PRESET, EditorApp
+    from fusegraph.editor.app import DEFAULT_PRESET, EditorApp
 
     app = EditorApp(width=SIZE[0], height=SIZE[1])
     ctl = app.ctl

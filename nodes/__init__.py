@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from nodes.spec import NodeSpec
+from fusegraph.nodes.spec import NodeSpec
 
 
 def _discover() -> dict[str, NodeSpec]:

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
 
 RATE = 48000
 
@@ -46,7 +46,7 @@ class DenoiseProcessor(AudioProcessor):
     """The node's stream: SpeechDenoiser behind the AudioProcessor contract."""
 
     def __init__(self, p: AudioDenoiseParams, fmt: AudioFormat):
-        from nodes.audio_denoiser import SpeechDenoiser  # loads librnnoise only when a stream opens
+        from fusegraph.nodes.audio_denoiser import SpeechDenoiser  # loads librnnoise only when a stream opens
         self.channels = fmt.channels
         self.core = SpeechDenoiser(fmt.rate, fmt.channels, strength=p.strength, limit_db=p.limit_db,
                                    hum=p.hum, declick=p.declick)

@@ -14,8 +14,8 @@ import av
 import numpy as np
 from pydantic import Field
 
-from nodes.media_files import open_reason
-from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import open_reason
+from fusegraph.nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 
 class AudioFileParams(Params):

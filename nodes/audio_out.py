@@ -15,9 +15,9 @@ from typing import Literal
 import av
 import numpy as np
 
-from nodes.media_files import FileSink, check_target, drop_partial, write_error
-from nodes.sound_frames import audio_frame, layout
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import FileSink, check_target, drop_partial, write_error
+from fusegraph.nodes.sound_frames import audio_frame, layout
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 FORMATS = {".wav": "wav", ".flac": "flac"}
 # (container extension, sample_format) -> (codec, PyAV sample format fed to it)

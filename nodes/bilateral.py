@@ -18,10 +18,10 @@ import math
 import numpy as np
 from pydantic import Field
 
-from nodes.reference import to_8bit
-from nodes.resize import ResizeParams
-from nodes.resize import reference as resize_reference
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.resize import ResizeParams
+from fusegraph.nodes.resize import reference as resize_reference
+from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 TILE = 16  # output pixels per early-out tile side
 

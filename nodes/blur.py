@@ -18,8 +18,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nodes.reference import to_8bit
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MAX_RADIUS = 48  # taps each side; weights live in a uniform array
 RADII = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48)  # compile-time loop bounds

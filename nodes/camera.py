@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo
 
 PROBE = range(10)
 # Linux: V4L2 directly (opening an absent device is instant); elsewhere let OpenCV choose.

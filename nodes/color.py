@@ -10,7 +10,7 @@ Notes:   per-pixel (thin): fuses into the pass that produces its input. Alpha is
 import numpy as np
 from pydantic import Field
 
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709, as in shaders/color.glsl
 

@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nodes.reference import fit_to, luma
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.reference import fit_to, luma
+from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 MODES = {"normal": 0, "add": 1, "multiply": 2, "screen": 3}
 

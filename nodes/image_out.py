@@ -18,8 +18,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
-from nodes.media_files import check_target
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Sink, path_field
+from fusegraph.nodes.media_files import check_target
 
 FORMATS = {".png": [cv2.IMWRITE_PNG_COMPRESSION, 3], ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95],
            ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95]}

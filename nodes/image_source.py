@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
+from fusegraph.nodes.spec import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
 class ImageParams(Params):

@@ -5,7 +5,7 @@ import os
 
 import av
 
-from nodes.spec import NodeError, Sink
+from fusegraph.nodes.spec import NodeError, Sink
 
 
 def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:

@@ -15,8 +15,8 @@ import queue
 import numpy as np
 from pydantic import Field
 
-from nodes.sound_devices import _sd, find_device, open_error, stop_stream
-from nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port
+from fusegraph.nodes.sound_devices import _sd, find_device, open_error, stop_stream
+from fusegraph.nodes.spec import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port
 
 WAIT_S = 2.0  # a device silent this long has stopped
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nodes.spec import NodeError
+from fusegraph.nodes.spec import NodeError
 
 ENV_DIR = "FUSEGRAPH_MODELS"  # overrides the cache directory
 

@@ -18,8 +18,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nodes import onnx_session
-from nodes.spec import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes import onnx_session
+from fusegraph.nodes.spec import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
 
 RANGES = {"0..1": (1.0, 0.0), "-1..1": (2.0, -1.0), "0..255": (255.0, 0.0)}
 

@@ -8,8 +8,8 @@ from functools import lru_cache
 import numpy as np
 import onnxruntime as ort
 
-from nodes.model_registry import resolve
-from nodes.spec import NodeError
+from fusegraph.nodes.model_registry import resolve
+from fusegraph.nodes.spec import NodeError
 
 PREFERRED = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CoreMLExecutionProvider",
              "DmlExecutionProvider", "CPUExecutionProvider")

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from nodes.spec import EndOfStream, NodeSpec, OpenContext, Params, Port, Source, SourceInfo
+from fusegraph.nodes.spec import EndOfStream, NodeSpec, OpenContext, Params, Port, Source, SourceInfo
 
 TAU = 2.0 * math.pi
 SHIFT = 4  # cv2 drawing in 1/16 px: the person moves smoothly, not in whole-pixel jumps

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from nodes.spec import NodeSpec, OpenContext, Params, Port, Sink
+from fusegraph.nodes.spec import NodeSpec, OpenContext, Params, Port, Sink
 
 
 class PreviewParams(Params):

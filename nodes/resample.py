@@ -17,7 +17,7 @@ import numpy as np
 import soxr
 from pydantic import Field
 
-from nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError, NodeSpec, Params, Port
 
 
 class ResampleParams(Params):

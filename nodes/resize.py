@@ -14,8 +14,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nodes.reference import bilinear, nearest
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port
+from fusegraph.nodes.reference import bilinear, nearest
+from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port
 
 FILTERS = {"bilinear": 0, "nearest": 1, "area": 2}
 MAX_AREA = 16  # texels per axis the area filter averages (larger ratios are sampled)

@@ -4,7 +4,7 @@ Shared by the microphone and speaker nodes and the editor's device pickers.
 """
 from __future__ import annotations
 
-from nodes.spec import NodeError
+from fusegraph.nodes.spec import NodeError
 
 
 def _sd():

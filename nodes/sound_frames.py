@@ -4,7 +4,7 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from nodes.spec import AudioFormat
+from fusegraph.nodes.spec import AudioFormat
 
 
 def layout(channels: int) -> str:

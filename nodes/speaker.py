@@ -17,8 +17,8 @@ import time
 import numpy as np
 from pydantic import Field
 
-from nodes.sound_devices import _sd, find_device, open_error, stop_stream
-from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink
+from fusegraph.nodes.sound_devices import _sd, find_device, open_error, stop_stream
+from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, Sink
 
 
 class SpeakerParams(Params):

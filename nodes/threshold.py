@@ -8,8 +8,8 @@ Notes:   per-pixel (thin): fuses into the pass that produces its input.
 import numpy as np
 from pydantic import Field
 
-from nodes.reference import luma
-from nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.reference import luma
+from fusegraph.nodes.spec import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 
 class ThresholdParams(Params):

@@ -33,8 +33,8 @@ from typing import Literal, Union
 import numpy as np
 from pydantic import Field, field_validator
 
-from nodes.reference import to_8bit
-from nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.spec import Body, CpuStage, GpuStage, NodeSpec, Params, Port, Uniform
 
 GLSL = "video_denoise.glsl"
 BLOCK = 16  # pixels per side of a motion / noise block

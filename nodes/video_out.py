@@ -25,9 +25,9 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from pydantic import Field
 
-from nodes.media_files import FileSink, check_target, write_error
-from nodes.sound_frames import audio_frame, layout
-from nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.media_files import FileSink, check_target, write_error
+from fusegraph.nodes.sound_frames import audio_frame, layout
+from fusegraph.nodes.spec import AudioFormat, NodeError, NodeSpec, OpenContext, Params, Port, path_field
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 ENCODERS = {"h264": "libx264"}

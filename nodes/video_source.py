@@ -12,8 +12,8 @@ import av
 import numpy as np
 from pydantic import Field
 
-from nodes.media_files import open_reason
-from nodes.spec import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
+from fusegraph.nodes.media_files import open_reason
+from fusegraph.nodes.spec import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
 class VideoParams(Params):

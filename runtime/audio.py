@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nodes import REGISTRY
-from nodes.spec import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
-from runtime.graph import Graph
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, AudioSource, NodeError, OpenContext, Sink
+from fusegraph.runtime.graph import Graph
 
 LIVE_BLOCK_S = 0.01  # a file source's block in live mode (10 ms, like a microphone's)
 

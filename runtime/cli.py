@@ -11,9 +11,9 @@ import os
 import sys
 from typing import Any
 
-from nodes.spec import NodeError
-from runtime.errors import GraphError, GraphInvalid
-from runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
 
 
 class UsageError(Exception):
@@ -38,8 +38,8 @@ def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
 
 def load(path: str, sets: list[str] = ()) -> Any:
     """Load a preset with --set overrides applied before validation (so they are checked too)."""
-    from runtime.graph import parse_graph, read_document
-    from runtime.migrate import migrate
+    from fusegraph.runtime.graph import parse_graph, read_document
+    from fusegraph.runtime.migrate import migrate
 
     overrides = parse_set(list(sets))
     doc = read_document(path)
@@ -66,7 +66,7 @@ def preset_dirs(preset: str) -> tuple[str, ...]:
 
 
 def cmd_validate(args) -> int:
-    from runtime.graph import load_graph
+    from fusegraph.runtime.graph import load_graph
 
     status = OK
     for path in args.presets:
@@ -80,15 +80,15 @@ def cmd_validate(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from runtime.graph import json_schema
+    from fusegraph.runtime.graph import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return OK
 
 
 def cmd_plan(args) -> int:
-    from runtime.compiler import describe
-    from runtime.engine import Engine
+    from fusegraph.runtime.compiler import describe
+    from fusegraph.runtime.engine import Engine
 
     engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse, search_dirs=preset_dirs(args.preset))
     engine.open(sinks=False)
@@ -105,7 +105,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from runtime.engine import Engine
+    from fusegraph.runtime.engine import Engine
 
     graph = load(args.preset, args.set)
     engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset))
@@ -114,7 +114,7 @@ def cmd_run(args) -> int:
 
 def cmd_edit(args) -> int:
     try:
-        from editor.app import main as editor_main
+        from fusegraph.editor.app import main as editor_main
     except ImportError:
         print("The editor is not built yet; run the preset headless with `fusegraph run`.", file=sys.stderr)
         return FAILED
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit = sub.add_parser("edit", help="open the editor")
     edit.add_argument("preset", nargs="?")
     edit.set_defaults(func=cmd_edit)
-    from runtime.models import add_models_parser
+    from fusegraph.runtime.models import add_models_parser
 
     add_models_parser(sub)  # models list / fetch
     return ap

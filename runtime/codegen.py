@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from nodes.spec import SHADER_DIR
-from runtime.plan import Pass, StageRef, Value
+from fusegraph.nodes.spec import SHADER_DIR
+from fusegraph.runtime.plan import Pass, StageRef, Value
 
 GLSL_TYPE = {"video": "vec4", "mask": "float"}
 VERTEX = """#version 330 core

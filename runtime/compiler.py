@@ -6,13 +6,13 @@ becomes an extra render target (MRT); lower-resolution inputs are sampled direct
 """
 from __future__ import annotations
 
-from nodes import REGISTRY
-from nodes.spec import CpuStage, GpuStage, Incoming, NodeError, SourceInfo
-from runtime.codegen import generate, generate_tiled
-from runtime.graph import Graph
-from runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, State, Step, Upload, Value
-from runtime.pool import assign_slots
-from runtime.validate import topo_order
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import CpuStage, GpuStage, Incoming, NodeError, SourceInfo
+from fusegraph.runtime.codegen import generate, generate_tiled
+from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, StageRef, State, Step, Upload, Value
+from fusegraph.runtime.pool import assign_slots
+from fusegraph.runtime.validate import topo_order
 
 MAX_SAMPLERS = 16  # kept under GL_MAX_TEXTURE_IMAGE_UNITS of any GL 3.3 driver
 MAX_DRAW_BUFFERS = 8  # GL_MAX_DRAW_BUFFERS guaranteed by GL 3.3

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from nodes import REGISTRY
-from nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
-from runtime.audio import AudioPath, close_sinks
-from runtime.codegen import uniform_name
-from runtime.compiler import compile_graph, live_nodes
-from runtime.frames import FrameReader
-from runtime.gpu import Gpu
-from runtime.graph import Graph
-from runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
+from fusegraph.runtime.audio import AudioPath, close_sinks
+from fusegraph.runtime.codegen import uniform_name
+from fusegraph.runtime.compiler import compile_graph, live_nodes
+from fusegraph.runtime.frames import FrameReader
+from fusegraph.runtime.gpu import Gpu
+from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
 
 
 @dataclass

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from nodes.spec import NodeError, Source
+from fusegraph.nodes.spec import NodeError, Source
 
 
 def to_rgba(frame: np.ndarray, node: str, size: tuple[int, int], index: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
-from runtime.codegen import VERTEX
+from fusegraph.runtime.codegen import VERTEX
 
 DTYPE = {"src": "f1", "f1": "f1", "f2": "f2", "f4": "f4"}
 NP_DTYPE = {"f1": np.uint8, "f2": np.float16, "f4": np.float32}

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from nodes import REGISTRY
-from runtime.errors import GraphError, GraphInvalid
-from runtime.migrate import FORMAT_VERSION, migrate
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.migrate import FORMAT_VERSION, migrate
 
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ENDPOINT = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -161,14 +161,14 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
             continue
         links.append(link)
     # Graph-level checks run on what parsed; links touching unparsed nodes are not reported twice.
-    from runtime.validate import check_links  # local: validate imports this module
+    from fusegraph.runtime.validate import check_links  # local: validate imports this module
 
     partial = Graph(nodes=nodes, links=[])
     good_links, link_errors = check_links(partial, links, known_ids={n.get("id") for n in raw_nodes
                                                                       if isinstance(n, dict)})
     errors += link_errors
     partial = Graph(nodes=nodes, links=good_links)
-    from runtime.validate import check_graph
+    from fusegraph.runtime.validate import check_graph
 
     # Whole-graph problems are reported with the rest, except those that only follow from a
     # problem already reported: an input whose link was refused or whose source did not parse

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from nodes.spec import NodeError
-from runtime.compiler import describe
-from runtime.engine import Engine
-from runtime.errors import GraphInvalid
-from runtime.graph import Graph
-from runtime.plan import Pass
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.compiler import describe
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.errors import GraphInvalid
+from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.plan import Pass
 
 SMOOTH = 0.15  # weight of the newest frame in the smoothed per-node times
 HISTORY = 120  # frames kept for the frame-time plot
@@ -97,7 +97,7 @@ class LiveRunner:
         if node is None:
             self._tap = None
         else:
-            from nodes import REGISTRY
+            from fusegraph.nodes import REGISTRY
 
             spec = REGISTRY[node.type]
             port = spec.outputs[0].name if spec.outputs else (spec.inputs[0].name if spec.inputs else None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nodes.spec import CpuStage, GpuStage, PortType, Size
+from fusegraph.nodes.spec import CpuStage, GpuStage, PortType, Size
 
 
 @dataclass(eq=False)

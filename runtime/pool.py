@@ -1,7 +1,7 @@
 """Texture pool by liveness: values whose lifetimes do not overlap share one texture."""
 from __future__ import annotations
 
-from runtime.plan import Step, Value
+from fusegraph.runtime.plan import Step, Value
 
 
 def assign_slots(steps: list[Step], values: list[Value]) -> list[tuple[tuple[int, int], int, str]]:

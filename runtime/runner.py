@@ -6,9 +6,9 @@ import sys
 
 from tqdm import tqdm
 
-from nodes.spec import NodeError
-from runtime.engine import Engine
-from runtime.trace import write_trace
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.trace import write_trace
 
 OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 

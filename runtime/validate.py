@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from nodes import REGISTRY
-from runtime.errors import GraphError
-from runtime.graph import ENDPOINT, Graph, Link
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.errors import GraphError
+from fusegraph.runtime.graph import ENDPOINT, Graph, Link
 
 
 def _endpoint_error(graph: Graph, link: Link, end: str, known_ids: set) -> GraphError | None:

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from runtime.engine import Engine
-from runtime.gpu import Gpu
-from runtime.graph import parse_graph
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.gpu import Gpu
+from fusegraph.runtime.graph import parse_graph
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,7 @@ def to_float(rgb: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="session", autouse=True)
 def selfie_model():
     """The default segmentation model in the user's cache: the product's own fetch, once per machine."""
-    from runtime.models import fetch
+    from fusegraph.runtime.models import fetch
 
     (path,) = fetch(["selfie"], log=lambda msg: None)
     return path

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soxr
 
-from nodes import REGISTRY
-from nodes.spec import AudioFormat, NodeError
-from runtime.engine import Engine
-from runtime.graph import parse_graph
-from runtime.runner import INVALID, OK, run_offline
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.spec import AudioFormat, NodeError
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.runner import INVALID, OK, run_offline
 from conftest import wait_for
 from tests.sound import alsa_devices, flash_and_click_times, read_wav, voiced, write_flash_click_clip, write_wav
 
@@ -154,8 +154,8 @@ def test_bad_sound_files_get_clear_errors(tmp_path, gpu):
 
 def test_no_sound_device_is_a_clear_error_listing_what_exists():
     spec = REGISTRY["microphone"]
-    from nodes.spec import OpenContext
-    from nodes.sound_devices import devices
+    from fusegraph.nodes.spec import OpenContext
+    from fusegraph.nodes.sound_devices import devices
 
     if devices("input"):
         pytest.skip("this machine has a sound input")
@@ -242,7 +242,7 @@ def test_microphone_records_from_a_device_in_order(tmp_path):
 
 
 def test_microphone_counts_the_blocks_it_has_no_room_for():
-    from nodes.microphone import Microphone
+    from fusegraph.nodes.microphone import Microphone
 
     mic = object.__new__(Microphone)  # its callback alone, no device
     mic.blocks, mic.overruns = __import__("queue").Queue(maxsize=2), 0
@@ -276,7 +276,7 @@ def test_a_missing_device_in_a_preset_fails_before_anything_runs(tmp_path):
 def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
     """Live, the sound is paced by its own clock on its own thread: a video pipeline far slower
     than real time does not hold it back; a gain-free edit of a processor reaches it as it runs."""
-    from runtime.live import LiveRunner
+    from fusegraph.runtime.live import LiveRunner
 
     write_wav(tmp_path / "voice.wav", voiced(2.0, 44100), 44100)
     g = graph([{"id": "p", "type": "pattern", "params": {"width": 160, "height": 90, "fps": 30}},
@@ -335,7 +335,7 @@ def test_voice_denoise_preset_runs_headless_on_test_devices(tmp_path):
 
 
 def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, monkeypatch, gpu):
-    from runtime.cli import load
+    from fusegraph.runtime.cli import load
 
     preset = ROOT / "presets" / "video_call_clean.json"
     monkeypatch.chdir(tmp_path)
@@ -373,7 +373,7 @@ def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command
 
 
 def test_level_meter_text_and_colours():
-    from editor.canvas import meter_colour, meter_text
+    from fusegraph.editor.canvas import meter_colour, meter_text
 
     assert meter_text(-30.0) == "[||||||||........]  -30 dBFS"
     assert meter_text(-200.0).startswith("[................]") and meter_text(3.0).startswith("[||||||||||||||||]")
@@ -384,7 +384,7 @@ def test_level_meter_text_and_colours():
 
 
 def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, monkeypatch):
-    from editor.controller import EditorController
+    from fusegraph.editor.controller import EditorController
 
     monkeypatch.setenv("FUSEGRAPH_CONFIG", str(tmp_path / "config"))
     write_wav(tmp_path / "talk.wav", voiced(1.0, 44100), 44100)
@@ -412,7 +412,7 @@ def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, mo
 
 
 def test_insert_on_link_refuses_what_cannot_pass(tmp_path):
-    from editor.document import Document
+    from fusegraph.editor.document import Document
 
     doc = Document()
     a = doc.add_node("audio_file", (0, 0), {"path": "x.wav"})
@@ -428,7 +428,7 @@ def test_insert_on_link_refuses_what_cannot_pass(tmp_path):
 def test_live_recording_keeps_sound_and_frames_together(tmp_path):
     """Live, frames come from the engine's thread and sound from the audio thread; the file
     video_out writes has both, of about the same length."""
-    from runtime.live import LiveRunner
+    from fusegraph.runtime.live import LiveRunner
 
     write_wav(tmp_path / "voice.wav", voiced(1.0, 48000), 48000)
     g = graph([{"id": "p", "type": "pattern", "params": {"width": 160, "height": 96, "fps": 30, "frames": 0}},

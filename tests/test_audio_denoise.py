@@ -16,10 +16,10 @@ import wave
 import numpy as np
 import pytest
 
-from nodes import REGISTRY
-from nodes.audio_denoise import AudioDenoiseParams, DenoiseProcessor
-from nodes.audio_denoiser import FRAME, RATE, HumRemover, SpeechDenoiser
-from nodes.spec import AudioFormat, AudioProcessor, NodeError
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.audio_denoise import AudioDenoiseParams, DenoiseProcessor
+from fusegraph.nodes.audio_denoiser import FRAME, RATE, HumRemover, SpeechDenoiser
+from fusegraph.nodes.spec import AudioFormat, AudioProcessor, NodeError
 
 LAT = SpeechDenoiser.latency
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import graph_doc, to_float
-from nodes import bilateral, threshold
-from nodes.pattern import SPEC as PATTERN
-from nodes.reference import to_8bit
-from nodes.pattern import PatternParams, open_pattern
-from nodes.spec import OpenContext
+from fusegraph.nodes import bilateral, threshold
+from fusegraph.nodes.pattern import SPEC as PATTERN
+from fusegraph.nodes.reference import to_8bit
+from fusegraph.nodes.pattern import PatternParams, open_pattern
+from fusegraph.nodes.spec import OpenContext
 
 SOFT = threshold.ThresholdParams(level=0.5, softness=0.5)  # the test's way to turn a grey PNG into a mask
 

@@ -317,7 +317,7 @@ def test_schema_prints_json(cli):
     assert r.rc == 0
     schema = json.loads(r.out)
     assert schema["type"] == "object" and set(schema["properties"]) == {"format", "nodes", "links"}
-    from nodes import REGISTRY
+    from fusegraph.nodes import REGISTRY
 
     assert set(schema["properties"]["nodes"]["items"]["discriminator"]["mapping"]) == set(REGISTRY)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from editor import files
-from editor.document import Document
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import Graph, load_graph, save_graph
+from fusegraph.editor import files
+from fusegraph.editor.document import Document
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import Graph, load_graph, save_graph
 
 
 @pytest.fixture(autouse=True)
@@ -561,8 +561,8 @@ def test_listeners_get_the_right_kinds(doc, tmp_path):
 
 def test_camera_device_is_chosen_from_the_cameras_found(monkeypatch):
     import nodes.camera
-    from editor.inspector import from_widget, widget_for
-    from nodes.camera import CameraParams
+    from fusegraph.editor.inspector import from_widget, widget_for
+    from fusegraph.nodes.camera import CameraParams
 
     monkeypatch.setattr(nodes.camera, "available_cameras", lambda: [0, 2])
     w = widget_for("device", CameraParams.model_fields["device"])

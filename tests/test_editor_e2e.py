@@ -55,7 +55,7 @@ class Editor:
         self.env = {**os.environ, "DISPLAY": display, "FUSEGRAPH_CONFIG": str(folder / "config"),
                     "FUSEGRAPH_EDITOR_PROBE": str(self.probe_path), "FUSEGRAPH_EDITOR_RUN": "1" if run else "0"}
         exe = Path(sys.executable).parent / "fusegraph"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "runtime.cli"]
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fusegraph.runtime.cli"]
         self.log = open(folder / "editor.log", "w")
         self.proc = subprocess.Popen(cmd + ["edit", str(preset)], cwd=folder, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)

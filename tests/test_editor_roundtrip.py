@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 
-from editor.controller import EditorController
+from fusegraph.editor.controller import EditorController
 
 
 def test_build_run_save_reopen_and_run_headless_to_the_same_output(tmp_path, monkeypatch):
@@ -52,7 +52,7 @@ def test_build_run_save_reopen_and_run_headless_to_the_same_output(tmp_path, mon
             node.update(type="image_out", params={"path": str(tmp_path / "f{frame:05d}.png"), "mode": "sequence"})
     headless = tmp_path / "headless.json"
     headless.write_text(json.dumps(doc))
-    r = subprocess.run([sys.executable, "-m", "runtime.cli", "run", str(headless), "--frames", str(index + 1),
+    r = subprocess.run([sys.executable, "-m", "fusegraph.runtime.cli", "run", str(headless), "--frames", str(index + 1),
                         "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     frame = cv2.cvtColor(cv2.imread(str(tmp_path / f"f{index:05d}.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGBA)

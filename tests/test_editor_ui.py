@@ -73,7 +73,7 @@ def app(display, tmp_path_factory):
     config = tmp_path_factory.mktemp("config")
     old = os.environ.get("FUSEGRAPH_CONFIG")
     os.environ["FUSEGRAPH_CONFIG"] = str(config)
-    from editor.app import EditorApp
+    from fusegraph.editor.app import EditorApp
 
     with own_gl_thread():
         window = EditorApp(width=1600, height=1000)
@@ -90,7 +90,7 @@ def app(display, tmp_path_factory):
 @pytest.fixture
 def ed(app):
     """The editor with an empty, stopped document."""
-    from editor import dialogs
+    from fusegraph.editor import dialogs
 
     for label in ("Cancel", "Discard"):
         if label in dialogs.current:
@@ -126,9 +126,9 @@ def small_graph(ed, saturation: float = 0.0) -> None:
 
 # ---- widgets, timing and palette helpers (no window needed, but cheap here) -------------------
 def test_inspector_widgets_follow_the_params_model():
-    from editor.inspector import from_widget, to_widget, widget_for, widgets_for
-    from nodes import REGISTRY
-    from nodes.spec import Params, path_field
+    from fusegraph.editor.inspector import from_widget, to_widget, widget_for, widgets_for
+    from fusegraph.nodes import REGISTRY
+    from fusegraph.nodes.spec import Params, path_field
 
     kinds = {w.name: w for w in widgets_for(REGISTRY["blur"].Params)}
     assert kinds["sigma"].kind == "slider_float" and (kinds["sigma"].min, kinds["sigma"].max) == (0.0, 100.0)
@@ -159,7 +159,7 @@ def test_inspector_widgets_follow_the_params_model():
 
 
 def test_timing_helpers():
-    from editor.timing import fused_bands, heat, pass_split, split_text, stacked
+    from fusegraph.editor.timing import fused_bands, heat, pass_split, split_text, stacked
 
     assert heat(1.0)[0] == "green" and heat(10.0)[0] == "yellow" and heat(20.0)[0] == "red"
     passes = [("pass1:glow.h", ["glow"], 2.0), ("pass2:glow.v+tint", ["glow", "tint", "tint"], 3.0)]
@@ -175,8 +175,8 @@ def test_timing_helpers():
 
 
 def test_palette_lists_every_kind_by_category_and_searches():
-    from editor.palette import categories, match_kinds
-    from nodes import REGISTRY
+    from fusegraph.editor.palette import categories, match_kinds
+    from fusegraph.nodes import REGISTRY
 
     cats = categories()
     assert sorted(k for ks in cats.values() for k in ks) == sorted(REGISTRY)
@@ -332,7 +332,7 @@ def test_save_reopen_keeps_graph_and_positions(ed, tmp_path):
 
 
 def test_unsaved_changes_are_asked_about_on_close(ed):
-    from editor import dialogs
+    from fusegraph.editor import dialogs
 
     ed.ctl.add("pattern")
     ed.request_close()
@@ -346,7 +346,7 @@ def test_unsaved_changes_are_asked_about_on_close(ed):
 
 
 def test_autosave_and_recovery_offer(ed):
-    from editor import dialogs
+    from fusegraph.editor import dialogs
 
     ctl = ed.ctl
     small_graph(ed)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import graph_doc
-from nodes.spec import SourceInfo
-from runtime.compiler import compile_graph, describe, fusion_break
-from runtime.graph import parse_graph
+from fusegraph.nodes.spec import SourceInfo
+from fusegraph.runtime.compiler import compile_graph, describe, fusion_break
+from fusegraph.runtime.graph import parse_graph
 
 
 def chain_doc(path, sigma=3.0, scale="full", sink="view"):
@@ -104,7 +104,7 @@ def test_fused_output_equals_unfused(run_graph, write_png, astronaut, sigma, sca
 
 
 def test_param_change_is_a_uniform_update_and_structure_change_recompiles(run_graph, write_png, astronaut, gpu):
-    from runtime.engine import Engine
+    from fusegraph.runtime.engine import Engine
 
     engine = Engine(parse_graph(chain_doc(write_png(astronaut[::4, ::4].copy()))), gpu=gpu)
     engine.open()
@@ -138,8 +138,8 @@ def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypat
     """A CPU stage reads back its input, runs Python, and its result is uploaded for the GPU."""
     from dataclasses import replace
 
-    from nodes import REGISTRY, threshold
-    from nodes.spec import Body, CpuStage
+    from fusegraph.nodes import REGISTRY, threshold
+    from fusegraph.nodes.spec import Body, CpuStage
 
     def cpu_build(p, ins):
         run = lambda q, xs: threshold.reference(xs[0].astype(np.float64), q).astype(np.float32)  # noqa: E731
@@ -164,7 +164,7 @@ def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypat
 
 def test_the_same_work_on_the_same_value_is_done_once():
     """The network's downsized frame and the bilateral's low guide are one pass, not two."""
-    from runtime.graph import load_graph
+    from fusegraph.runtime.graph import load_graph
 
     graph = load_graph("presets/background_blur.json")
     plan = compile_graph(graph, {"source": SourceInfo((1280, 720), 30.0, 10)})

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import graph_doc, to_float
-from nodes import blur, color, composite, resize, threshold
-from nodes.spec import Incoming
+from fusegraph.nodes import blur, color, composite, resize, threshold
+from fusegraph.nodes.spec import Incoming
 
 TOL = 1.0 / 255 + 1e-6  # 8-bit output: one step of the 8-bit grid
 

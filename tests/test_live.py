@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import graph_doc, wait_for
-from runtime.graph import parse_graph
-from runtime.live import LiveRunner
+from fusegraph.runtime.graph import parse_graph
+from fusegraph.runtime.live import LiveRunner
 
 
 def pattern_doc(fps=30, sink_params=None, sink="preview", size=(160, 90)):

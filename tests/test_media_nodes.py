@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nodes import REGISTRY
-from nodes.pattern import decode_index
-from nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source
+from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.pattern import decode_index
+from fusegraph.nodes.spec import EndOfStream, NodeError, OpenContext, Sink, Source
 
 MEDIA = ["pattern", "image", "video", "camera", "video_out", "image_out", "preview"]
 
@@ -403,7 +403,7 @@ def test_camera_absent():
 
 
 def test_camera_fit_crops_to_the_aspect_ratio():
-    from nodes.camera import fit
+    from fusegraph.nodes.camera import fit
 
     frame = np.zeros((480, 640, 3), np.uint8)
     frame[:60] = 255  # 4:3 -> 16:9 crops 60 rows at the top and at the bottom

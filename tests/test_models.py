@@ -1,4 +1,4 @@
-"""runtime.models: the known models, the cache, `fusegraph models`, and the TFLite->ONNX converter.
+"""fusegraph.runtime.models: the known models, the cache, `fusegraph models`, and the TFLite->ONNX converter.
 
 The converted models are checked against the original .tflite run by the TFLite interpreter
 (ai-edge-litert) on real photographs. The session fixture calls the product's own fetch: the
@@ -22,12 +22,12 @@ from ai_edge_litert.interpreter import Interpreter
 from skimage import data as skdata
 from skimage.transform import resize
 
-from nodes.spec import NodeError
-from runtime.cli import main as cli_main
-from runtime.models import KNOWN, cached_path, fetch, models_dir, resolve, source_path
-from runtime.models.download import FetchError, write_atomic
-from runtime.models.tflite_reader import Operator, read_tflite
-from runtime.models.tflite_to_onnx import Converter, UnsupportedOpError, convert, same_pads
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.cli import main as cli_main
+from fusegraph.runtime.models import KNOWN, cached_path, fetch, models_dir, resolve, source_path
+from fusegraph.runtime.models.download import FetchError, write_atomic
+from fusegraph.runtime.models.tflite_reader import Operator, read_tflite
+from fusegraph.runtime.models.tflite_to_onnx import Converter, UnsupportedOpError, convert, same_pads
 
 PHOTOS = {  # the last one has no person in it
     "astronaut": skdata.astronaut,
@@ -245,7 +245,7 @@ def test_fetch_reuses_the_kept_tflite_offline(fetched, monkeypatch, tmp_path):
     def no_download(*args, **kw):
         raise AssertionError("fetch downloaded although the verified .tflite was cached")
 
-    monkeypatch.setattr("runtime.models.download.download_wheel", no_download)
+    monkeypatch.setattr("fusegraph.runtime.models.download.download_wheel", no_download)
     (path,) = fetch([name], log=lambda m: None)
     assert path == cache / "selfie.onnx" and resolve(name) == path
     assert sorted(p.name for p in cache.iterdir()) == ["selfie.onnx", "selfie_segmentation_landscape.tflite"]
@@ -258,7 +258,7 @@ def test_pip_is_asked_for_another_platform_when_this_one_has_no_wheel(monkeypatc
     """mediapipe 0.10.14 has no wheel for e.g. Python 3.13; the model files are the same in every wheel."""
     import subprocess
 
-    from runtime.models.download import download_wheel
+    from fusegraph.runtime.models.download import download_wheel
 
     calls = []
 
@@ -269,7 +269,7 @@ def test_pip_is_asked_for_another_platform_when_this_one_has_no_wheel(monkeypatc
         (tmp_path / "mediapipe-0.10.14-cp311-cp311-manylinux2014_x86_64.whl").write_bytes(b"")
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr("runtime.models.download.subprocess.run", fake_run)
+    monkeypatch.setattr("fusegraph.runtime.models.download.subprocess.run", fake_run)
     whl = download_wheel("mediapipe==0.10.14", tmp_path, log=lambda m: None)
     assert whl.name.startswith("mediapipe-0.10.14") and len(calls) == 2
     assert calls[0][1:4] == ["-m", "pip", "download"] and "--no-deps" in calls[0] and "--platform" not in calls[0]
@@ -282,7 +282,7 @@ def test_write_atomic_leaves_nothing_on_failure(monkeypatch, tmp_path):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("runtime.models.download.os.replace", boom)
+    monkeypatch.setattr("fusegraph.runtime.models.download.os.replace", boom)
     with pytest.raises(OSError):
         write_atomic(target, b"12345")
     assert list(target.parent.iterdir()) == []
@@ -496,7 +496,7 @@ def test_unsupported_custom_op_via_dispatch():
 
 
 def test_not_a_tflite_file():
-    from runtime.models.tflite_reader import TfliteError
+    from fusegraph.runtime.models.tflite_reader import TfliteError
 
     with pytest.raises(TfliteError, match="not a TensorFlow Lite model"):
         convert(b"PK\x03\x04 certainly not a flatbuffer")

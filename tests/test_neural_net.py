@@ -9,13 +9,13 @@ from onnx import TensorProto, helper
 
 from conftest import graph_doc, to_float
 from media import face_box, person_frames, photo_box, write_clip
-from nodes import bilateral, neural_net
-from nodes.onnx_session import open_model
-from nodes.resize import ResizeParams
-from nodes.resize import reference as resize_reference
-from nodes.spec import NodeError
-from runtime.engine import Engine
-from runtime.graph import load_graph, parse_graph
+from fusegraph.nodes import bilateral, neural_net
+from fusegraph.nodes.onnx_session import open_model
+from fusegraph.nodes.resize import ResizeParams
+from fusegraph.nodes.resize import reference as resize_reference
+from fusegraph.nodes.spec import NodeError
+from fusegraph.runtime.engine import Engine
+from fusegraph.runtime.graph import load_graph, parse_graph
 
 
 def numpy_mask(rgb: np.ndarray, p: neural_net.NeuralNetParams) -> np.ndarray:
@@ -157,7 +157,7 @@ def test_background_blur_preset_on_a_video_keeps_the_person_sharp(tmp_path):
 
     preset = tmp_path / "bb.json"
     preset.write_text(json.dumps(doc))
-    r = subprocess.run([sys.executable, "-m", "runtime.cli", "run", str(preset), "--quiet"],
+    r = subprocess.run([sys.executable, "-m", "fusegraph.runtime.cli", "run", str(preset), "--quiet"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as c:

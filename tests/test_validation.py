@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from nodes import REGISTRY
-from runtime import graph as graph_mod
-from runtime.errors import GraphError, GraphInvalid
-from runtime.graph import Graph, json_schema, load_graph, make_node, parse_graph, read_document, save_graph
-from runtime.migrate import FORMAT_VERSION, migrate
-from runtime.validate import link_error
+from fusegraph.nodes import REGISTRY
+from fusegraph.runtime import graph as graph_mod
+from fusegraph.runtime.errors import GraphError, GraphInvalid
+from fusegraph.runtime.graph import Graph, json_schema, load_graph, make_node, parse_graph, read_document, save_graph
+from fusegraph.runtime.migrate import FORMAT_VERSION, migrate
+from fusegraph.runtime.validate import link_error
 
 PRESETS = sorted(Path(__file__).resolve().parent.parent.joinpath("presets").glob("*.json"))
 SRC = {"id": "src", "type": "pattern", "params": {"width": 64, "height": 48, "frames": 3}}
@@ -510,9 +510,9 @@ HEADLESS = [p for p in PRESETS if not any(n.type in DEVICES for n in load_graph(
 
 @pytest.mark.parametrize("preset", HEADLESS, ids=lambda p: p.name)
 def test_shipped_preset_validates_and_runs(preset, tmp_path, monkeypatch, gpu):
-    from runtime.cli import load
-    from runtime.engine import Engine
-    from runtime.runner import OK, run_offline
+    from fusegraph.runtime.cli import load
+    from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.runner import OK, run_offline
 
     g = load_graph(preset)
     assert g.format == FORMAT_VERSION

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from conftest import to_float
-from nodes import video_denoise as vd
-from runtime.compiler import describe
-from runtime.errors import GraphInvalid
-from runtime.graph import parse_graph
+from fusegraph.nodes import video_denoise as vd
+from fusegraph.runtime.compiler import describe
+from fusegraph.runtime.errors import GraphInvalid
+from fusegraph.runtime.graph import parse_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.denoise_clips import gaussian, pan_zoom_clip, sensor  # noqa: E402
@@ -304,8 +304,8 @@ def test_gpu_objects_stay_constant_over_frames_and_state_is_freed(gpu):
 
 
 def test_plan_stages_and_passes():
-    from nodes.spec import SourceInfo
-    from runtime.compiler import compile_graph
+    from fusegraph.nodes.spec import SourceInfo
+    from fusegraph.runtime.compiler import compile_graph
 
     def plan(params, fuse=True):
         return compile_graph(parse_graph(denoise_doc(params, (1280, 720))),

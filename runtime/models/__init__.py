@@ -1,6 +1,6 @@
 """Neural-network models: known names, the user's model cache, fetching and conversion.
 
-    from runtime.models import resolve, KNOWN
+    from fusegraph.runtime.models import resolve, KNOWN
     path = resolve("selfie")        # cached .onnx, or NodeError: run `fusegraph models fetch selfie`
     info = KNOWN["selfie"]          # input size (w, h), NHWC, RGB in [0,1], output already sigmoid
 
@@ -9,7 +9,7 @@ called.
 """
 from __future__ import annotations
 
-from nodes.model_registry import (
+from fusegraph.nodes.model_registry import (
     ENV_DIR,
     KNOWN,
     ModelInfo,
@@ -20,12 +20,12 @@ from nodes.model_registry import (
     resolve,
     source_path,
 )
-from runtime.models.download import fetch  # stdlib only at import: onnx and tflite load when converting
+from fusegraph.runtime.models.download import fetch  # stdlib only at import: onnx and tflite load when converting
 
 
 def add_models_parser(sub):
     """Add `fusegraph models {list,fetch}` to the CLI's subparsers."""
-    from runtime.models.cli import add_models_parser as _add
+    from fusegraph.runtime.models.cli import add_models_parser as _add
 
     return _add(sub)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nodes.model_registry import KNOWN, cached_path, models_dir
+from fusegraph.nodes.model_registry import KNOWN, cached_path, models_dir
 
 OK, FAILED, USAGE = 0, 1, 2  # the CLI's exit codes
 
@@ -33,7 +33,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from runtime.models.download import FetchError, fetch
+    from fusegraph.runtime.models.download import FetchError, fetch
 
     unknown = [n for n in args.names if n not in KNOWN]
     if unknown:

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from nodes.model_registry import KNOWN, ModelInfo, cached_path, models_dir, source_path
+from fusegraph.nodes.model_registry import KNOWN, ModelInfo, cached_path, models_dir, source_path
 
 PIP_TIMEOUT_S = 900  # the whole `pip download` (a ~35 MB wheel)
 # When this platform has no wheel (e.g. a Python mediapipe 0.10.14 was not built for), the
@@ -129,7 +129,7 @@ def is_current(info: ModelInfo, path: Path) -> bool:
     """Whether a cached .onnx was made from the pinned source by this converter version."""
     import onnx
 
-    from runtime.models.tflite_to_onnx import CONVERTER_VERSION
+    from fusegraph.runtime.models.tflite_to_onnx import CONVERTER_VERSION
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -144,8 +144,8 @@ def convert_to_onnx(info: ModelInfo, tflite_bytes: bytes) -> bytes:
     import numpy as np
     import onnxruntime as ort
 
-    from runtime.models.tflite_reader import TfliteError
-    from runtime.models.tflite_to_onnx import CONVERTER_VERSION, convert
+    from fusegraph.runtime.models.tflite_reader import TfliteError
+    from fusegraph.runtime.models.tflite_to_onnx import CONVERTER_VERSION, convert
 
     meta = {"fusegraph.model": info.name, "source": info.source_description,
             "source_sha256": info.source.sha256, "licence": info.licence,

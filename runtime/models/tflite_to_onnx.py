@@ -10,7 +10,7 @@ Layout: the model keeps its NHWC interface (e.g. input 1x144x256x3, output 1x144
 one Transpose at each boundary, and the body runs NCHW, as ONNX Conv wants. Weights are
 transposed at conversion time. TFLite SAME padding becomes explicit (asymmetric) pads.
 
-    python -m runtime.models.tflite_to_onnx model.tflite model.onnx
+    python -m fusegraph.runtime.models.tflite_to_onnx model.tflite model.onnx
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from runtime.models.tflite_reader import (
+from fusegraph.runtime.models.tflite_reader import (
     Operator,
     TfliteError,
     TfliteModel,
@@ -406,7 +406,7 @@ def convert(buf: bytes, *, graph_name: str = "model", metadata: dict[str, str] |
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m runtime.models.tflite_to_onnx IN.tflite OUT.onnx", file=sys.stderr)
+        print("usage: python -m fusegraph.runtime.models.tflite_to_onnx IN.tflite OUT.onnx", file=sys.stderr)
         return 2
     try:
         with open(args[0], "rb") as f:
