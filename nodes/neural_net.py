@@ -81,7 +81,11 @@ def infer_mask(p: NeuralNetParams, tensor: np.ndarray) -> np.ndarray:
         y = e / e.sum(axis=0, keepdims=True)
     m = y[p.channel]
     if not np.isfinite(m).all():  # clip would turn NaN into a plausible-looking 0 mask
-        raise NodeError(f"model '{p.model}' output NaN or infinite values (is the input normalisation right?)")
+        bad = int((~np.isfinite(tensor[..., :3])).sum())
+        given = (f"its input had {bad} non-finite values" if bad else
+                 f"its input was finite, in [{float(tensor[..., :3].min()):.3g}, {float(tensor[..., :3].max()):.3g}]")
+        raise NodeError(f"model '{p.model}' output NaN or infinite values ({given}; is the input normalisation "
+                        "right?)")
     if p.activation == "sigmoid":
         m = 1.0 / (1.0 + np.exp(-m))
     return np.clip(m, 0.0, 1.0).astype(np.float32)
