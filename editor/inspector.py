@@ -145,6 +145,8 @@ def to_widget(w: ParamWidget, value: Any) -> Any:
         return rgb + [255.0] * (4 - len(rgb))
     if w.kind == "input_floats":
         return [float(v) for v in value] + [0.0] * (4 - len(value))
+    if w.kind == "input_text":  # e.g. a number where "auto" is the other choice
+        return str(value)
     return value
 
 

@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
-from fusegraph.nodes.contract import NodeSpec
+from fusegraph.nodes.contract import PIXEL_BUDGET, NodeSpec
+
+# OpenCV's own bound on a picture it decodes (read once, when cv2 loads: set before any node
+# imports it): the same pixel budget the header check of nodes/lib/input_files.py applies, for the
+# formats Pillow cannot size (Radiance .hdr and the like). A user's own setting wins.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(PIXEL_BUDGET))
+
 
 def _discover() -> dict[str, NodeSpec]:
     found: dict[str, NodeSpec] = {}

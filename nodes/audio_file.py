@@ -10,12 +10,18 @@ Notes:   Decoded with FFmpeg (PyAV) to float32 at the file's own rate and channe
 """
 from __future__ import annotations
 
-from fusegraph.nodes.lib.lazy import av
+import struct
+
 import numpy as np
 from pydantic import Field
 
-from fusegraph.nodes.lib.media_files import open_reason
 from fusegraph.nodes.contract import AudioFormat, AudioSource, NodeError, NodeSpec, OpenContext, Params, Port, path_field
+from fusegraph.nodes.lib.input_files import regular_file_error
+from fusegraph.nodes.lib.lazy import av
+from fusegraph.nodes.lib.media_files import open_reason
+
+
+MAX_RATE, MAX_CHANNELS = 768_000, 64  # beyond any real recording
 
 
 class AudioFileParams(Params):
@@ -30,11 +36,21 @@ class AudioFile(AudioSource):
         self.container = None
         self._open()
         st = self.stream
+        if st.codec_context is None:  # e.g. a WAV whose format code FFmpeg does not know
+            self.close()
+            raise self._error("the audio track is in an encoding FFmpeg cannot decode")
         self.format = AudioFormat(st.codec_context.sample_rate, st.codec_context.channels)
         if self.format.rate <= 0 or self.format.channels <= 0:
             raise self._error("the audio track has no sample rate or channel count")
+        if self.format.rate > MAX_RATE or self.format.channels > MAX_CHANNELS:
+            # a header's word alone would size every block (a frame's time of 2 GHz sound: 266 MB)
+            raise self._error(f"the audio track declares {self.format}; at most {MAX_RATE} Hz and "
+                              f"{MAX_CHANNELS} channels are read")
         self.lead = self._lead()  # samples of silence before the track (< 0: samples dropped)
         length = self._length()
+        # what the file says it holds: a WAV's header, else the track's own duration (not the
+        # container's: a video's sound may rightly end before its pictures)
+        self.announced = _wav_declared_samples(path) or (length if st.duration is not None else None)
         self.frames = None if loop or length is None else max(0, length + self.lead)
         self._held = np.zeros((0, self.format.channels), np.float32)
 
@@ -43,6 +59,8 @@ class AudioFile(AudioSource):
 
     def _open(self) -> None:
         self.close()
+        if reason := regular_file_error(self.path):
+            raise self._error(reason)
         try:
             self.container = av.open(self.path, "r")
         except (OSError, av.FFmpegError) as e:
@@ -79,6 +97,7 @@ class AudioFile(AudioSource):
         if lead > 0:
             yield np.zeros((lead, self.stream.codec_context.channels), np.float32)
         drop = max(0, -lead)
+        self.decoded = 0
         try:
             for frame in self.container.decode(self.stream):
                 a = frame.to_ndarray()
@@ -86,6 +105,7 @@ class AudioFile(AudioSource):
                     a = a.T  # (channels, n) -> (n, channels)
                 else:
                     a = a.reshape(-1, self.stream.codec_context.channels)
+                self.decoded += len(a)
                 if drop:
                     cut = min(drop, len(a))
                     a, drop = a[cut:], drop - cut
@@ -93,6 +113,15 @@ class AudioFile(AudioSource):
                     yield _to_float(a)
         except av.FFmpegError as e:
             raise self._error(f"the file is damaged ({e})") from None
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        """At the end of the track: a file that holds less than it announces is cut short (a
+        copy that stopped, a full disk); say so rather than play the part as the whole."""
+        want, rate = self.announced, self.format.rate
+        if want and want - self.decoded > max(0.1 * rate, 0.02 * want):
+            raise self._error(f"the file is damaged or cut short: its sound ends at {self.decoded / rate:.2f} s "
+                              f"of the {want / rate:.2f} s it announces")
 
     def read(self, n: int) -> np.ndarray:
         parts, have = [self._held], len(self._held)
@@ -115,6 +144,33 @@ class AudioFile(AudioSource):
         if self.container is not None:
             self.container.close()
             self.container = None
+
+
+def _wav_declared_samples(path: str) -> int | None:
+    """Samples a WAV file's header declares (its data chunk's size); FFmpeg trusts the file's
+    length instead, so a cut WAV would read as a shorter, complete one. None if not a WAV."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            align = None
+            for _ in range(64):  # chunks before "data" (fmt, LIST, ...): a few, never many
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if kind == b"fmt ":
+                    fmt = f.read(size + (size & 1))
+                    align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                elif kind == b"data":
+                    # 0 and 0xFFFFFFFF mark a stream whose length was never written back
+                    return size // align if align and 0 < size < 0xFFFFFFFF else None
+                else:
+                    f.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+    return None
 
 
 def _start(st) -> float:

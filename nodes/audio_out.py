@@ -15,6 +15,7 @@ from typing import Literal
 
 from fusegraph.nodes.lib.lazy import av
 import numpy as np
+from pydantic import ValidationInfo, field_validator
 
 from fusegraph.nodes.lib.media_files import FileSink, check_target, write_error
 from fusegraph.nodes.lib.sound_frames import audio_frame, layout
@@ -31,6 +32,15 @@ CODECS = {
 class AudioOutParams(Params):
     path: str = path_field(kind="audio", save=True)
     sample_format: Literal["s16", "s24", "f32"] = "s16"
+
+    @field_validator("sample_format")
+    @classmethod
+    def _format_fits_file(cls, fmt: str, info: ValidationInfo) -> str:
+        """Found when the preset is validated (naming this param), not when the run starts."""
+        ext = os.path.splitext(info.data.get("path", ""))[1].lower()
+        if ext in FORMATS and (ext, fmt) not in CODECS:
+            raise ValueError(f"{ext} files cannot hold {fmt} samples: choose s16 or s24")
+        return fmt
 
 
 class AudioOut(FileSink):

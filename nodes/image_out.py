@@ -1,7 +1,8 @@
 """image_out: save frames as PNG or JPEG files.
 
 Inputs:  in (video; a mask is saved as a grey image)
-Params:  path (.png, .jpg or .jpeg; may hold a {frame} placeholder, e.g. "out/shot_{frame:05d}.png"),
+Params:  path (.png, .jpg or .jpeg; may hold a {frame} placeholder, e.g. "out/shot_{frame:05d}.png";
+         no other braces or formats),
          mode ("last": the last frame, written when the run ends; "sequence": every frame as it
          comes, the path must hold {frame})
 Notes:   Every image is written under a temporary name beside its file as it comes and all are
@@ -14,10 +15,12 @@ Notes:   Every image is written under a temporary name beside its file as it com
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
+from pydantic import field_validator
 
 from fusegraph.nodes.contract import NodeError, NodeSpec, OpenContext, Params, Port, path_field
 from fusegraph.nodes.lib.media_files import StagedSink, check_target, write_error
@@ -28,9 +31,27 @@ from fusegraph.runtime.atomic import Staging, publish, write_partial
 FORMATS = {".png": [16, 3], ".jpg": [1, 95], ".jpeg": [1, 95]}
 
 
+# The one placeholder a file name may hold: {frame}, or {frame:05d}-style (zero-padded, at most
+# 12 wide). Anything else str.format understands ({frame:0>1500000000}, {0}, {frame.x}) could
+# cost unbounded memory or fail only when the file is written.
+PLACEHOLDER = re.compile(r"\{frame(?::(0?)(\d{1,2})d)?\}")
+MAX_FRAME_WIDTH = 12
+
+
 class ImageOutParams(Params):
     path: str = path_field(kind="image", save=True)
     mode: Literal["last", "sequence"] = "last"
+
+    @field_validator("path")
+    @classmethod
+    def _plain_placeholder(cls, path: str) -> str:
+        rest = PLACEHOLDER.sub("", path)
+        if "{" in rest or "}" in rest:
+            raise ValueError("the only placeholder a file name may hold is {frame} or e.g. {frame:05d}")
+        for m in PLACEHOLDER.finditer(path):
+            if m.group(2) and int(m.group(2)) > MAX_FRAME_WIDTH:
+                raise ValueError(f"{m.group(0)}: a frame number is at most {MAX_FRAME_WIDTH} digits wide")
+        return path
 
 
 def to_bgr(img, ext: str) -> np.ndarray:
@@ -69,13 +90,8 @@ class ImageOut(StagedSink):
         self.state = "open"  # -> "finished" (complete under temporary names) -> "closed" | "discarded"
 
     def _path(self, index: int) -> str:
-        if not self.pattern:
-            return self.p.path
-        try:
-            return self.p.path.format(frame=index)
-        except (KeyError, IndexError, ValueError) as e:
-            raise NodeError(f"'{self.p.path}': bad placeholder ({e}); use {{frame}} or e.g. {{frame:05d}}",
-                            node=self.node) from None
+        # the params allow only {frame} / {frame:05d}-style placeholders: format cannot fail
+        return self.p.path.format(frame=index) if self.pattern else self.p.path
 
     def _stage(self, img: np.ndarray, index: int) -> None:
         """One image, whole, under a temporary name beside its file (published at the end; live,

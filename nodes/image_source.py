@@ -11,6 +11,7 @@ from __future__ import annotations
 from fusegraph.nodes.lib.lazy import cv2
 import numpy as np
 
+from fusegraph.nodes.lib.input_files import MAX_IMAGE_BYTES, MAX_TEXTURE, PIXEL_BUDGET, check_image_header, read_bounded
 from fusegraph.nodes.contract import NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
 
 
@@ -29,24 +30,30 @@ class ImageSource(Source):
         return self.frame
 
 
-def read_image(path: str, node: str | None) -> np.ndarray:
-    """The file as HxWx3 BGR uint8, or a NodeError saying why not."""
+def read_image(path: str, node: str | None, max_side: int = MAX_TEXTURE) -> np.ndarray:
+    """The file as HxWx3 BGR uint8, or a NodeError saying why not. The size its header
+    declares is checked before it is decoded."""
     if not path:
         raise NodeError("no image file chosen", node=node)
-    try:
-        with open(path, "rb") as f:  # read ourselves: OSError says exactly what is wrong
-            data = f.read()
+    try:  # read ourselves: OSError says exactly what is wrong
+        data = read_bounded(path, MAX_IMAGE_BYTES, "the file")
     except FileNotFoundError:
         raise NodeError(f"cannot read image '{path}': file not found", node=node) from None
     except IsADirectoryError:
         raise NodeError(f"cannot read image '{path}': it is a folder, not a file", node=node) from None
     except OSError as e:
         raise NodeError(f"cannot read image '{path}': {e.strerror or e}", node=node) from None
+    except ValueError as e:
+        raise NodeError(f"cannot read image '{path}': {e}", node=node) from None
+    check_image_header(data, f"image '{path}'", node, max_side)
     log = cv2.utils.logging  # a damaged file makes the decoder log; our message says it better
     old = log.getLogLevel()
     log.setLogLevel(log.LOG_LEVEL_SILENT)
     try:
         frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # OpenCV's own size bound (a format Pillow could not size)
+        raise NodeError(f"cannot read image '{path}': it declares more than {PIXEL_BUDGET / 1e6:.0f} megapixels "
+                        f"or a size OpenCV refuses", node=node) from None
     finally:
         log.setLogLevel(old)
     if frame is None:
@@ -56,7 +63,7 @@ def read_image(path: str, node: str | None) -> np.ndarray:
 
 
 def open_image(p: ImageParams, ctx: OpenContext) -> ImageSource:
-    return ImageSource(read_image(ctx.find_input(p.path), ctx.node_id), ctx.fps)
+    return ImageSource(read_image(ctx.find_input(p.path), ctx.node_id, ctx.max_texture), ctx.fps)
 
 
 SPEC = NodeSpec(

@@ -82,8 +82,23 @@ class Microphone(AudioSource):
         stop_stream(self)
 
 
-def open_microphone(p: MicrophoneParams, ctx: OpenContext) -> Microphone:
-    return Microphone(p, ctx.node_id)
+class PlannedMicrophone(AudioSource):
+    """`fusegraph plan`: the format the params ask for, without starting the device (and, when
+    there is none, why: the plan marks what depends on it)."""
+
+    frames = None
+    device = True
+
+    def __init__(self, p: MicrophoneParams, node: str | None):
+        self.format = AudioFormat(p.rate, p.channels)
+        try:
+            find_device(p.device, "input", node)
+        except NodeError as e:
+            self.missing = e.message
+
+
+def open_microphone(p: MicrophoneParams, ctx: OpenContext) -> AudioSource:
+    return PlannedMicrophone(p, ctx.node_id) if ctx.plan_only else Microphone(p, ctx.node_id)
 
 
 SPEC = NodeSpec(

@@ -13,7 +13,7 @@ Notes:   the frame is stretched (no letterbox) and normalised on the GPU; only t
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
@@ -21,6 +21,7 @@ from pydantic import Field
 from fusegraph.nodes.lib import onnx_session
 from fusegraph.nodes.contract import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
 
+Positive = Annotated[float, Field(gt=0.0)]
 RANGES = {"0..1": (1.0, 0.0), "-1..1": (2.0, -1.0), "0..255": (255.0, 0.0)}
 
 
@@ -32,7 +33,8 @@ class NeuralNetParams(Params):
     channels: Literal["RGB", "BGR"] = "RGB"
     normalize: Literal["0..1", "-1..1", "0..255", "mean_std"] = "0..1"
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # with normalize = mean_std, on 0..1 values
-    std: tuple[float, float, float] = Field((0.229, 0.224, 0.225), description="with normalize = mean_std")
+    # a std of 0 would divide by zero at run time: refused when the preset is validated
+    std: tuple[Positive, Positive, Positive] = Field((0.229, 0.224, 0.225), description="with normalize = mean_std")
     output: int = Field(0, ge=0, le=64, description="which model output")
     channel: int = Field(0, ge=0, le=4096, description="which channel of that output")
     activation: Literal["none", "sigmoid", "softmax"] = "none"
@@ -78,6 +80,12 @@ def infer_mask(p: NeuralNetParams, tensor: np.ndarray) -> np.ndarray:
         e = np.exp(y - y.max(axis=0, keepdims=True))
         y = e / e.sum(axis=0, keepdims=True)
     m = y[p.channel]
+    if not np.isfinite(m).all():  # clip would turn NaN into a plausible-looking 0 mask
+        bad = int((~np.isfinite(tensor[..., :3])).sum())
+        given = (f"its input had {bad} non-finite values" if bad else
+                 f"its input was finite, in [{float(tensor[..., :3].min()):.3g}, {float(tensor[..., :3].max()):.3g}]")
+        raise NodeError(f"model '{p.model}' output NaN or infinite values ({given}; is the input normalisation "
+                        "right?)")
     if p.activation == "sigmoid":
         m = 1.0 / (1.0 + np.exp(-m))
     return np.clip(m, 0.0, 1.0).astype(np.float32)

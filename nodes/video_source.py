@@ -12,8 +12,10 @@ from fusegraph.nodes.lib.lazy import av
 import numpy as np
 from pydantic import Field
 
+from fusegraph.nodes.lib.input_files import check_picture_size, regular_file_error
 from fusegraph.nodes.lib.media_files import open_reason
-from fusegraph.nodes.contract import EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source, SourceInfo, path_field
+from fusegraph.nodes.contract import (MAX_TEXTURE, EndOfStream, NodeError, NodeSpec, OpenContext, Params, Port, Source,
+                                  SourceInfo, path_field)
 
 
 class VideoParams(Params):
@@ -27,11 +29,16 @@ class _Broken(Exception):
 
 
 class VideoSource(Source):
-    def __init__(self, path: str, loop: bool, node: str | None):
+    def __init__(self, path: str, loop: bool, node: str | None, max_side: int = MAX_TEXTURE):
         self.path, self.loop, self.node = path, loop, node
         self.container = None
         self._open()
         st = self.stream
+        try:  # the size the stream declares, before a frame is decoded
+            check_picture_size((st.codec_context.width, st.codec_context.height), f"video '{path}'", node, max_side)
+        except NodeError:
+            self.close()
+            raise
         rate = st.average_rate or st.guessed_rate or st.base_rate
         fps = float(rate) if rate else 30.0
         count = st.frames or self._estimate_frames(fps)
@@ -44,6 +51,8 @@ class VideoSource(Source):
 
     def _open(self) -> None:
         self.close()
+        if reason := regular_file_error(self.path):
+            raise self._error(reason)
         try:
             self.container = av.open(self.path, "r")
         except (OSError, av.FFmpegError) as e:
@@ -129,7 +138,7 @@ class VideoSource(Source):
 def open_video(p: VideoParams, ctx: OpenContext) -> VideoSource:
     if not p.path:
         raise NodeError("no video file chosen", node=ctx.node_id)
-    return VideoSource(ctx.find_input(p.path), p.loop, ctx.node_id)
+    return VideoSource(ctx.find_input(p.path), p.loop, ctx.node_id, ctx.max_texture)
 
 
 SPEC = NodeSpec(

@@ -101,6 +101,7 @@ class AudioPath:
         # --profile: (row, start s, duration s) events are added here, times from trace_t0
         self.trace: list[tuple[str, float, float]] | None = None
         self.trace_t0 = 0.0
+        self.plan_only = False  # `fusegraph plan`: device sources are not started
 
     def __bool__(self) -> bool:
         return bool(self.order)
@@ -116,7 +117,8 @@ class AudioPath:
                 self.nodes[node_id] = node
                 ins = self.input_formats(node_id)
                 if node.kind == "source":
-                    ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs)
+                    ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs,
+                                      plan_only=self.plan_only)
                     node.source = spec.open(self.params[node_id], ctx)
                     node.format = node.source.format
                 elif spec.audio_format is not None:
@@ -302,8 +304,9 @@ class AudioPath:
         except NodeError:
             return False  # the rebuild reports it
         with self._lock:
+            if node.proc.set_params(params) is False:  # the processor cannot take it live (a new latency)
+                return False
             self.params[node_id] = params
-            node.proc.set_params(params)
         return True
 
     def describe(self) -> str:
@@ -312,6 +315,9 @@ class AudioPath:
         if not self.order:
             return ""
         lines = ["audio path (CPU, its own thread live; offline pumped to each frame's end):"]
+        missing = {n: node.source.missing for n, node in self.nodes.items()
+                   if node.source is not None and getattr(node.source, "missing", None)}
+        needs = self._downstream(missing)
         for node_id in self.order:
             node = self.nodes.get(node_id)
             if node is None:
@@ -323,7 +329,23 @@ class AudioPath:
             to = ", ".join(f"{d}.{p}" for d, p in node.consumers)
             lines.append(f"  {node.kind:6s}  {node_id} ({kind}){': ' + what if what else ''}"
                          f"{' -> ' + to if to else ''}")
+            if node_id in missing:
+                lines.append(f"          MISSING DEVICE: {missing[node_id]} (planned from its params)")
+            elif node_id in needs:
+                lines.append(f"          depends on the missing {', '.join(needs[node_id])}")
         return "\n".join(lines)
+
+    def _downstream(self, roots) -> dict[str, list[str]]:
+        """node -> the roots (missing devices) whose sound reaches it."""
+        out: dict[str, list[str]] = {}
+        for root in roots:
+            todo = [root]
+            while todo:
+                for dst, _ in self.nodes[todo.pop()].consumers:
+                    if root not in out.setdefault(dst, []):
+                        out[dst].append(root)
+                        todo.append(dst)
+        return out
 
     def node_ms(self, fps: float) -> dict[str, float]:
         """Each processor's work in one frame's time of sound (1/fps s), like the video nodes'

@@ -1,5 +1,5 @@
-"""fusegraph command line: run, validate, plan, schema, presets, models, and what other packages
-register as "fusegraph.commands" entry points (the editor's `edit`).
+"""fusegraph command line: run, validate, plan, schema, presets, models, batch, and what other
+packages register as "fusegraph.commands" entry points (the editor's `edit`).
 
 A PRESET argument is a graph file, or the name of a shipped preset (`fusegraph run default`).
 
@@ -14,11 +14,11 @@ import json
 import os
 import sys
 
-from fusegraph.nodes.contract import NodeError
-from fusegraph.runtime.errors import GraphInvalid
-from fusegraph.runtime.loader import UsageError, load, load_graph
-from fusegraph.runtime.resources import resolve_preset, shipped_presets
-from fusegraph.runtime.runner import FAILED, INTERRUPTED, INVALID, OK, run_offline
+from fusegraph.runtime.resources import resolve_preset, shipped_presets  # stdlib only
+
+# The rest is imported in main(), inside its handlers: Ctrl+C while numpy, pydantic or the GPU
+# libraries load stops with 130 and no traceback.
+OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 
 
 FRAME_LIMIT_S = 20.0  # seconds one frame's GPU work may take headless (software GL, 4K: a few seconds)
@@ -42,6 +42,8 @@ def preset_dirs(preset: str) -> tuple[str, ...]:
 
 def cmd_validate(args) -> int:
     """Every problem of each preset; the GLSL nodes carry themselves is compiled too."""
+    from fusegraph.runtime.errors import GraphInvalid
+    from fusegraph.runtime.loader import load_graph
     from fusegraph.runtime.shadercheck import check_own_glsl
 
     status = OK
@@ -58,6 +60,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_presets(args) -> int:
+    from fusegraph.runtime.errors import GraphInvalid
+    from fusegraph.runtime.loader import load_graph
     for name, path in shipped_presets().items():
         try:
             kinds = sorted({n.type for n in load_graph(path).nodes})
@@ -78,6 +82,8 @@ def cmd_schema(args) -> int:
 def cmd_plan(args) -> int:
     from fusegraph.runtime.compiler import describe
     from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.loader import load
+    from fusegraph.runtime.output_paths import describe_outputs
 
     engine = Engine(load(args.preset, args.set), fuse=not args.no_fuse, search_dirs=preset_dirs(args.preset))
     engine.open(sinks=False)
@@ -85,6 +91,8 @@ def cmd_plan(args) -> int:
         print(describe(engine.plan))
         if engine.audio:
             print(engine.audio.describe())
+        if outputs := describe_outputs(engine.graph):
+            print(outputs)
         if args.glsl:
             for p in engine.plan.passes:
                 print(f"\n// ===== {p.name}\n{p.source}")
@@ -94,12 +102,37 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from fusegraph.nodes.lib.media_files import check_target
     from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.loader import load
+    from fusegraph.runtime.runner import run_offline
 
     graph = load(args.preset, args.set)
+    refuse_outside(graph, args)
+    if args.profile:  # a bad trace path is found now, not after the last frame
+        check_target(args.profile, None, "trace")
     engine = Engine(graph, fuse=not args.no_fuse, profile=bool(args.profile), search_dirs=preset_dirs(args.preset),
                     frame_limit=args.frame_limit)
     return run_offline(engine, frames=args.frames, trace=args.profile, quiet=args.quiet)
+
+
+def refuse_outside(graph, args) -> None:
+    """A preset's own output paths that lead outside the current folder need --allow-outside
+    (a shared preset could otherwise overwrite any file of its kind the user can write);
+    paths the user gave with --set are theirs to choose."""
+    from fusegraph.runtime.errors import GraphError, GraphInvalid
+    from fusegraph.runtime.loader import parse_set
+    from fusegraph.runtime.output_paths import is_outside, written_paths
+
+    if args.allow_outside:
+        return
+    named = {(node, param) for node, param, _ in parse_set(args.set)}
+    errors = [GraphError("outside", f"writes outside the current folder, to '{os.path.abspath(path)}': "
+                                    f"pass --allow-outside to allow it", node=node, param=param)
+              for node, param, path in written_paths(graph)
+              if (node, param) not in named and is_outside(path)]
+    if errors:
+        raise GraphInvalid(errors, args.preset)
 
 
 COMMANDS_GROUP = "fusegraph.commands"  # entry points: name -> register(subparsers), e.g. the editor's `edit`
@@ -127,6 +160,16 @@ def _unavailable(name: str, why: Exception) -> int:
     return FAILED
 
 
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1 frame")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
@@ -136,13 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a preset headless, every frame in order")
     run.add_argument("preset")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
-    run.add_argument("--frames", type=int, help="number of frames (needed when every source is endless)")
+    run.add_argument("--frames", type=positive_int, help="number of frames (needed when every source is endless)")
     run.add_argument("--profile", metavar="TRACE.json", help="write a Chrome/Perfetto trace, one row per node or pass")
     run.add_argument("--no-fuse", action="store_true", help="one GPU pass per stage (tests, benchmarks)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--frame-limit", type=seconds, default=FRAME_LIMIT_S, metavar="SECONDS",
                      help=f"give up when one frame's GPU work takes longer (a shader that never ends; "
                           f"default {FRAME_LIMIT_S:g})")
+    run.add_argument("--allow-outside", action="store_true",
+                     help="let the preset write outside the current folder (absolute paths, '..')")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check presets; print every problem")
     val.add_argument("presets", nargs="+")
@@ -161,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fusegraph.runtime.models import add_models_parser
 
     add_models_parser(sub)  # models list / fetch
+    from fusegraph.runtime.batch import add_batch_parser
+
+    add_batch_parser(sub)  # batch: one preset over many files (runtime/batch/)
     add_plugin_commands(sub)
     return ap
 
@@ -169,6 +217,18 @@ PRESET_ARGS = ("preset", "presets")  # the arguments that name graph files, or s
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("fusegraph: stopped", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    from fusegraph.nodes.contract import NodeError
+    from fusegraph.runtime.errors import GraphInvalid
+    from fusegraph.runtime.loader import UsageError
+
     args = build_parser().parse_args(argv)
     for name in PRESET_ARGS:
         value = getattr(args, name, None)
@@ -187,9 +247,6 @@ def main(argv: list[str] | None = None) -> int:
     except NodeError as exc:
         print(f"fusegraph: {exc}", file=sys.stderr)
         return INVALID
-    except KeyboardInterrupt:
-        print("fusegraph: stopped", file=sys.stderr)
-        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -26,14 +26,17 @@ class CompileError(Exception):
 def live_nodes(graph: Graph, taps: tuple[str, ...] = ()) -> list[str]:
     """Nodes with a path to a sink (or to a tapped output), in topological order."""
     keep = {n.id for n in graph.nodes if REGISTRY[n.type].role == "sink"}
-    keep |= {t.split(".", 1)[0] for t in taps if graph.node(t.split(".", 1)[0]) is not None}
-    changed = True
-    while changed:
-        changed = False
-        for l in graph.links:
-            if l.dst_node in keep and l.src_node not in keep:
-                keep.add(l.src_node)
-                changed = True
+    ids = {n.id for n in graph.nodes}
+    keep |= {t.split(".", 1)[0] for t in taps if t.split(".", 1)[0] in ids}
+    feeders: dict[str, list[str]] = {}
+    for l in graph.links:
+        feeders.setdefault(l.dst_node, []).append(l.src_node)
+    todo = list(keep)
+    while todo:  # everything upstream of what is kept: linear in the links
+        for src in feeders.get(todo.pop(), ()):
+            if src not in keep:
+                keep.add(src)
+                todo.append(src)
     return [n for n in topo_order(graph) if n in keep]
 
 

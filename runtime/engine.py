@@ -130,6 +130,7 @@ class Engine:
             self.audio.close()
         self.audio, self._audio_key = path, key
         path.video_sink = self.sinks.get
+        path.plan_only = not open_sinks  # `fusegraph plan`: devices are described, not started
         if self.profile:
             path.trace, path.trace_t0 = self.trace, self._t0
         path.open_sources()
@@ -146,7 +147,8 @@ class Engine:
     def _open_source(self, node_id: str) -> Source:
         spec = REGISTRY[self.graph.node(node_id).type]
         try:
-            ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs)
+            ctx = OpenContext(node_id=node_id, live=self.live, search_dirs=self.search_dirs,
+                              max_texture=self.gpu.max_texture)
             return spec.open(self.params[node_id], ctx)
         except NodeError as exc:
             exc.node = exc.node or node_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fusegraph.nodes.contract import NodeError
+from fusegraph.nodes.contract import NodeError, printable
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,20 @@ class GraphError:
             where += f".{self.port}"
         if self.param:
             where += f" param '{self.param}'"
-        text = f"{where}: {self.message} [{self.code}]"
+        # every part may come from the preset: no control codes, no megabytes (nodes.contract.printable)
+        text = f"{printable(where)}: {printable(self.message, 600)} [{self.code}]"
         if self.received is not None:
-            text += f" (received {self.received!r})"
+            text += f" (received {printable(_short_repr(self.received), 1000)})"
         return text
+
+
+def _short_repr(value: Any) -> str:
+    """repr() of a received value without building megabytes of text for a huge one."""
+    if isinstance(value, str) and len(value) > 200:
+        return repr(value[:200]) + f"... ({len(value)} characters)"
+    if isinstance(value, (list, dict)) and len(value) > 50:
+        return f"<{type(value).__name__} of {len(value)} items>"
+    return repr(value)
 
 
 class GraphInvalid(Exception):

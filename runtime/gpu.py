@@ -81,6 +81,7 @@ class Gpu:
         self.framebuffers = 0
         renderer = self.ctx.info.get("GL_RENDERER", "").lower()
         self.renderer = self.ctx.info.get("GL_RENDERER", "")
+        self.max_texture = int(self.ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
         # llvmpipe's timer queries do not measure real time: time there with glFinish instead.
         self.timers_trustworthy = not any(s in renderer for s in SOFTWARE_RENDERERS)
         self.fences = Fences()  # one per context: the functions act on the current context

@@ -21,6 +21,7 @@ from fusegraph.runtime.compiler import describe
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.errors import FrameTimeout, GraphInvalid
 from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.output_paths import describe_outputs
 from fusegraph.runtime.plan import Pass
 
 FRAME_LIMIT_S = 3.0  # a frame whose GPU work takes longer is a runaway shader (see _run)
@@ -254,7 +255,8 @@ class LiveRunner:
         """The plan as text, made again only when the plan or the audio path is a new one."""
         plan, audio, text = self._plan_text
         if plan is not engine.plan or audio is not engine.audio:
-            parts = (describe(engine.plan), engine.audio.describe() if engine.audio else "")
+            parts = (describe(engine.plan), engine.audio.describe() if engine.audio else "",
+                     describe_outputs(engine.graph))
             text = "\n".join(filter(None, parts))
             self._plan_text = (engine.plan, engine.audio, text)
         return text

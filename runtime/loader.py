@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fusegraph.nodes import REGISTRY
+from fusegraph.nodes.lib.input_files import read_bounded
 from fusegraph.runtime.errors import GraphError, GraphInvalid
 from fusegraph.runtime.graph import NODE_MODELS, Graph, Link
 from fusegraph.runtime.migrate import migrate
@@ -31,11 +32,13 @@ def parse_set(items: list[str]) -> list[tuple[str, str, Any]]:
         target, eq, raw = item.partition("=")
         node, dot, param = target.partition(".")
         if not eq or not dot or not node or not param:
-            raise UsageError(f"--set '{item}': expected node.param=value")
+            raise UsageError(f"--set '{item[:80]}': expected node.param=value")
         try:
-            value = json.loads(raw)
+            value = parse_json(raw)  # the bounds of preset files
         except json.JSONDecodeError:
             value = raw
+        except JsonRefused as exc:
+            raise UsageError(f"--set {target}: {exc}") from None
         out.append((node, param, value))
     return out
 
@@ -45,7 +48,9 @@ def load(path: str, sets: list[str] = ()) -> Graph:
     overrides = parse_set(list(sets))
     doc = migrated(read_document(path), path)
     if overrides:
-        nodes = {n.get("id"): n for n in doc.get("nodes", []) if isinstance(n, dict)}
+        if not isinstance(doc.get("nodes"), list):
+            return _parse(doc, path)  # reports what is wrong with it
+        nodes = {n["id"]: n for n in doc["nodes"] if isinstance(n, dict) and isinstance(n.get("id"), str)}
         missing = [GraphError("unknown_node", "--set names a node that is not in the graph", node=node)
                    for node, _, _ in overrides if node not in nodes]
         if missing:
@@ -70,7 +75,8 @@ def _pydantic_errors(exc: ValidationError, node_id: str | None) -> list[GraphErr
             code, msg = "param_range", e["msg"].lower()
         else:
             code = "param_invalid" if param else "invalid"
-            msg = e["msg"] if param else f"'{'.'.join(loc)}': {e['msg']}"
+            text = e["msg"].removeprefix("Value error, ")  # a validator's own sentence
+            msg = text if param else f"'{'.'.join(loc)}': {text}"
         received = e.get("input") if kind != "missing" else None
         if isinstance(received, dict):
             received = None
@@ -115,7 +121,7 @@ def _parse(doc: dict, source: str) -> Graph:
             continue
         seen.add(node_id)
         kind = raw.get("type")
-        if kind not in NODE_MODELS:
+        if not isinstance(kind, str) or kind not in NODE_MODELS:
             close = difflib.get_close_matches(str(kind), NODE_MODELS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             errors.append(GraphError("unknown_type", f"unknown node type{hint}", node=label, received=kind))
@@ -139,16 +145,14 @@ def _parse(doc: dict, source: str) -> Graph:
         links.append(link)
     # Graph-level checks run on what parsed; links touching unparsed nodes are not reported twice.
     partial = Graph(nodes=nodes, links=[])
-    good_links, link_errors = check_links(partial, links, known_ids={n.get("id") for n in raw_nodes
-                                                                      if isinstance(n, dict)})
+    good_links, link_errors = check_links(partial, links, known_ids=_strings(raw_nodes, "id"))
     errors += link_errors
     partial = Graph(nodes=nodes, links=good_links)
     # Whole-graph problems are reported with the rest, except those that only follow from a
     # problem already reported: an input whose link was refused or whose source did not parse
     # is not also "missing"; a sink (or a node of unknown type) that did not parse still counts.
     linked = {l.dst for l in links}
-    meant = {n.get("type") for n in raw_nodes if isinstance(n, dict)}
-    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in meant if isinstance(t, str))
+    has_sink = any(t not in REGISTRY or REGISTRY[t].role == "sink" for t in _strings(raw_nodes, "type"))
     for err in check_graph(partial):
         if err.code == "missing_input" and f"{err.node}.{err.port}" in linked:
             continue
@@ -162,20 +166,75 @@ def _parse(doc: dict, source: str) -> Graph:
     return partial
 
 
+# A preset is a few kilobytes (a 5000-node graph about 1 MB): these bounds only stop hostile
+# or mistaken input (/dev/zero, a FIFO, a 2 GB file, a 100000-deep nest, a 5000-digit number)
+# from costing unbounded memory, time or a traceback.
+MAX_PRESET_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 32  # arrays/objects inside each other (presets use 5)
+MAX_NUMBER_DIGITS = 64  # a float keeps 17 significant digits; more is no number a param takes
+
+
+class JsonRefused(ValueError):
+    """JSON beyond the bounds: too deep, a number too long."""
+
+
+def _number(kind: type):
+    def parse(text: str):
+        if len(text) > MAX_NUMBER_DIGITS:
+            raise JsonRefused(f"a number of {len(text)} digits (at most {MAX_NUMBER_DIGITS})")
+        return kind(text)
+    return parse
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    todo = [(doc, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            todo += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
+    return False
+
+
+def _strings(raw_nodes: list, key: str) -> set[str]:
+    """The string values of `key` in the raw nodes (any other value, even a dict, is skipped)."""
+    return {n[key] for n in raw_nodes if isinstance(n, dict) and isinstance(n.get(key), str)}
+
+
 def read_document(path: str | os.PathLike) -> Any:
-    """The raw JSON of a preset; file and syntax problems as GraphInvalid."""
+    """The raw JSON of a preset; file, size, syntax and nesting problems as GraphInvalid."""
     path = Path(path)
+
+    def bad(code: str, message: str) -> GraphInvalid:
+        return GraphInvalid([GraphError(code, message)], str(path))
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_PRESET_BYTES, "the preset").decode("utf-8")
     except FileNotFoundError:
-        raise GraphInvalid([GraphError("file", f"preset file '{path}' not found")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraphInvalid([GraphError("file", f"cannot read preset '{path}': {exc}")], str(path)) from None
+        raise bad("file", f"preset file '{path}' not found") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise bad("file", f"cannot read preset '{path}': {reason}") from None
     try:
-        return json.loads(text)
+        return parse_json(text)
     except json.JSONDecodeError as exc:
-        raise GraphInvalid([GraphError("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: "
-                                                 f"{exc.msg}")], str(path)) from None
+        raise bad("json", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except JsonRefused as exc:
+        raise bad("json", f"not a preset: {exc}") from None
+
+
+def parse_json(text: str) -> Any:
+    """JSON within the bounds above (presets, --set values): JSONDecodeError for bad syntax,
+    JsonRefused for what is too deep or too long."""
+    try:
+        doc = json.loads(text, parse_int=_number(int), parse_float=_number(float))
+    except RecursionError:  # deeper than the parser goes: deeper than MAX_DEPTH too
+        doc = None
+    else:
+        if not _depth_over(doc, MAX_DEPTH):
+            return doc
+    raise JsonRefused(f"arrays or objects nested more than {MAX_DEPTH} deep")
 
 
 def load_graph(path: str | os.PathLike) -> Graph:

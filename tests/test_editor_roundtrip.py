@@ -53,7 +53,7 @@ def test_build_run_save_reopen_and_run_headless_to_the_same_output(tmp_path, mon
     headless = tmp_path / "headless.json"
     headless.write_text(json.dumps(doc))
     r = subprocess.run([sys.executable, "-m", "fusegraph.runtime.cli", "run", str(headless), "--frames", str(index + 1),
-                        "--quiet"], capture_output=True, text=True)
+                        "--quiet", "--allow-outside"], capture_output=True, text=True)  # writes into tmp_path
     assert r.returncode == 0, r.stderr
     frame = cv2.cvtColor(cv2.imread(str(tmp_path / f"f{index:05d}.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGBA)
     assert frame.shape == live.shape

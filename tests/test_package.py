@@ -89,7 +89,7 @@ def test_wheel_metadata_is_what_an_index_shows(dist):
     assert meta["Name"] == "fusegraph" and meta["Version"] == project["version"]
     assert meta["License-Expression"] == "MIT" and licence.startswith("MIT License")
     assert meta["Requires-Python"] == ">=3.11"
-    assert set(meta.get_all("Provides-Extra")) >= {"test", "bench"}
+    assert set(meta.get_all("Provides-Extra")) >= {"test", "bench", "ray"}
     assert meta["Description-Content-Type"] == "text/markdown"
     assert meta.get_payload().startswith("# fusegraph")  # the README is the long description
     classifiers = meta.get_all("Classifier")

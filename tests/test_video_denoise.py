@@ -1,6 +1,8 @@
-"""video_denoise and node state (GpuStage.feedback): GPU against the numpy reference over
-sequences, fused == unfused, PSNR gain on a noisy pattern, no smear on a moving edge, cut reset,
-state kept across edits, GPU objects constant over frames."""
+"""video_denoise and node state (GpuStage.feedback): each GPU stage against the numpy reference
+(random and real images), whole sequences against it, fused == unfused; the noise estimate on
+Gaussian and sensor noise; denoising with the defaults (no cut taken for noise, PSNR gain, the
+moving region never worse than the input, no smear on a moving edge); cut reset; state kept
+across edits; GPU objects constant over frames."""
 from __future__ import annotations
 
 import sys
@@ -16,17 +18,12 @@ from fusegraph.runtime.errors import GraphInvalid
 from fusegraph.runtime.loader import parse_graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.denoise_clips import gaussian, pan_zoom_clip, sensor  # noqa: E402
 from benchmarks.video_denoise import (  # noqa: E402
     array_engine, denoise_doc, edges, moving_bar, pattern_frames, psnr, run_frames, smear,
 )
 
-# The output is the half-float state read back and rounded to 8 bits; the reference models the
-# 8-bit difference images and the half-float state. What it does not model: the sampler filters
-# the half-size 8-bit difference image in fixed point (k moves by ~0.02, the output by ~0.2 of a
-# step where prev and cur differ by the noise), float32 vs float64 maths, GL's float -> half
-# rounding. Measured: ~10% of the values one step off, a few two steps (the state carries the
-# differences on, times k <= 0.95); more than one step off stays under 0.1% of the values.
-TOL = 2
+STAGES = ("lowres", "stats", "noise", "sigma_map", "block_motion", "motion")  # by stage index
 
 
 def noisy_sequence(base: np.ndarray, n: int, sigma: float, seed: int, shift_at: int | None = None,
@@ -51,45 +48,91 @@ def reference_u8(frames: list[np.ndarray], params: dict) -> list[np.ndarray]:
     return [np.floor(np.clip(o, 0, 1) * 255 + 0.5).astype(int) for o in outs]
 
 
-def assert_sequence_close(got: list[np.ndarray], want: list[np.ndarray], tol: int = TOL):
-    for i, (g, w) in enumerate(zip(got, want)):
-        err = np.abs(g.astype(int) - w)
-        assert err.max() <= tol, f"frame {i}: max error {err.max()}/255 at {np.unravel_index(err.argmax(), err.shape)}"
-        assert (err > 1).mean() < 0.001, f"frame {i}: {(err > 1).mean():.4f} of the values off by more than 1"
+def gpu_stages(engine) -> dict:
+    """The node's values of the frame just run, as the reference holds them (float64): the
+    stages by name, and the state written ("state")."""
+    out = {}
+    for v in engine.plan.values:
+        if v.node != "dn" or not v.texture or v.state == "out":
+            continue
+        a = engine.gl.read(v)
+        a = a.astype(np.float64) / 255.0 if a.dtype == np.uint8 else a.astype(np.float64)
+        if v.state == "prev":  # after the frame, the texture read as @prev next: this frame's state
+            out["state"] = a
+        elif v.stage < len(STAGES):
+            out[STAGES[v.stage]] = a
+    return out
 
 
-@pytest.mark.parametrize("params", [
-    {"sigma": 8.0}, {"sigma": 12.0, "strength": 0.95, "spatial": 0.5}, {"sigma": 4.0, "strength": 0.5, "spatial": 1.0},
-])
-@pytest.mark.parametrize("size", [(64, 48), (61, 37)])  # an odd size: clamped blocks, inexact resampling
-def test_matches_reference_on_random_frames(gpu, params, size):
+@pytest.mark.parametrize("params", [{}, {"sigma": 12.0, "strength": 0.95, "spatial": 0.5}])
+@pytest.mark.parametrize("size", [(64, 48), (61, 37)])  # an odd size: clamped blocks and edges
+def test_each_stage_matches_the_reference_on_random_frames(gpu, params, size):
     rng = np.random.default_rng(5)
     w, h = size
     base = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     other = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    frames = noisy_sequence(base, 8, params["sigma"], seed=1, shift_at=4, cut_to=other, cut_at=6)
-    assert_sequence_close(run_frames(frames, params, gpu), reference_u8(frames, params))
+    frames = noisy_sequence(base, 8, 8.0, seed=1, shift_at=4, cut_to=other, cut_at=6)
+    _check_stages(gpu, frames, params, None)  # random frames: a cut to another is not sure
 
 
-@pytest.mark.parametrize("params", [{"sigma": 8.0}, {"sigma": 8.0, "spatial": 0.7}])
-def test_matches_reference_on_a_photo_with_noise(gpu, astronaut, params):
-    base = astronaut[::2, ::2].copy()  # 256x256 of a real photograph
-    frames = noisy_sequence(base, 7, 8.0, seed=2, shift_at=4)
-    got = run_frames(frames, params, gpu)
-    want = reference_u8(frames, params)
-    assert_sequence_close(got, want)
-    # and it denoises: the last frame is nearer the clean photo than its input
-    clean = np.concatenate([base, np.full(base.shape[:2] + (1,), 255, np.uint8)], -1)
-    assert psnr(got[3], clean) > psnr(frames[3], base) + 2.0
+def test_each_stage_matches_the_reference_on_a_panning_photo(gpu, astronaut):
+    frames = noisy_sequence(astronaut[::2, ::2].copy(), 7, 10.0, seed=2, shift_at=3)
+    _check_stages(gpu, frames, {})
 
 
-@pytest.mark.parametrize("spatial", [0.0, 0.6])
-def test_fused_output_equals_unfused(gpu, astronaut, spatial):
-    """With a colour grade after it (thin: it fuses into the blend's pass)."""
+def _check_stages(gpu, frames, params, cuts: tuple[int, ...] | None = ()):
+    """Each stage of the reference, given the GPU's inputs of that stage, gives the GPU's result:
+    the 8-bit values exactly (one step where a float rounding sits on a tie), the motion to a
+    1/256 of a quarter pixel, the state within a quarter of a step."""
+    p = vd.VideoDenoiseParams(**params)
+    engine = array_engine(frames, params, gpu)
+    prev = None
+    try:
+        for i, frame in enumerate(frames):
+            assert engine.process(i)
+            g = gpu_stages(engine)
+            cur = to_float(frame)
+            size = cur.shape[1::-1]
+            want = {
+                "lowres": vd.lowres_reference(cur, prev),
+                "stats": vd.stats_reference(cur),
+                "noise": vd.to_8bit(vd.noise_stage(p, [g["stats"]], size)),
+                "sigma_map": vd.sigma_reference(g["stats"], g["noise"]),
+            }
+            for name, w in want.items():
+                err = np.abs(g[name] - w) * 255
+                assert err.max() <= 1.0 + 1e-6 and (err > 0.5).mean() <= 0.05, (i, name, err.max())
+            for name, w in (("block_motion", vd.motion_reference(g["lowres"], g["sigma_map"])),
+                            ("motion", vd.global_stage(p, g["lowres"], g["block_motion"], g["sigma_map"]))):
+                (vg, eg, sg), (vw, ew, sw) = vd.decode_motion(g[name]), vd.decode_motion(w)
+                assert np.abs(vg - vw).max() <= 1.01 / 256 and np.abs(eg - ew).max() <= 1 and np.abs(sg - sw).max() <= 1, (i, name)
+            restart = vd.decide_restart(p, g["lowres"], g["block_motion"], g["sigma_map"])
+            assert np.all(g["motion"][..., 3] == float(restart)), i  # every block carries it
+            if cuts is not None:  # (random frames are all noise to the estimate: there with a set sigma)
+                assert restart == (i == 0 or i in cuts), i
+            state = vd.main_reference(cur, prev, g["motion"], g["sigma_map"], p).astype(np.float16)
+            assert np.abs(g["state"] - state).max() * 255 <= 0.5, i
+            prev = g["state"]
+    finally:
+        engine.close()
+
+
+def test_the_sequence_matches_the_reference_on_a_photo(gpu, astronaut):
+    """Run alone, GPU and reference part only by float roundings (the half-float state, float32
+    against float64), which the recursion carries on: almost all values within a step."""
+    frames = noisy_sequence(astronaut[::2, ::2].copy(), 7, 8.0, seed=2)
+    got = run_frames(frames, {}, gpu)
+    for i, (g, w) in enumerate(zip(got, reference_u8(frames, {}))):
+        err = np.abs(g.astype(int) - w)
+        assert (err > 1).mean() < 0.005 and np.percentile(err, 99.9) <= 3, (i, err.max(), (err > 1).mean())
+
+
+def test_fused_output_equals_unfused(gpu, astronaut):
+    """With a colour grade after it (thin: it fuses into the main pass)."""
     frames = noisy_sequence(astronaut[::2, ::2].copy(), 6, 10.0, seed=3, shift_at=3)
     outs = {}
     for fuse in (True, False):
-        engine = array_engine(frames, {"sigma": 10.0, "spatial": spatial}, gpu, fuse)
+        engine = array_engine(frames, {}, gpu, fuse)
         engine.set_graph(_with_grade(engine))
         try:
             outs[fuse] = []
@@ -97,8 +140,8 @@ def test_fused_output_equals_unfused(gpu, astronaut, spatial):
                 assert engine.process(i)
                 outs[fuse].append(np.array(engine.sinks["view"].last, dtype=int))
             if fuse:
-                blend = next(p for p in engine.plan.passes if any(m.stage.fn == "fg_denoise_blend" for m in p.members))
-                assert [m.node for m in blend.members][-1] == "grade"  # the grade fused into the blend's pass
+                main = next(p for p in engine.plan.passes if any(m.stage.fn == "fg_denoise_main" for m in p.members))
+                assert [m.node for m in main.members][-1] == "grade"  # the grade fused into the main pass
         finally:
             engine.close()
     for a, b in zip(outs[True], outs[False]):
@@ -106,22 +149,82 @@ def test_fused_output_equals_unfused(gpu, astronaut, spatial):
 
 
 def _with_grade(engine):
-    src = engine.graph
     w, h = engine.sources["src"].info.size
-    d = denoise_doc({"sigma": 10.0, "spatial": src.node("dn").params.spatial}, (w, h), frames=6)
+    d = denoise_doc({}, (w, h), frames=6)
     d["nodes"].insert(2, {"id": "grade", "type": "color", "params": {"saturation": 1.3, "contrast": 1.1}})
     d["links"] = [{"from": "src.out", "to": "dn.in"}, {"from": "dn.out", "to": "grade.in"},
                   {"from": "grade.out", "to": "view.in"}]
     return parse_graph(d)
 
 
-@pytest.mark.parametrize("params", [{"sigma": 10.0}, {"sigma": 10.0, "spatial": 0.5}])
-def test_psnr_gain_on_a_noisy_moving_pattern(gpu, params):
+@pytest.mark.parametrize("sigma,tol", [(3.0, 0.7), (10.0, 0.25), (20.0, 0.15)])
+def test_the_noise_level_is_measured_from_the_frame(gpu, astronaut, sigma, tol):
+    """Gaussian noise on a real photo (a texture-rich one): the GPU's statistics give the level
+    within 15-25% (at 3 levels the photo's fine texture adds up to 60% more)."""
+    noisy = gaussian([astronaut], sigma, seed=4)
+    engine = array_engine(noisy, {}, gpu)
+    try:
+        engine.process(0)
+        stats = gpu_stages(engine)["stats"]
+    finally:
+        engine.close()
+    est = vd.noise_level(vd.VideoDenoiseParams(), stats, (512, 512))
+    assert np.all(np.abs(est[2:-1] / sigma - 1) < tol), est  # the dark bins hold clipped noise
+
+
+def test_the_noise_level_follows_brightness_for_sensor_noise(astronaut):
+    """Shot noise in linear light, gamma-encoded: strong in the shadows, weak in the lights. The
+    estimate per bin matches the noise measured on flat patches of that brightness."""
+    est = vd.noise_level(vd.VideoDenoiseParams(), vd.stats_reference(to_float(sensor([astronaut], seed=4)[0])),
+                         (512, 512))
+    levels = (np.arange(vd.NBINS) + 0.5) * 256 / vd.NBINS
+    true = np.array([np.std(sensor([np.full((64, 64, 3), round(v), np.uint8)], seed=5)[0].astype(float)) for v in levels])
+    assert est[1, 1] > 1.2 * est[6, 1]
+    assert np.all(np.abs(est[1:7, 1] / true[1:7] - 1) < 0.25), (est[:, 1], true)
+
+
+def test_a_number_overrides_the_measured_level():
+    stats = np.zeros((4, 8, 4))
+    assert np.all(vd.noise_level(vd.VideoDenoiseParams(sigma=7.0), stats, (64, 64)) == 7.0)
+
+
+@pytest.mark.parametrize("noise", ["sigma20", "sensor"])
+def test_noise_alone_never_restarts_and_the_defaults_denoise(gpu, noise):
+    """The issue's failure: at 20/255 or with sensor noise the old cut test took every frame for
+    a cut. A pan and zoom over a photo with a fast disc: no cut, a large gain, and the moving
+    disc itself better than the input."""
+    clip = pan_zoom_clip("coffee", (256, 144), 12)
+    noisy = gaussian(clip.clean, 20.0, 1) if noise == "sigma20" else sensor(clip.clean, seed=2)
+    p = vd.VideoDenoiseParams()
+    prev = None
+    for i, f in enumerate(noisy):
+        prev, inter = vd.step_reference(to_float(f), prev, p)
+        assert inter["restart"] == (1.0 if i == 0 else 0.0), i
+    outs = run_frames(noisy, {}, gpu)
+    gain = np.mean([psnr(o, c) - psnr(n, c) for o, n, c in zip(outs[4:], noisy[4:], clip.clean[4:])])
+    assert gain > 4.5, gain
+    for o, n, c, m in list(zip(outs, noisy, clip.clean, clip.moving))[4:]:
+        assert _mse(o, c, m) < _mse(n, c, m)
+
+
+def test_a_clean_clip_passes_nearly_unchanged(gpu):
+    """No noise, little harm: what the estimate takes for noise is the photo's finest texture
+    (40 dB on this downscaled, sharp clip; 48 dB on the 640x360 one)."""
+    clip = pan_zoom_clip("astronaut", (256, 144), 8)
+    outs = run_frames(clip.clean, {}, gpu)
+    assert min(psnr(o, c) for o, c in zip(outs, clip.clean)) > 38.0
+
+
+def _mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.mean((a[..., :3][mask].astype(float) - b[..., :3][mask]) ** 2))
+
+
+def test_psnr_gain_on_a_noisy_moving_pattern(gpu):
     """The pattern source's own sensor noise (seeded per frame) against the clean pattern: the
     person sways, the wall pans, the frame code and marker change every frame."""
     clean = pattern_frames((480, 270), 24, 0.0)
     noisy = pattern_frames((480, 270), 24, 10.0 / 255)
-    outs = run_frames(noisy, params, gpu)
+    outs = run_frames(noisy, {}, gpu)
     before = np.mean([psnr(n, c) for n, c in zip(noisy[8:], clean[8:])])
     after = np.mean([psnr(o, c) for o, c in zip(outs[8:], clean[8:])])
     assert after - before >= 4.0, (before, after)
@@ -129,63 +232,68 @@ def test_psnr_gain_on_a_noisy_moving_pattern(gpu, params):
 
 def test_a_moving_edge_is_not_smeared(gpu):
     clean, noisy = moving_bar((320, 64), 20, 6.0, 10.0)
-    s = smear(run_frames(noisy, {"sigma": 10.0}, gpu), clean)
+    s = smear(run_frames(noisy, {}, gpu), clean)
     assert s["position_px"] <= 1.0 and s["widening_px"] <= 1.0, s
-    # the measure sees smear when there is some: a noise level set far too high takes the bar's
-    # motion for noise and drags its edges
-    dragged = smear(run_frames(noisy, {"sigma": 64.0, "strength": 0.9}, gpu), clean)
+    # the measure sees smear when there is some: each frame mixed with the last two (a ghost)
+    ghost = [np.mean(clean[max(0, i - 2):i + 1], axis=0).astype(np.uint8) for i in range(len(clean))]
+    dragged = smear(ghost, clean)
     assert dragged["widening_px"] > 3.0 or dragged["position_px"] > 3.0, dragged
     assert dragged["edge_mae"] > 2 * s["edge_mae"]
 
 
 def test_a_cut_resets_the_state_also_where_the_two_shots_are_alike(gpu, astronaut):
-    """After a hard cut the output is the new frame at once, also in the dark regions both shots
-    share, where a per-pixel motion test alone would let the old shot through."""
+    """After a hard cut the output is the new frame at once (smoothed), also in the dark regions
+    both shots share, where a per-pixel motion test alone would let the old shot through; from
+    there on it is what a run that began at the cut gives."""
     a = (astronaut[::2, ::2] * 0.35).astype(np.uint8)  # a dark shot
     b = np.ascontiguousarray(astronaut[::-2, ::2])  # the next: 70% of the frame another picture,
     low = int(0.7 * a.shape[0])
     b[low:] = np.clip(a[low:].astype(int) + 6, 0, 255)  # the rest dark like before, 6 levels brighter
     frames = [a] * 6 + [b] * 3
     got = run_frames(frames, {"sigma": 8.0}, gpu)
-    rgba_b = np.concatenate([b, np.full(b.shape[:2] + (1,), 255, np.uint8)], -1)
-    assert np.array_equal(got[6], rgba_b)  # the cut frame: exactly the new shot
-    # without the cut (it would need the whole frame to change) the old shot leaks into the dark part
+    fresh = run_frames(frames[6:], {"sigma": 8.0}, gpu)  # the new shot on a fresh state
+    for g, f in zip(got[6:], fresh):  # the cut frame and all after it: as if the run began there
+        assert np.array_equal(g, f)
+    fresh = fresh[0]
+    # without the cut (it would need the whole frame to change) the old shot leaks into the dark
+    # part, where the change is within the (set) noise level
     kept = run_frames(frames, {"sigma": 8.0, "cut": 1.0}, gpu)
-    assert np.abs(kept[6][low:].astype(int) - rgba_b[low:]).mean() > 3
+    assert np.abs(kept[6][low:].astype(int) - fresh[low:]).mean() > 1.5
 
 
-def test_state_survives_uniform_and_shape_preserving_edits(gpu):
+def test_state_survives_edits(gpu):
+    """Every param is a uniform or read by the CPU stage: an edit keeps plan and state; a
+    recompile (a node added after it) keeps the state too."""
     frames = pattern_frames((96, 64), 10, 8.0 / 255)
-    params = {"sigma": 8.0}
-    engine = array_engine(frames, params, gpu)
+    engine = array_engine(frames, {}, gpu)
     try:
         for i in range(4):
             engine.process(i)
         plan, state = engine.plan, engine.states["dn"][1]
-        engine.set_param("dn", "strength", 0.6)  # a uniform: same plan, same state
+        engine.set_param("dn", "strength", 0.6)
+        engine.set_param("dn", "sigma", 6.0)
         engine.process(4)
         assert engine.plan is plan and engine.states["dn"][1] is state
         got = [np.array(engine.sinks["view"].last)]
-        engine.set_param("dn", "spatial", 0.5)  # a new stage: a new plan, the state (same shape) kept
+        engine.set_graph(_with_grade(engine))
         engine.process(5)
         assert engine.plan is not plan and engine.states["dn"][1] is state
-        got.append(np.array(engine.sinks["view"].last))
     finally:
         engine.close()
-    p = vd.VideoDenoiseParams(**params)
+    p = vd.VideoDenoiseParams()
     prev = None
-    want = []
-    for i in range(6):
-        p = p.model_copy(update={"strength": 0.6} if i == 4 else {"spatial": 0.5} if i == 5 else {})
+    for i in range(5):
+        p = p.model_copy(update={"strength": 0.6, "sigma": 6.0} if i == 4 else {})
         prev, _ = vd.step_reference(to_float(frames[i]), prev, p)
-        want.append(np.floor(np.clip(prev, 0, 1) * 255 + 0.5).astype(int))
-    assert_sequence_close(got, want[4:])
+    want = np.floor(np.clip(prev, 0, 1) * 255 + 0.5).astype(int)
+    err = np.abs(got[0].astype(int) - want)
+    assert (err > 1).mean() < 0.02 and np.percentile(err, 99.9) <= 4, (err > 1).mean()
 
 
 def test_gpu_objects_stay_constant_over_frames_and_state_is_freed(gpu):
     frames = pattern_frames((64, 48), 30, 0.03)
     before = (gpu.textures, gpu.framebuffers)
-    engine = array_engine(frames, {"sigma": 8.0, "spatial": 0.3}, gpu)
+    engine = array_engine(frames, {}, gpu)
     counts = []
     for i in range(30):
         engine.process(i)
@@ -203,21 +311,22 @@ def test_plan_stages_and_passes():
         return compile_graph(parse_graph(denoise_doc(params, (1280, 720))),
                              {"src": SourceInfo((1280, 720), 30.0, 10)}, fuse=fuse)
 
-    temporal = plan({"sigma": 8.0})
-    assert [p.name for p in temporal.passes] == ["pass0:dn.diff", "pass1:dn.blocks", "pass2:dn.blend+dn.out"]
-    assert temporal.passes[0].size == (640, 360) and temporal.passes[1].size == (40, 23)
-    assert temporal.transfer_bytes()[1] - 1280 * 720 * 4 == 40 * 23  # read back: the sink (8-bit), the blocks
-    assert not any(m.stage.fn == "fg_denoise_spatial" for p in temporal.passes for m in p.members)
-    spatial = plan({"sigma": 8.0, "spatial": 0.5})
-    assert [m.stage.fn for m in spatial.passes[-1].members] == ["fg_denoise_spatial", "fg_denoise_blend", "fg_denoise_out"]
-    assert len(plan({"sigma": 8.0, "spatial": 0.5}, fuse=False).passes) == 5
-    prev, out = spatial.states["dn"]
+    fused = plan({})
+    assert [p.name for p in fused.passes] == ["pass0:dn.lowres", "pass1:dn.stats", "pass2:dn.sigma",
+                                              "pass3:dn.motion", "pass4:dn.main+dn.out"]
+    assert [p.size for p in fused.passes] == [(320, 180), (160, 45), (80, 45), (80, 45), (1280, 720)]
+    # read back: the sink (8-bit); for the CPU stages the statistics, the quarter-size luma, the
+    # vectors and the noise map
+    assert fused.transfer_bytes()[1] - 1280 * 720 * 4 == (160 * 45 + 320 * 180 + 80 * 45 * 2) * 4
+    assert len(plan({}, fuse=False).passes) == 6
+    prev, out = fused.states["dn"]
     assert prev.dtype == out.dtype == "f2" and prev.slot == out.slot == -1  # not pooled
-    assert [v.dtype for v in spatial.passes[-1].outputs] == ["f2", "f1"]  # the state, the output for the sink
-    assert "state   dn:" in describe(spatial)
+    assert [v.dtype for v in fused.passes[-1].outputs] == ["f2", "f1"]  # the state, the output for the sink
+    assert "state   dn:" in describe(fused)
 
 
-@pytest.mark.parametrize("param,value", [("sigma", 0.0), ("strength", 1.0), ("spatial", -0.1), ("cut", 0.0)])
+@pytest.mark.parametrize("param,value", [("sigma", 0.0), ("sigma", "loud"), ("strength", 1.0), ("spatial", -0.1),
+                                         ("cut", 0.0)])
 def test_bad_params_are_reported(param, value):
     doc = denoise_doc({param: value}, (64, 48))
     with pytest.raises(GraphInvalid) as info:

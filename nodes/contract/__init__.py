@@ -3,7 +3,8 @@
 
 Node modules import from here; the runtime reads these declarations and nothing else of a node.
 """
-from fusegraph.nodes.contract.declare import NodeError, NodeSpec, Params, Port, Role, path_field
+from fusegraph.nodes.contract.declare import (MAX_TEXTURE, PIXEL_BUDGET, NodeError, NodeSpec, Params, Port, Role,
+                                              path_field, printable)
 from fusegraph.nodes.contract.io import (AudioFormat, AudioProcessor, AudioSource, EndOfStream, OpenContext, Sink,
                                          Source, SourceInfo)
 from fusegraph.nodes.contract.shaders import ShaderSource
@@ -12,6 +13,7 @@ from fusegraph.nodes.contract.types import CONVERSIONS, TYPES, PortType, PortTyp
 
 __all__ = [
     "AudioFormat", "AudioProcessor", "AudioSource", "Body", "CONVERSIONS", "Constant", "CpuStage", "EndOfStream",
-    "GpuStage", "Incoming", "NodeError", "NodeSpec", "OpenContext", "Params", "Port", "PortType", "PortTypeName",
-    "Role", "ShaderSource", "Sink", "Size", "Source", "SourceInfo", "TYPES", "Uniform", "convert", "path_field",
+    "GpuStage", "Incoming", "MAX_TEXTURE", "NodeError", "NodeSpec", "OpenContext", "PIXEL_BUDGET", "Params", "Port",
+    "PortType", "PortTypeName", "Role", "ShaderSource", "Sink", "Size", "Source", "SourceInfo", "TYPES", "Uniform",
+    "convert", "path_field", "printable",
 ]

@@ -20,6 +20,23 @@ if TYPE_CHECKING:
 
 Role = Literal["source", "sink", "thin", "thick", "cpu", "audio"]
 
+MAX_TEXTURE = 16384  # GL_MAX_TEXTURE_SIZE of most GPUs; the engine passes its GPU's own
+PIXEL_BUDGET = 50_000_000  # the largest picture read: 8192x6104, 200 MB as RGBA (nodes/lib/input_files.py)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
+
+
+def printable(value: Any, limit: int = 200) -> str:
+    """Text from a preset or file made safe to print in a one-line message: control characters
+    (terminal escapes, NUL, newlines) shown as \\xNN, and cut to about `limit` characters (a
+    value of megabytes is not echoed)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:  # cut in the middle: a message's reason is at its end
+        half = limit // 2
+        text = f"{text[:half]}...({len(text)} characters)...{text[-half:]}"
+    return text.translate(_CONTROL)
+
 
 class NodeError(Exception):
     """A user-facing failure of one node (missing file, bad frame, no device)."""
@@ -38,7 +55,8 @@ class NodeError(Exception):
         where = self.node or ""
         if self.port:
             where += f".{self.port}"
-        return f"{where}: {self.message}" if where else self.message
+        message = printable(self.message, 600)
+        return f"{printable(where)}: {message}" if where else message
 
 
 def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -> Any:
@@ -47,9 +65,11 @@ def path_field(default: str = "", *, kind: str, save: bool = False, **kw: Any) -
 
 
 class Params(BaseModel):
-    """Base of every node's params model: unknown keys are errors, values are checked on assignment."""
+    """Base of every node's params model: unknown keys are errors, values are checked on assignment,
+    NaN and infinity are refused (JSON's NaN/Infinity, 1e999): no param means them, and one would
+    pass every range check only to poison a frame."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

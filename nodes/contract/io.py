@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from fusegraph.nodes.contract.declare import MAX_TEXTURE
 from fusegraph.nodes.contract.stages import Size
 from fusegraph.nodes.contract.types import PortTypeName as PortType
 
@@ -82,6 +83,7 @@ class AudioSource:
     format: AudioFormat
     frames: int | None = None  # samples in all, when known (a file); None for a device or a loop
     device: bool = False  # paced by a device's clock (read() waits for it); else by ours, live
+    missing: str | None = None  # a planning stand-in for a device that is not there: why
     overruns: int = 0  # blocks the device delivered that we had no room for (live)
 
     def read(self, n: int) -> np.ndarray:
@@ -106,8 +108,9 @@ class AudioProcessor:
     def flush(self) -> np.ndarray:
         return np.zeros((0, 1), np.float32)
 
-    def set_params(self, params: Any) -> None:
-        """A param edit while running (live): take the new values without a restart."""
+    def set_params(self, params: Any) -> bool | None:
+        """A param edit while running (live): take the new values without a restart, or return
+        False when they need one (the stream is then rebuilt)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class OpenContext:
     audio: AudioFormat | None = None  # sinks with an audio input: what arrives there
     live: bool = False
     search_dirs: tuple[str, ...] = ()  # where relative input paths are looked for after the CWD
+    max_texture: int = MAX_TEXTURE  # sources: the GPU's largest texture side (GL_MAX_TEXTURE_SIZE)
+    # only planning (`fusegraph plan`): a device source need not start; one that is missing may
+    # answer with a stand-in whose `missing` says why, so the rest of the graph is still planned
+    plan_only: bool = False
 
     def find_input(self, path: str) -> str:
         """A relative input file: the current directory first, then next to the preset."""

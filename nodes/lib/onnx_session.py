@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 from fusegraph.nodes.lib.lazy import onnxruntime as ort
 
-from fusegraph.nodes.lib.model_registry import resolve
+from fusegraph.nodes.lib.model_registry import KNOWN, ModelInfo, resolve
 from fusegraph.nodes.contract import NodeError
 
 PREFERRED = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CoreMLExecutionProvider",
@@ -32,13 +32,34 @@ class Model:
         # no busy-waiting between runs: the GPU passes and the encoder want those cores
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
+        known = KNOWN.get(name.strip())
+        refetch = f"; run `fusegraph models fetch --force {known.name}`" if known else ""
         try:
             self.session = ort.InferenceSession(path, opts, providers=providers())
         except Exception as exc:  # onnxruntime raises its own types for bad files
-            raise NodeError(f"model '{name}' ({path}) cannot be loaded: {str(exc).splitlines()[0]}") from None
+            raise NodeError(f"model '{name}' ({path}) cannot be loaded: {str(exc).splitlines()[0]}{refetch}") from None
         self.inputs = self.session.get_inputs()
         self.outputs = self.session.get_outputs()
+        if known:  # a cached file is the model its name says, or it is replaced, not run
+            if why := self._not_as_fetched(known):
+                raise NodeError(f"cached model '{name}' ({path}) is not the one fetched as '{name}': {why}{refetch}")
+        if not self.inputs or self.inputs[0].type != "tensor(float)":
+            got = self.inputs[0].type if self.inputs else "nothing"
+            raise NodeError(f"model '{name}' takes {got} as input; the neural_net node feeds a float32 image "
+                            f"tensor (tensor(float))")
         self.lock = threading.Lock()
+
+    def _not_as_fetched(self, info: ModelInfo) -> str | None:
+        """Why this session is not the model `fusegraph models fetch` made for `info`, or None:
+        its recorded source hash, then its input and output shapes."""
+        recorded = self.session.get_modelmeta().custom_metadata_map.get("source_sha256")
+        if recorded != info.source.sha256:
+            return "its recorded source hash differs" if recorded else "it records no source hash"
+        shapes = (tuple(self.inputs[0].shape) if self.inputs else None,
+                  tuple(self.outputs[info.output_index].shape) if len(self.outputs) > info.output_index else None)
+        if shapes != (info.input_shape, info.output_shape):
+            return f"its input/output shapes are {shapes}, expected {(info.input_shape, info.output_shape)}"
+        return None
 
     def _shape(self, shape) -> str:
         return "x".join(str(d) if isinstance(d, int) else "?" for d in shape)

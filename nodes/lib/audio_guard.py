@@ -1,0 +1,113 @@
+"""Do no harm: ease a denoiser off where the speech is already clean; keep its floor for steady noise.
+
+A denoiser always changes some speech along with the noise it takes out; on noisy input that
+is a good trade, on clean input it is pure loss (PESQ and STOI fall below the untouched
+input's). ``SnrGuard`` estimates the stream's SNR with the model as voice detector: a frame the
+model takes down by more than 10 dB counts as noise, one it keeps at least half of as speech;
+the input powers of each are averaged over the last seconds. That is right on any noise the
+model knows, impulsive (typing) included, but it cannot tell clean speech the model partly
+takes for noise (synthetic voices: espeak's fricatives) from noisy speech; so a second, blunt
+test: when the quietest 10 ms of the last 2 s is digital silence, nothing is noisy, and the
+estimate is infinite. From `lo_db` to `hi_db` the output moves from the model's to the
+(delayed) input. The ranges are the models' own (measured with benchmarks/audio_quality.py):
+RNNoise costs speech quality from about 20 dB SNR up, DeepFilterNet3 only on near-clean input.
+
+Model-agnostic (it sees only the core's input and output), per channel, no look-ahead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FRAME = 480
+RATE = 48000
+SILENT = 1e-10  # frame power below this (-100 dBFS) is digital silence: noise of power zero
+
+
+class SnrGuard:
+    BLOCK = 25  # frames per block of the minimum search (0.25 s)
+    BLOCKS = 8  # blocks searched (2 s)
+
+    def __init__(self, lo_db: float, hi_db: float, tau_s: float = 3.0):
+        self.lo, self.hi = lo_db, hi_db
+        self.lam = float(np.exp(-FRAME / (tau_s * RATE)))
+        self.down = float(np.exp(-FRAME / (0.05 * RATE)))  # towards the model's output: at once
+        self.up = float(np.exp(-FRAME / (0.15 * RATE)))  # towards the input: smoothly, no pumping
+        self.reset()
+
+    def reset(self) -> None:
+        self.speech = [0.0, 0.0]  # averaged power, weight (the average starts from nothing)
+        self.noise = [0.0, 0.0]
+        self.minima: list[float] = []  # the quietest frame of each finished block
+        self.block_min = np.inf
+        self.block_n = 0
+        self.share = 1.0  # untouched input until the model has judged a frame
+        self.snr_db = None
+
+    def _add(self, acc: list[float], p: float) -> None:
+        acc[0] = self.lam * acc[0] + (1 - self.lam) * p
+        acc[1] = self.lam * acc[1] + (1 - self.lam)
+
+    def _quietest(self, p: float) -> float:
+        """The lowest frame power of the last 2 s (in blocks, so it costs nothing per frame)."""
+        self.block_min = min(self.block_min, p)
+        self.block_n += 1
+        if self.block_n == self.BLOCK:
+            self.minima = (self.minima + [self.block_min])[-self.BLOCKS:]
+            self.block_min, self.block_n = np.inf, 0
+        return min(self.minima + [self.block_min])
+
+    def update(self, p_dry: float, p_wet: float) -> float:
+        """p_dry, p_wet: the powers of one output frame before and after the model; returns the
+        dry share."""
+        if p_dry < SILENT or p_wet < 0.1 * p_dry:
+            self._add(self.noise, p_dry if p_dry >= SILENT else 0.0)
+        elif p_wet > 0.5 * p_dry:
+            self._add(self.speech, p_dry)
+        if self._quietest(p_dry) < SILENT:
+            self.snr_db = np.inf  # digital silence within the last 2 s: no noise at all
+        elif self.noise[1] > 0 and self.speech[1] > 0:
+            speech, noise = self.speech[0] / self.speech[1], self.noise[0] / self.noise[1]
+            self.snr_db = 10.0 * np.log10(max(speech - noise, 1e-20) / max(noise, 1e-20))
+        elif self.noise[1] > 0:
+            self.snr_db = -np.inf  # only noise so far
+        if self.snr_db is None:
+            target = 1.0  # only speech so far: nothing says it is noisy
+        else:
+            target = float(np.clip((self.snr_db - self.lo) / (self.hi - self.lo), 0.0, 1.0))
+        k = self.down if target < self.share else self.up
+        self.share = k * self.share + (1 - k) * target
+        return self.share
+
+
+class TransientFloor:
+    """The attenuation floor for steady noise only.
+
+    The floor mixes a trace of the input back under the model's output (limit_db): on steady
+    noise that keeps the room's tone and sounds (and scores) better than silence, but a loud
+    transient the model took out (a keystroke, a knock) comes back with it, `limit_db` down and
+    still plainly there. So the floor is scaled per frame by how much more the model removed in this
+    frame than it steadily removes (a minimum-tracked level): sqrt(steady / now), at most 1,
+    ramped across the frame so it never clicks.
+    """
+
+    RISE = 10 ** (3.0 / 10 / 100)  # the steady level may rise by 3 dB a second
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.steady = None
+        self.scale = 1.0
+
+    def update(self, p_dry: float, p_removed: float) -> np.ndarray | float:
+        """p_dry: an output frame's power before the model, p_removed: the power of what it took
+        out; returns the factor on the floor's dry share, per sample (or a float while it holds)."""
+        now = p_removed
+        if now < SILENT or p_dry < SILENT:
+            return self.scale  # nothing came in (digital silence, the delay line filling): no news
+        self.steady = now if self.steady is None else min(now, self.steady * self.RISE)
+        new = min(1.0, float(np.sqrt(self.steady / now)))
+        old, self.scale = self.scale, new
+        if old == new:
+            return new
+        return old + (new - old) * (np.arange(FRAME, dtype=np.float32) + 1) / FRAME
