@@ -72,6 +72,7 @@ class Engine:
     # ---- life cycle ------------------------------------------------------------------
     def open(self, sinks: bool = True) -> None:
         """Open sources, compile, open sinks (sinks=False: only plan, e.g. `fusegraph plan`)."""
+        self.gpu.make_current()  # another context may have been made current on this thread since
         try:
             self._sync(open_sinks=sinks)
         except BaseException:
@@ -214,6 +215,7 @@ class Engine:
 
     def close(self, ok: bool = True) -> None:
         """ok: finalise outputs; not ok (a failure): discard partial outputs."""
+        self.gpu.make_current()
         errors = []
         if self.audio is not None:
             self.audio.stop()
@@ -297,6 +299,7 @@ class Engine:
     # ---- one frame ---------------------------------------------------------------------
     def process(self, index: int) -> bool:
         """Run frame `index`; False when a finite source has no such frame."""
+        self.gpu.make_current()
         self._apply_messages()
         frames: dict[str, np.ndarray] = {}
         read_ms: dict[str, float] = {}

@@ -35,6 +35,13 @@ class Gpu:
         # llvmpipe's timer queries do not measure real time: time there with glFinish instead.
         self.timers_trustworthy = not any(s in renderer for s in SOFTWARE_RENDERERS)
 
+    def make_current(self) -> None:
+        """Make this context the calling thread's current one. Creating another context (an
+        engine with a Gpu of its own, the editor's window) makes that one current, and every GL
+        call of ours would then go to it (GL_INVALID_OPERATION: nothing drawn, textures left
+        holding whatever memory they were given). Cheap when it is current already."""
+        self.ctx.mglo.__enter__()
+
     def program(self, source: str, vertex: str = VERTEX) -> tuple[moderngl.Program, moderngl.VertexArray]:
         key = source if vertex is VERTEX else vertex + source
         cached = self.programs.get(key)
@@ -79,6 +86,7 @@ class Gpu:
         tex.write(np.ascontiguousarray(array), alignment=1)
 
     def release(self) -> None:
+        self.make_current()
         for prog, vao in self.programs.values():
             vao.release()
             prog.release()
