@@ -106,7 +106,7 @@ class EditorApp:
             dpg.add_mouse_click_handler(dpg.mvMouseButton_Right, callback=self._on_right_click)
 
     def _menus(self) -> None:
-        with dpg.menu_bar():
+        with dpg.menu_bar() as self.menu_bar:
             with dpg.menu(label="File"):
                 dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: self.guard_unsaved(self.ctl.new))
                 dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=self.open_dialog)
@@ -314,8 +314,10 @@ class EditorApp:
 
     def handle_key(self, key: int, ctrl: bool | None = None) -> None:
         """A key press: shortcuts (ctrl: None = as the keyboard says)."""
-        if key == dpg.mvKey_Escape:
+        if key == dpg.mvKey_Escape:  # closes what is open: the quick add, a question, a menu
             self.quick.close()
+            if not dialogs.cancel():
+                dialogs.close_popups()
             return
         if key == dpg.mvKey_Return:
             if self.quick.shown:
@@ -355,6 +357,7 @@ class EditorApp:
         """One UI frame: draw, run the callbacks it raised, update live views."""
         dpg.render_dearpygui_frame()
         self._run_callbacks()
+        dialogs.heal()
         self.frames += 1
         self.canvas.poll()
         self.ctl.tick()
@@ -414,8 +417,20 @@ class EditorApp:
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
             "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
-            "path": str(doc.path) if doc.path else None,
+            "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
         }
+
+    def _menu_geometry(self) -> dict:
+        """Where each menu's label is on screen, and which menus are open (drawn as a popup)."""
+        where, open_ = {}, []
+        for menu in dpg.get_item_children(self.menu_bar, 1):
+            label = dpg.get_item_label(menu)
+            state = dpg.get_item_state(menu)
+            x, y = state.get("pos", (0, 0))
+            where[label] = [x + 14, y + 9]
+            if state.get("rect_size", [0, 0])[0] > 0:
+                open_.append(label)
+        return {"menus": where, "menus_open": open_}
 
     def write_probe(self) -> None:
         request = Path(f"{self.probe}.shot")  # holds a PNG path: the test wants a screenshot there

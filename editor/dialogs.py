@@ -15,12 +15,14 @@ current_window: list[int] = []
 
 def ask(title: str, text: str, buttons: list[tuple[str, Callable[[], None]]], width: int = 460) -> int:
     """A modal window with `text` and one button per (label, action); any button closes it.
-    One question at a time: a new one replaces an open one."""
+    One question at a time: a new one replaces an open one. It opens over an open menu or
+    popup (Dear PyGui's default refuses to, and the question stayed open but invisible: every
+    shortcut waited for an answer the user could not see)."""
     if current_window and dpg.does_item_exist(current_window[0]):
         dpg.delete_item(current_window[0])
     current_items.clear()
     vw, vh = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
-    with dpg.window(label=title, modal=True, no_collapse=True, no_resize=True, no_close=True, width=width,
+    with dpg.window(label=title, modal=True, no_open_over_existing_popup=False, no_collapse=True, no_resize=True, no_close=True, width=width,
                     pos=[max(0, (vw - width) // 2), max(0, vh // 2 - 120)], no_saved_settings=True) as win:
         dpg.add_text(text, wrap=width - 20)
         dpg.add_spacer(height=6)
@@ -59,6 +61,55 @@ def button_rects() -> dict[str, list[float]]:
 def answer(label: str) -> None:
     """Press a button of the open modal (tests)."""
     current[label]()
+
+
+def cancel() -> bool:
+    """Escape: answer "Cancel" when the open question has it; True if it did."""
+    if "Cancel" in current:
+        answer("Cancel")
+        return True
+    return False
+
+
+_closer: list[int] = []
+
+
+def close_popups() -> None:
+    """Close an open menu or popup (Escape). ImGui has no call for it from here, but opening a
+    modal closes the popups open at its level: an invisible one is opened for one frame
+    (`heal` deletes it on the next)."""
+    if _closer or current_window:
+        return
+    with dpg.theme() as theme:
+        with dpg.theme_component(dpg.mvAll):
+            dpg.add_theme_color(dpg.mvThemeCol_ModalWindowDimBg, (0, 0, 0, 0))
+    win = dpg.add_window(modal=True, no_open_over_existing_popup=False, no_title_bar=True, no_background=True,
+                         no_saved_settings=True, width=1, height=1, pos=[-10, -10])
+    dpg.bind_item_theme(win, theme)
+    _closer[:] = [win, theme, 2]
+
+
+def heal() -> None:
+    """Once per frame: a question must be on screen while it is waiting for an answer. Dear PyGui
+    hides a modal that ImGui closed (another popup opened over it): show it again; one whose
+    window is gone is no question any more."""
+    if _closer:
+        _closer[2] -= 1
+        if _closer[2] <= 0:
+            for item in _closer[:2]:
+                if dpg.does_item_exist(item):
+                    dpg.delete_item(item)
+            _closer.clear()
+    if not current_window:
+        return
+    win = current_window[0]
+    if not dpg.does_item_exist(win):
+        current.clear()
+        current_title.clear()
+        current_items.clear()
+        current_window.clear()
+    elif not dpg.is_item_shown(win):
+        dpg.configure_item(win, show=True)
 
 
 def ask_file(title: str, extensions: tuple[str, ...], on_chosen: Callable[[str], None], default: str = "",
