@@ -94,6 +94,7 @@ class EditorApp:
                 # a one-click mend the live run suggests (insert a resample node where a rate differs)
                 self.status_fix = dpg.add_button(label="", show=False, callback=self._apply_fix)
                 self.status_msg = dpg.add_text("")
+        self.canvas.on_record = self.toggle_record
         self.quick = QuickAdd(self.add_node, self.typing_items)
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
@@ -140,6 +141,8 @@ class EditorApp:
             self.canvas.refresh_looks(force=True)
         if kind == "param":
             self.inspector.refresh()
+            self.canvas.refresh_looks(force=True)
+        if kind == "record":
             self.canvas.refresh_looks(force=True)
         if kind == "run" and not self.ctl.running:
             self.timing.clear()
@@ -216,6 +219,19 @@ class EditorApp:
         while (round(x), round(y)) in taken:  # clicked twice: do not stack exactly
             x, y = x + 30, y + 30
         return self.add_node(kind, (x, y))
+
+    def toggle_record(self, node_id: str, on: bool) -> None:
+        """The Record toggle on a file sink: a recording replaces an existing file only when the
+        user says so."""
+        existing = self.ctl.record(node_id, on)
+        if existing:
+            dialogs.ask("Replace the file?",
+                        f"{existing} exists. Recording {node_id} replaces it when the recording stops.",
+                        [("Replace", lambda: self.ctl.record(node_id, True, replace=True)),
+                         ("Cancel", lambda: None)])
+        if node_id in self.canvas.views:  # the toggle shows the model's state, whatever was clicked
+            self.canvas.views[node_id].look = ()
+        self.canvas.refresh_looks(force=True)
 
     def delete_selection(self) -> None:
         links = self.canvas.selected_links()

@@ -15,6 +15,7 @@ import dearpygui.dearpygui as dpg
 
 from fusegraph.editor import timing
 from fusegraph.nodes import REGISTRY
+from fusegraph.runtime.outputs import is_file_sink
 
 PORT_COLOURS = {"video": (90, 160, 255), "mask": (120, 220, 120), "audio": (255, 160, 60)}
 PORT_SHAPES = {"video": dpg.mvNode_PinShape_CircleFilled, "mask": dpg.mvNode_PinShape_QuadFilled,
@@ -53,6 +54,7 @@ class NodeView:
     badge: int
     ms_text: int
     meter: int  # sound nodes, live: a level meter
+    record: int | None = None  # file sinks: the Record toggle (off: the live run writes no file)
     inputs: dict[str, int] = field(default_factory=dict)  # endpoint "node.port" -> attribute item
     outputs: dict[str, int] = field(default_factory=dict)
     label: str = ""
@@ -69,6 +71,7 @@ class NodeCanvas:
         self._dpg_selection: list[int] = []
         self._hover: tuple[str | None, float] = (None, 0.0)
         self._timing_at = 0.0
+        self.on_record = lambda node_id, on: ctl.record(node_id, on)  # the app asks before replacing a file
         pins = ((dpg.mvNodeCol_Pin, 0), (dpg.mvNodeCol_PinHovered, 70))
         links = ((dpg.mvNodeCol_Link, 0), (dpg.mvNodeCol_LinkHovered, 70), (dpg.mvNodeCol_LinkSelected, 100))
         self._pin_themes = {t: self._colour_theme(dpg.mvNodeAttribute, c, pins) for t, c in PORT_COLOURS.items()}
@@ -122,7 +125,11 @@ class NodeCanvas:
             badge = dpg.add_text("", show=False)
             ms_text = dpg.add_text("", show=False)
             meter = dpg.add_text("", show=False)
-        view = NodeView(item, node.type, theme, colours, outline, border, badge, ms_text, meter)
+            record = None
+            if is_file_sink(node.type):
+                record = dpg.add_checkbox(label="Record", default_value=False, user_data=node.id,
+                                          callback=lambda s, a, u: self.on_record(u, a))
+        view = NodeView(item, node.type, theme, colours, outline, border, badge, ms_text, meter, record)
         for port in spec.inputs:
             text = port.name + ("" if port.required else " (opt)")
             attr = dpg.add_node_attribute(attribute_type=dpg.mvNode_Attr_Input, shape=PORT_SHAPES[port.type],
@@ -286,7 +293,7 @@ class NodeCanvas:
 
     def geometry(self) -> dict:
         """Screen rectangles of nodes and pins (the end-to-end tests drive the mouse with them)."""
-        nodes, pins = {}, {}
+        nodes, pins, records = {}, {}, {}
         for node_id, view in self.views.items():
             r = rect(view.item)
             if r is None:
@@ -301,7 +308,9 @@ class NodeCanvas:
                 ty0, ty1 = tr[1], tr[3]
                 output = self.attr_endpoint[attr][1]
                 pins[("out:" if output else "in:") + endpoint] = [x1 + PAD if output else x0 - PAD, (ty0 + ty1) / 2]
-        return {"nodes": nodes, "pins": pins}
+            if view.record is not None and (r := rect(view.record)) is not None:
+                records[node_id] = [r[0] + 8, (r[1] + r[3]) / 2]
+        return {"nodes": nodes, "pins": pins, "record_toggles": records}
 
     # ---- timing and error looks ---------------------------------------------------------------
     def refresh_looks(self, force: bool = False) -> None:
@@ -316,18 +325,24 @@ class NodeCanvas:
         bands = timing.fused_bands(stats.passes) if stats else {}
         errors = self.ctl.node_errors()
         selected = set(self.ctl.selection)
+        recording = self.ctl.recording
         for node_id, view in self.views.items():
             ms = node_ms.get(node_id)
             level = timing.heat(ms)[0] if ms is not None else None
             err = bool(errors.get(node_id))
             band = bands.get(node_id, [])
             db = levels.get(node_id)
+            rec = node_id in recording
             look = (ms and round(ms, 1), level, err, node_id in selected, tuple(b.index for b in band),
-                    db if db is None else round(db))
+                    db if db is None else round(db), rec)
             if look == view.look:
                 continue
             view.look = look
-            title = ("! " if err else "") + node_id + (f"   {ms:.1f} ms" if ms is not None else "")
+            if view.record is not None:
+                dpg.set_value(view.record, rec)
+                dpg.configure_item(view.record, label="REC: recording" if rec else "Record")
+            title = (("! " if err else "") + node_id + (f"   {ms:.1f} ms" if ms is not None else "")
+                     + ("   [REC]" if rec else ""))
             dpg.configure_item(view.item, label=title)
             bar = ERROR if err else HEAT_BARS.get(level, NEUTRAL)
             if node_id in selected:

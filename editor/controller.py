@@ -21,6 +21,7 @@ from fusegraph.editor.document import Document, type_errors
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.errors import GraphError
 from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.outputs import output_paths
 from fusegraph.runtime.validate import check_graph
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class EditorController:
         self.runner = None
         self.want_run = False  # the user pressed Run (a failed run restarts on the next edit)
         self.selection: list[str] = []
+        self.recording: dict[str, str] = {}  # file sink -> the file it records to (the user said so)
         self.clipboard: dict | None = None
         self.listeners: list[Callable[[str], None]] = []
         self.message = ""  # the status bar's last message
@@ -82,6 +84,7 @@ class EditorController:
         self._emit("status")
 
     def _on_document(self, kind: str) -> None:
+        self._check_recording(kind)
         ids = {n.id for n in self.doc.graph.nodes}
         if any(n not in ids for n in self.selection):
             self.selection = [n for n in self.selection if n in ids]
@@ -205,6 +208,45 @@ class EditorController:
             self._update_preview()
             self._emit("selection")
 
+    # ---- recording (the live run writes a file sink only while the user records it) ----------
+    def record(self, node_id: str, on: bool = True, replace: bool = False) -> str | None:
+        """Start (or stop) recording file sink `node_id` in the live run. Returns None when done;
+        the path of an existing file the recording would replace, when `replace` is not given
+        (ask the user, then call again with replace=True); nothing is replaced without that."""
+        if not on:
+            if self.recording.pop(node_id, None) is not None:
+                self._send_recording()
+                self.say(f"{node_id}: recording stopped; the file is written")
+            return None
+        target = output_paths(self.doc.graph).get(node_id)
+        if target is None:
+            self.say(f"{node_id}: choose the file to record to first", error=True)
+            return None
+        if os.path.exists(target) and not replace:
+            return target
+        self.recording[node_id] = target
+        self._send_recording()
+        self.say(f"{node_id}: recording to {target}" + ("" if self.running else " (from the next Run)"))
+        return None
+
+    def _send_recording(self) -> None:
+        if self.runner is not None and hasattr(self.runner, "set_record"):
+            self.runner.set_record(self.recording)
+        self._emit("record")
+
+    def _check_recording(self, kind: str) -> None:
+        """A recording stops when its node goes, its path changes or another graph is opened
+        (never a recording into a file the user did not agree to)."""
+        if not self.recording:
+            return
+        paths = output_paths(self.doc.graph) if kind != "file" else {}
+        gone = [n for n, path in self.recording.items() if paths.get(n) != path]
+        for node_id in gone:
+            del self.recording[node_id]
+        if gone:
+            self._send_recording()
+            self.say(f"recording of {', '.join(gone)} stopped (its file changed or it was removed)")
+
     # ---- files -----------------------------------------------------------------------------
     def new(self) -> None:
         self.doc.new()
@@ -256,6 +298,8 @@ class EditorController:
         self._stop_runner()
         graph = self.doc.graph
         self.runner = self.runner_factory(graph, self._search_dirs(), self.preview_width)
+        if hasattr(self.runner, "set_record"):
+            self.runner.set_record(self.recording)
         self._sent, self._stale, self._failure_seen = graph, False, ""
         self._update_preview()
         self.runner.start()
@@ -270,14 +314,21 @@ class EditorController:
 
     def stop(self) -> None:
         self.want_run = False
+        recorded = bool(self.recording and self.runner is not None)
         self._stop_runner()
-        self.say("stopped")
+        if not recorded:  # else the status says what was recorded
+            self.say("stopped")
         self._emit("run")
 
     def _stop_runner(self) -> None:
         if self.runner is not None:
-            self.runner.stop()
+            self.runner.stop()  # what it recorded is published now
             self.runner = None
+            if self.recording:  # finished: the next run does not record over it unasked
+                done = ", ".join(self.recording.values())
+                self.recording.clear()
+                self.say(f"recorded {done}")
+                self._emit("record")
         self._sent = None
 
     def stats(self):

@@ -21,6 +21,7 @@ from fusegraph.runtime.compiler import compile_graph, live_nodes
 from fusegraph.runtime.frames import FrameReader
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.outputs import is_file_sink
 from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
 
 
@@ -40,8 +41,12 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
 
 class Engine:
     def __init__(self, graph: Graph, *, gpu: Gpu | None = None, fuse: bool = True,
-                 profile: bool = False, live: bool = False, search_dirs: tuple[str, ...] = ()):
+                 profile: bool = False, live: bool = False, search_dirs: tuple[str, ...] = (),
+                 record: frozenset[str] | None = None):
+        """record: the file sinks to open (None: every one; the editor's live run records only
+        those the user switched on, runtime/outputs.py)."""
         self.graph = graph
+        self.record = record
         self.gpu = gpu or Gpu()
         self._own_gpu = gpu is None
         self.fuse, self.profile, self.live = fuse, profile, live
@@ -92,25 +97,38 @@ class Engine:
                 self._set_source(node_id, self._open_source(node_id))
         self._sync_audio(live, open_sinks)
         self._compile()
-        wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap}
+        wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap and self.writes(s.node)}
         for node_id in list(self.sinks):
             step = wanted.get(node_id)
             if step is None or self._opened.get(node_id) != self._key(node_id, step):
                 self.sinks.pop(node_id).close()
         for node_id, step in wanted.items() if open_sinks else ():
             if node_id not in self.sinks:
-                self.sinks[node_id] = self._open_sink(step)
+                try:
+                    self.sinks[node_id] = self._open_sink(step)
+                except NodeError as exc:
+                    if not self.live:
+                        raise
+                    self.node_errors[node_id] = exc.message  # live: this sink stays shut, the rest runs
+                    continue
+                self.node_errors.pop(node_id, None)
                 self._opened[node_id] = self._key(node_id, step)
         if open_sinks and self.audio and not self.audio.running:
             self.audio.open_sinks()
             if self.live:
                 self.audio.start()
 
+    def writes(self, node_id: str) -> bool:
+        """Whether sink `node_id` is opened: not a file sink, or one this run records."""
+        return (self.record is None or node_id in self.record
+                or not is_file_sink(self.graph.node(node_id).type))
+
     def _sync_audio(self, live: list[str], open_sinks: bool) -> None:
         """The audio path is rebuilt when its part of the graph changed (an edit of a
         processor's params reaches it without a rebuild: set_param)."""
-        path = AudioPath(self.graph, dict(self.params), live, live=self.live, search_dirs=self.search_dirs)
-        key = (tuple((l.src, l.dst) for l in path.links),
+        path = AudioPath(self.graph, dict(self.params), live, live=self.live, search_dirs=self.search_dirs,
+                         writes=self.writes)
+        key = (tuple(n for n in live if not self.writes(n)),tuple((l.src, l.dst) for l in path.links),
                tuple((n, self.graph.node(n).type, self.params[n]) for n in path.order
                      if REGISTRY[self.graph.node(n).type].role != "audio"))
         if self.audio is not None and key == self._audio_key:
@@ -261,6 +279,9 @@ class Engine:
                 self.graph = args[0]
                 self.params = {n.id: n.params for n in self.graph.nodes}
                 dirty = True
+            elif kind == "record":
+                self.record = args[0]
+                dirty = True
             elif kind == "taps":
                 self.taps = args[0]
                 self.tap_frames = {k: v for k, v in self.tap_frames.items() if k in self.taps}
@@ -404,6 +425,8 @@ class Engine:
             member.value = value
 
     def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
+        if not step.tap and step.node not in self.sinks:  # a file sink this live run does not record
+            return
         arrays = {port: to_uint8(self._read_back(v, frames)) for port, v in step.inputs.items()}
         if step.tap:
             self.tap_frames[step.tap] = arrays["in"]

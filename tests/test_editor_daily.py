@@ -22,6 +22,18 @@ def editor(xvfb, tmp_path):  # noqa: F811
         ed.close()
 
 
+def firm_click(ed: Editor, x: float, y: float) -> None:
+    """A click whose press and release the editor sees in different frames however slow it runs
+    (a widget inside a node takes a press only when it saw the pointer over it first)."""
+    ed.point(x, y)
+    seen = ed.probe()["frame"]
+    ed.wait(lambda p: p["frame"] >= seen + 2, 5.0, "two frames with the pointer there")
+    ed.xdo("mousedown", 1)
+    seen = ed.probe()["frame"]
+    ed.wait(lambda p: p["frame"] >= seen + 2, 5.0, "two frames with the button down")
+    ed.xdo("mouseup", 1)
+
+
 def press(ed: Editor, label: str) -> None:
     x0, y0, x1, y1 = ed.probe()["buttons"][label]
     ed.click((x0 + x1) / 2, (y0 + y1) / 2)
@@ -68,3 +80,60 @@ def test_a_question_asked_while_a_menu_is_open_is_shown_and_escape_closes_menus(
     ed.wait(asked, what="the question for Ctrl+Q")
     press(ed, "Discard")
     assert ed.proc.wait(10) == 0
+
+
+RECORDED = {
+    "format": 2,
+    "nodes": [
+        {"id": "pattern", "type": "pattern", "params": {"width": 160, "height": 96}, "pos": [40, 200]},
+        {"id": "out", "type": "video_out", "params": {"path": "out.mp4"}, "pos": [360, 200]},
+    ],
+    "links": [{"from": "pattern.out", "to": "out.in"}],
+}
+
+
+def frames_in(path) -> int:
+    import av
+
+    with av.open(str(path)) as f:
+        return sum(1 for _ in f.decode(video=0))
+
+
+def test_the_live_run_writes_a_file_sink_only_while_recording_and_never_replaces_unasked(xvfb, tmp_path):  # noqa: F811
+    preset = tmp_path / "recorded.json"
+    preset.write_text(json.dumps(RECORDED))
+    ed = Editor(xvfb, preset, tmp_path, run=True)
+    out = tmp_path / "out.mp4"
+    try:
+        p = ed.wait(lambda p: p.get("running") and "out" in p.get("record_toggles", {}), what="the live run")
+        time.sleep(2.0)  # running live: no file appears (it used to record into the working folder)
+        assert not out.exists() and not [f for f in tmp_path.iterdir() if ".partial" in f.name]
+        # Record on: it records; Record off: the file is published, whole
+        firm_click(ed, *ed.probe()["record_toggles"]["out"])
+        p = ed.wait(lambda p: "recording to" in p["status"], what="recording")
+        time.sleep(1.5)
+        firm_click(ed, *ed.probe()["record_toggles"]["out"])
+        ed.wait(lambda p: "recording stopped" in p["status"], what="the recording stopped")
+        ed.wait(lambda p: out.exists(), what="the recorded file")
+        n = frames_in(out)
+        assert n > 0
+        before = out.stat().st_mtime_ns
+        # again: the file exists, so it asks; Cancel keeps it and records nothing
+        firm_click(ed, *ed.probe()["record_toggles"]["out"])
+        ed.wait(lambda p: p["modal"] == ["Replace the file?"] and "Cancel" in p["buttons"], what="the question")
+        press(ed, "Cancel")
+        p = ed.wait(lambda p: p["modal"] == [], what="the answer")
+        time.sleep(1.0)
+        assert "recording to" not in p["status"] and out.stat().st_mtime_ns == before
+        # Replace: it records over it, published when the editor quits (nothing unsaved: no question)
+        firm_click(ed, *ed.probe()["record_toggles"]["out"])
+        ed.wait(lambda p: p["modal"] == ["Replace the file?"] and "Replace" in p["buttons"], what="the question")
+        press(ed, "Replace")
+        ed.wait(lambda p: "recording to" in p["status"], what="recording again")
+        time.sleep(1.0)
+        ed.key("ctrl+q")
+        assert ed.proc.wait(20) == 0
+        assert out.stat().st_mtime_ns != before and frames_in(out) > 0
+        assert not [f for f in tmp_path.iterdir() if ".partial" in f.name]
+    finally:
+        ed.close()
