@@ -135,6 +135,8 @@ class EditorApp:
     def _on_change(self, kind: str) -> None:
         if kind in ("structure", "file", "layout"):
             self.canvas.sync()
+        if kind in ("structure", "file"):  # links selected before may be others now
+            dpg.clear_selected_links(self.canvas.editor)
         if kind in ("structure", "file", "selection"):
             sel = self.ctl.selection
             self.inspector.show(sel[0] if len(sel) == 1 else None)
@@ -234,11 +236,8 @@ class EditorApp:
         self.canvas.refresh_looks(force=True)
 
     def delete_selection(self) -> None:
-        links = self.canvas.selected_links()
-        for dst in links:
-            self.ctl.unlink(dst)
-        if self.ctl.selection:
-            self.ctl.remove()
+        """Delete: the selected nodes and links, one undo step."""
+        self.ctl.remove(self.ctl.selection, self.canvas.selected_links())
         self.canvas.clear_selection()
 
     def paste(self) -> None:
@@ -429,7 +428,8 @@ class EditorApp:
             "viewport": list(dpg.get_viewport_pos()),
             **self.canvas.geometry(),
             "graph": doc.graph.model_dump(mode="json", by_alias=True),
-            "selection": list(self.ctl.selection),
+            "palette": self.palette.geometry(),
+            "selection": list(self.ctl.selection), "selected_links": self.canvas.selected_links(),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
             "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),

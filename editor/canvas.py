@@ -235,10 +235,22 @@ class NodeCanvas:
     def poll(self) -> None:
         """Once per UI frame: selection and finished drags from the canvas into the model."""
         selected = list(dpg.get_selected_nodes(self.editor))
-        if selected != self._dpg_selection:
+        if self._dpg_selection is None:  # cleared by a command: wait until the node editor shows it
+            if selected:
+                selected = None
+            else:
+                self._dpg_selection = []
+        if selected is not None and selected != self._dpg_selection:
             self._dpg_selection = selected
             by_item = {v.item: k for k, v in self.views.items()}
-            self.ctl.select([by_item[i] for i in selected if i in by_item])
+            ids = [by_item[i] for i in selected if i in by_item]
+            self.ctl.select(ids)
+            if ids:  # a new node selection: links stay selected only between selected nodes
+                chosen = set(ids)
+                if any(k.split(".")[0] not in chosen or v.split(".")[0] not in chosen
+                       for k, v in (self.link_key[i] for i in dpg.get_selected_links(self.editor)
+                                    if i in self.link_key)):
+                    dpg.clear_selected_links(self.editor)
         if not dpg.is_mouse_button_down(dpg.mvMouseButton_Left):
             moved = {}
             for node in self.ctl.graph.nodes:
@@ -250,9 +262,11 @@ class NodeCanvas:
         self._poll_tooltip()
 
     def clear_selection(self) -> None:
-        """After a programmatic selection (paste): the canvas shows the controller's."""
+        """After a command (delete, paste, add): the canvas shows the controller's selection and
+        no link stays selected from before (a later Delete would take it unseen)."""
         dpg.clear_selected_nodes(self.editor)
-        self._dpg_selection = []
+        dpg.clear_selected_links(self.editor)
+        self._dpg_selection = None  # the node editor may report its old selection once more
 
     # ---- coordinates -----------------------------------------------------------------------
     def origin(self) -> tuple[float, float]:

@@ -143,11 +143,20 @@ class EditorController:
         self.say(f"inserted {kind if node_id == kind else f'{node_id} ({kind})'} before {endpoint}")
         return node_id
 
-    def remove(self, ids: Iterable[str] | None = None) -> None:
+    def remove(self, ids: Iterable[str] | None = None, link_dsts: Iterable[str] = ()) -> None:
+        """Delete nodes (default: the selection) and the links into `link_dsts`: one undo step;
+        the status bar names everything that went, the links a node took with it too."""
         ids = list(self.selection if ids is None else ids)
-        if ids:
-            self.doc.remove_nodes(ids)
-            self.say(f"deleted {', '.join(ids)}")
+        nodes, links = self.doc.delete(ids, link_dsts)
+        if not nodes and not links:
+            return
+        parts = []
+        if nodes:
+            parts.append(", ".join(nodes))
+        if links:
+            shown = ", ".join(f"{l.src} -> {l.dst}" for l in links[:4]) + (", ..." if len(links) > 4 else "")
+            parts.append(f"{len(links)} link{'s' if len(links) > 1 else ''} ({shown})")
+        self.say(f"deleted {' and '.join(parts)} (Ctrl+Z brings {'it' if len(nodes) + len(links) == 1 else 'them'} back)")
 
     def move(self, positions: dict[str, tuple[float, float]], merge_key: object = None) -> None:
         self.doc.move_nodes(positions, merge_key=merge_key)

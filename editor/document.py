@@ -149,12 +149,20 @@ class Document:
 
     def remove_nodes(self, ids: Iterable[str]) -> None:
         """Remove nodes and every link touching them (one undo step); unknown ids are ignored."""
-        ids = set(ids)
+        self.delete(ids)
+
+    def delete(self, ids: Iterable[str] = (), link_dsts: Iterable[str] = ()) -> tuple[list[str], list[Link]]:
+        """Remove nodes with every link touching them, and the links into inputs `link_dsts`
+        ("node.port"), as one undo step. Returns what went: (node ids, links); unknown ids are ignored."""
+        ids, dsts = set(ids), set(link_dsts)
+        gone_nodes = [n.id for n in self.graph.nodes if n.id in ids]
+        gone_links = [l for l in self.graph.links if l.src_node in ids or l.dst_node in ids or l.dst in dsts]
+        if not gone_nodes and not gone_links:
+            return [], []
         nodes = [n for n in self.graph.nodes if n.id not in ids]
-        if len(nodes) == len(self.graph.nodes):
-            return
-        links = [l for l in self.graph.links if l.src_node not in ids and l.dst_node not in ids]
+        links = [l for l in self.graph.links if l not in gone_links]
         self._apply(self.graph.model_copy(update={"nodes": nodes, "links": links}), "structure")
+        return gone_nodes, gone_links
 
     def move_nodes(self, positions: dict[str, tuple[float, float]], merge_key: object = None) -> None:
         """Set node positions; calls with the same non-None merge_key (one drag) are one undo step."""

@@ -73,6 +73,16 @@ class Palette:
             dpg.add_text("Tab/Space/right click: quick add at the cursor.  Ctrl+click a link: detach.",
                          color=(140, 140, 140))
 
+    def geometry(self) -> dict[str, list[float]]:
+        """The screen centre of each shown button (the end-to-end tests click them)."""
+        out = {}
+        for kind, b in self.buttons.items():
+            state = dpg.get_item_state(b)
+            if dpg.is_item_shown(b) and state.get("visible") and "rect_min" in state:
+                (x0, y0), (x1, y1) = state["rect_min"], state["rect_max"]
+                out[kind] = [(x0 + x1) / 2, (y0 + y1) / 2]
+        return out
+
     def _filter(self, sender=None, query: str = "", user_data=None) -> None:
         shown = set(match_kinds(query or ""))
         for kind, b in self.buttons.items():

@@ -58,8 +58,7 @@ def test_a_question_asked_while_a_menu_is_open_is_shown_and_escape_closes_menus(
     # and every shortcut waited for it)
     open_menu(ed, "File")
     ed.key("ctrl+n")
-    p = ed.wait(asked, what="the question drawn")
-    assert p["menus_open"] == []
+    ed.wait(lambda p: asked(p) and p["menus_open"] == [], what="the question drawn, the menu closed")
     ed.key("Escape")  # Escape is Cancel
     p = ed.wait(lambda p: p["modal"] == [], what="the question cancelled")
     assert p["dirty"] and ("blur.out", "preview.in") in links(p)
@@ -135,5 +134,64 @@ def test_the_live_run_writes_a_file_sink_only_while_recording_and_never_replaces
         assert ed.proc.wait(20) == 0
         assert out.stat().st_mtime_ns != before and frames_in(out) > 0
         assert not [f for f in tmp_path.iterdir() if ".partial" in f.name]
+    finally:
+        ed.close()
+
+
+CHAIN = {
+    "format": 2,
+    "nodes": [
+        {"id": "pattern", "type": "pattern", "params": {"width": 160, "height": 96}, "pos": [40, 120]},
+        {"id": "blur", "type": "blur", "params": {}, "pos": [260, 120]},
+        {"id": "color", "type": "color", "params": {}, "pos": [480, 120]},
+        {"id": "preview", "type": "preview", "params": {}, "pos": [700, 120]},
+        {"id": "image", "type": "image", "params": {}, "pos": [300, 420]},
+    ],
+    "links": [{"from": "pattern.out", "to": "blur.in"}, {"from": "blur.out", "to": "color.in"},
+              {"from": "color.out", "to": "preview.in"}],
+}
+
+
+def test_delete_takes_what_is_selected_in_one_undo_step_and_says_what_went(xvfb, tmp_path):  # noqa: F811
+    preset = tmp_path / "chain.json"
+    preset.write_text(json.dumps(CHAIN))
+    ed = Editor(xvfb, preset, tmp_path)
+    try:
+        p = ed.wait(lambda p: {"pattern", "preview", "image"} <= set(p.get("nodes", {})), what="the window")
+        all_links = links(p)
+        # a box selection over the chain: its nodes and links
+        r0, r1 = p["nodes"]["pattern"]["rect"], p["nodes"]["preview"]["rect"]
+        ed.drag((r0[0] - 20, r0[1] - 20), (r1[2] + 20, r1[3] + 20))
+        p = ed.wait(lambda p: len(p["selected_links"]) == 3, what="the box selection")
+        # then a click on the unconnected image node, and Delete: only the image goes
+        firm_click(ed, *p["nodes"]["image"]["title"])
+        p = ed.wait(lambda p: p["selection"] == ["image"], what="image selected")
+        assert p["selected_links"] == []  # the links of the old box selection are not selected any more
+        ed.key("Delete")
+        p = ed.wait(lambda p: "image" not in node_ids(p), what="image deleted")
+        assert links(p) == all_links and p["status"].startswith("deleted image (")
+        ed.key("ctrl+z")
+        p = ed.wait(lambda p: "image" in node_ids(p), what="one undo")
+        assert links(p) == all_links
+        # the box selection, then a node added from the palette (it is the selection), Delete:
+        # only the new node goes (the links selected before went with it, unseen, and took five undos)
+        ed.drag((r0[0] - 20, r0[1] - 20), (r1[2] + 20, r1[3] + 20))
+        p = ed.wait(lambda p: len(p["selected_links"]) == 3, what="the box selection")
+        firm_click(ed, *p["palette"]["threshold"])
+        p = ed.wait(lambda p: p["selection"] == ["threshold"], what="the added node selected")
+        assert p["selected_links"] == []
+        ed.key("Delete")
+        p = ed.wait(lambda p: "threshold" not in node_ids(p), what="the added node deleted")
+        assert links(p) == all_links and p["status"].startswith("deleted threshold (")
+        # the box selection again, Delete: everything in it, one step, and the status says so
+        p = ed.wait(lambda p: "image" in p["nodes"], what="image drawn")
+        ed.drag((r0[0] - 20, r0[1] - 20), (r1[2] + 20, r1[3] + 20))
+        ed.wait(lambda p: len(p["selected_links"]) == 3 and len(p["selection"]) == 4, what="the box selection")
+        ed.key("Delete")
+        p = ed.wait(lambda p: node_ids(p) == {"image"}, what="the chain deleted")
+        assert links(p) == set() and "3 links" in p["status"] and "pattern" in p["status"]
+        ed.key("ctrl+z")
+        p = ed.wait(lambda p: len(node_ids(p)) == 5, what="one undo")
+        assert links(p) == all_links and p["selected_links"] == []
     finally:
         ed.close()
