@@ -38,6 +38,10 @@ GRAPH_FILES = (".json",)
 log = logging.getLogger(__name__)
 
 
+class _NoStats:
+    frame = -1
+
+
 class EditorApp:
     def __init__(self, ctl: EditorController | None = None, width: int = 1600, height: int = 1000,
                  title: str = "fusegraph", probe: str | None = None):
@@ -148,6 +152,7 @@ class EditorApp:
             self.canvas.refresh_looks(force=True)
         if kind == "run" and not self.ctl.running:
             self.timing.clear()
+            self.preview.clear()
         if kind == "file":
             self._recent_menu()
         self._title()
@@ -189,10 +194,15 @@ class EditorApp:
                                            f"dropped {stats.dropped}  {sound}| UI {ui_fps:4.0f} fps |")
         else:
             dpg.set_value(self.status_fps, f"| UI {ui_fps:4.0f} fps |")
-        n_err = sum(len(v) for v in self.ctl.node_errors().values())
+        node_errors = self.ctl.node_errors()
+        n_err = sum(len(v) for v in node_errors.values())
         graph_wide = [e for e in self.ctl.doc.errors if not e.node]
         n_err += len(graph_wide)
-        dpg.set_value(self.status_errors, f"{n_err} error(s) |" if n_err else "no errors |")
+        first = str(graph_wide[0]) if graph_wide else next((m for v in node_errors.values() for m in v), "")
+        if len(first) > 90:
+            first = first[:87] + "..."
+        dpg.set_value(self.status_errors, f"{n_err} error{'s' if n_err > 1 else ''}: {first} |" if n_err
+                      else "no errors |")  # the count and why: the first of them
         dpg.configure_item(self.status_errors, color=(235, 80, 70) if n_err else (150, 150, 150))
         fixes = self.ctl.fixes()
         if fixes:
@@ -299,17 +309,24 @@ class EditorApp:
 
         self.guard_unsaved(close)
 
-    def offer_recovery(self) -> None:
+    def offer_recovery(self, then=lambda: None) -> None:
+        """Ask whether to load the autosaved graph; `then()` after the answer (or at once)."""
         if self.ctl.doc.recovery() is None:
+            then()
             return
 
         def restore() -> None:
             self.ctl.doc.open_recovery()
+            then()
             self.ctl.say("recovered the autosaved graph (unsaved)")
+
+        def discard() -> None:
+            self.ctl.doc.discard_recovery()
+            then()
 
         dialogs.ask("Recover unsaved work?",
                     "fusegraph did not close cleanly last time and autosaved a graph with unsaved changes.",
-                    [("Recover", restore), ("Discard", self.ctl.doc.discard_recovery)])
+                    [("Recover", restore), ("Discard", discard)])
 
     # ---- input -----------------------------------------------------------------------------------
     def typing(self) -> bool:
@@ -428,7 +445,8 @@ class EditorApp:
             "viewport": list(dpg.get_viewport_pos()),
             **self.canvas.geometry(),
             "graph": doc.graph.model_dump(mode="json", by_alias=True),
-            "palette": self.palette.geometry(),
+            "palette": self.palette.geometry(), "preview_caption": dpg.get_value(self.preview.caption),
+            "errors_text": dpg.get_value(self.status_errors), "live_frame": (self.ctl.stats() or _NoStats).frame,
             "selection": list(self.ctl.selection), "selected_links": self.canvas.selected_links(),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
@@ -472,9 +490,11 @@ def main(preset: str | None = None) -> int:
         ctl.open(path)
     else:
         ctl.say(f"{path}: no such file; starting with an empty graph", error=True)
-    app.offer_recovery()
-    if os.environ.get("FUSEGRAPH_EDITOR_RUN", "1") != "0" and not ctl.problems() and not dialogs.current:
-        ctl.run()
+    def start() -> None:  # after the recovery question, on the graph it chose
+        if os.environ.get("FUSEGRAPH_EDITOR_RUN", "1") != "0" and not ctl.problems():
+            ctl.run()
+
+    app.offer_recovery(start)
     return app.run()
 
 

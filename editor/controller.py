@@ -348,12 +348,15 @@ class EditorController:
         return self.runner.preview() if self.runner is not None else (None, -1)
 
     def preview_target(self) -> str | None:
-        """The selected node when it runs live, else the first preview sink."""
+        """The selected node when it runs live, else the first preview sink; never a node the
+        user deleted (the live run may still hold it while the graph is incomplete)."""
         sent = self._sent or self.doc.graph
+        doc = self.doc.graph
         if len(self.selection) == 1 and sent.node(self.selection[0]) is not None:
             return self.selection[0]
-        sinks = [n.id for n in sent.nodes if REGISTRY[n.type].role == "sink"]
-        previews = [n.id for n in sent.nodes if n.type == "preview"]
+        shown = [n for n in sent.nodes if doc.node(n.id) is not None]
+        sinks = [n.id for n in shown if REGISTRY[n.type].role == "sink"]
+        previews = [n.id for n in shown if n.type == "preview"]
         return (previews or sinks or [None])[0]
 
     def _update_preview(self) -> None:
@@ -364,10 +367,18 @@ class EditorController:
         if not self.want_run:
             return
         graph = self.doc.graph
-        if self.problems(graph):
+        problems = self.problems(graph)
+        if problems and restart:  # another graph (new, open, recovered): the old one stops with it
+            if self.runner is not None:
+                self._stop_runner()
+                self._emit("run")
+            self.say(f"not running: {problems[0]}", error=True)
+            return
+        if problems:
             if self.runner is not None and not self._stale:
                 self._stale = True
                 self.say("graph incomplete: the live run keeps the last complete graph", error=True)
+            self._update_preview()
             return
         if restart or self.runner is None or not self.runner.running:
             self._start()

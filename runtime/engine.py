@@ -25,6 +25,18 @@ from fusegraph.runtime.outputs import is_file_sink
 from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
 
 
+def downstream(graph: Graph, nodes: set[str]) -> set[str]:
+    """`nodes` and every node they feed, directly or not."""
+    out, changed = set(nodes), bool(nodes)
+    while changed:
+        changed = False
+        for l in graph.links:
+            if l.src_node in out and l.dst_node not in out:
+                out.add(l.dst_node)
+                changed = True
+    return out
+
+
 @dataclass
 class StepTiming:
     name: str
@@ -68,6 +80,7 @@ class Engine:
         self.taps: tuple[str, ...] = ()
         self.tap_frames: dict[str, np.ndarray] = {}  # endpoint -> its last frame (RGBA, or HxW for a mask)
         self.node_errors: dict[str, str] = {}  # live runs: node -> why it failed (it holds its last output)
+        self.cut: set[str] = set()  # live runs: sources that failed to open and what they feed (not run)
         self._opened: dict[str, Any] = {}  # node -> what its source or sink was opened with
         self._last_frames: dict[str, np.ndarray] = {}
         self.frames_done = 0
@@ -88,13 +101,25 @@ class Engine:
         what is gone or changed closes, what is new opens, the rest stays open (a running
         camera or file is not restarted by an edit elsewhere)."""
         live = live_nodes(self.graph, self.taps)  # a source nothing uses is not opened
+        self.node_errors = {k: v for k, v in self.node_errors.items() if k in live}
         for node_id in list(self.sources):
             if node_id not in live or self._opened.get(node_id) != self._key(node_id):
                 self._close_source(node_id)
+        failed = set()
         for node_id in live:
             spec = REGISTRY[self.graph.node(node_id).type]
             if spec.role == "source" and not spec.audio_only and node_id not in self.sources:
-                self._set_source(node_id, self._open_source(node_id))
+                try:
+                    self._set_source(node_id, self._open_source(node_id))
+                except NodeError as exc:
+                    if not self.live:
+                        raise
+                    self.node_errors[node_id] = exc.message  # live: its branch stops, the rest runs
+                    failed.add(node_id)
+                    continue
+                self.node_errors.pop(node_id, None)
+        self.cut = downstream(self.graph, failed)
+        live = [n for n in live if n not in self.cut]
         self._sync_audio(live, open_sinks)
         self._compile()
         wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap and self.writes(s.node)}
@@ -204,9 +229,12 @@ class Engine:
 
     def _compile(self) -> None:
         self._release_targets()
-        graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
-                                                        for n in self.graph.nodes]})
-        self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=self.taps)
+        graph = self.graph.model_copy(update={  # without the branches of sources that failed (live)
+            "nodes": [n.model_copy(update={"params": self.params[n.id]}) for n in self.graph.nodes
+                      if n.id not in self.cut],
+            "links": [l for l in self.graph.links if l.src_node not in self.cut and l.dst_node not in self.cut]})
+        taps = tuple(t for t in self.taps if t.split(".", 1)[0] not in self.cut)
+        self.plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=taps)
         self.textures = [self.gpu.texture(size, comps, dtype) for size, comps, dtype in self.plan.slots]
         self._sync_states()
         for p in self.plan.passes:
@@ -295,6 +323,9 @@ class Engine:
                     if not self.audio.set_params(node_id, new):  # not as it runs: rebuild the path
                         self._audio_key = None
                         dirty = True
+                    continue
+                if node_id in self.cut:  # a source that failed to open, or its branch: try again
+                    dirty = True
                     continue
                 if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
                     continue

@@ -217,7 +217,7 @@ class LiveRunner:
                           levels=dict(engine.audio.levels) if engine.audio else {})
         with self._lock:
             self._stats = stats
-            if preview is not None or self._tap is None:
+            if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
 
     def _describe(self, engine: Engine) -> str:

@@ -195,3 +195,55 @@ def test_delete_takes_what_is_selected_in_one_undo_step_and_says_what_went(xvfb,
         assert links(p) == all_links and p["selected_links"] == []
     finally:
         ed.close()
+
+
+def test_the_live_state_follows_the_graph(xvfb, tmp_path):  # noqa: F811
+    preset = tmp_path / "chain.json"
+    preset.write_text(json.dumps(CHAIN))
+    ed = Editor(xvfb, preset, tmp_path, run=True)
+    try:
+        p = ed.wait(lambda p: p.get("running") and p["live_frame"] > 2 and "image" in p["nodes"], what="the live run")
+        # the image node has no file: selecting it previews it, it fails alone, the run goes on
+        firm_click(ed, *p["nodes"]["image"]["title"])
+        p = ed.wait(lambda p: p["selection"] == ["image"] and "image" in p["errors_text"], what="image marked")
+        seen = p["live_frame"]
+        p = ed.wait(lambda p: p["running"] and p["live_frame"] > seen + 3, what="the run going on")
+        assert "no image file" in p["errors_text"]
+        ed.wait(lambda p: "nothing from" in p["preview_caption"], what="no stale picture under its name")
+        # preview color, then delete it: the preview leaves the deleted node
+        firm_click(ed, *p["nodes"]["color"]["title"])
+        ed.wait(lambda p: p["preview_caption"].startswith("Preview: color"), what="color previewed")
+        ed.key("Delete")
+        p = ed.wait(lambda p: "color" not in node_ids(p), what="color deleted")
+        p = ed.wait(lambda p: "color" not in p["preview_caption"], what="the preview off the deleted node")
+        # File > New (Discard): the old graph stops, and the status says why nothing runs
+        ed.key("ctrl+n")
+        ed.wait(asked, what="the question")
+        press(ed, "Discard")
+        p = ed.wait(lambda p: node_ids(p) == set() and not p["running"], what="the new graph, not running")
+        assert "no sink" in p["errors_text"] and "not running" in p["preview_caption"]
+    finally:
+        ed.close()
+
+
+def test_after_crash_recovery_the_run_starts_and_f5_toggles_it(xvfb, tmp_path):  # noqa: F811
+    preset = tmp_path / "graph.json"
+    preset.write_text(json.dumps(GRAPH))
+    time.sleep(0.05)
+    recovered = json.loads(json.dumps(GRAPH))
+    recovered["links"].append({"from": "blur.out", "to": "preview.in"})
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "recovery.json").write_text(json.dumps(recovered))
+    ed = Editor(xvfb, preset, tmp_path, run=True)
+    try:
+        ed.wait(lambda p: p.get("modal") == ["Recover unsaved work?"] and "Recover" in p["buttons"], what="the offer")
+        press(ed, "Recover")
+        p = ed.wait(lambda p: p["running"] and p["live_frame"] > 2, what="the recovered graph running")
+        assert ("blur.out", "preview.in") in links(p) and p["dirty"]
+        ed.point(700, 500)
+        ed.key("F5")
+        ed.wait(lambda p: not p["running"], what="F5 stops")
+        ed.key("F5")
+        ed.wait(lambda p: p["running"], what="F5 runs again")
+    finally:
+        ed.close()

@@ -76,15 +76,23 @@ def test_a_failing_node_is_marked_and_the_rest_keeps_running(tmp_path):
         runner.stop()
 
 
-def test_a_graph_that_cannot_open_reports_why():
+def test_a_source_that_cannot_open_is_marked_and_only_its_branch_stops():
     doc = pattern_doc()
     doc["nodes"][0] = {"id": "p", "type": "image", "params": {"path": "/nonexistent/x.png"}}
+    doc["nodes"].append({"id": "q", "type": "pattern", "params": {"width": 64, "height": 48}})
+    doc["nodes"].append({"id": "view", "type": "preview"})
+    doc["links"].append({"from": "q.out", "to": "view.in"})
     runner = LiveRunner(parse_graph(doc))
+    runner.set_preview("view")
     runner.start()
-    assert wait_for(lambda: runner.stats().failure != "")
-    assert "x.png" in runner.stats().failure
-    assert "x.png" in runner.stats().errors["p"]  # the editor marks the node that failed
-    runner.stop()
+    try:  # the failed source's branch stops; the rest runs on
+        assert wait_for(lambda: "p" in runner.stats().errors and runner.stats().frame > 3)
+        assert "x.png" in runner.stats().errors["p"]  # the editor marks the node that failed
+        assert runner.stats().failure == "" and runner.preview()[0] is not None
+        seen = runner.stats().frame
+        assert wait_for(lambda: runner.stats().frame > seen)
+    finally:
+        runner.stop()
 
 
 def test_a_live_run_writes_a_file_sink_only_while_it_records_it(tmp_path):
