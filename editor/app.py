@@ -29,13 +29,21 @@ from fusegraph.editor.controller import EditorController
 from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
 from fusegraph.editor.preview import PreviewPanel
+from fusegraph.editor.render import RenderJob
 from fusegraph.editor.timing import TimingPanel
+from fusegraph.runtime.outputs import output_param, output_paths
 from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
 DEFAULT_PRESET = default_preset()
 PALETTE_W, RIGHT_W, BOTTOM_H = 600, 420, 210
 GRAPH_FILES = (".json",)
 log = logging.getLogger(__name__)
+
+
+def duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
 
 
 class _NoStats:
@@ -56,6 +64,8 @@ class EditorApp:
         self._arity: dict = {}
         self._keys: list[int] = []
         self._ctrl_frame = -10
+        self.render_job: RenderJob | None = None
+        self.render_window: int | None = None
         # moderngl keeps the GIL during GL calls, so the engine thread holds it for much of its
         # frame on software GL; a short switch interval hands it to the UI thread between calls.
         self._switch_interval = sys.getswitchinterval()
@@ -103,7 +113,7 @@ class EditorApp:
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
-                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_F5):
+                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_R, dpg.mvKey_F5):
                 dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
             for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
                 dpg.add_key_press_handler(key, callback=self._on_ctrl)
@@ -131,6 +141,8 @@ class EditorApp:
             with dpg.menu(label="Run"):
                 dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
                 dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
+                dpg.add_separator()
+                dpg.add_menu_item(label="Render...", shortcut="Ctrl+R", callback=self.render_dialog)
             with dpg.menu(label="View"):
                 dpg.add_menu_item(label="Show / hide the compiled plan",
                                   callback=lambda: self.timing.show_plan(not dpg.get_value(self.timing.plan_toggle)))
@@ -231,6 +243,61 @@ class EditorApp:
         while (round(x), round(y)) in taken:  # clicked twice: do not stack exactly
             x, y = x + 30, y + 30
         return self.add_node(kind, (x, y))
+
+    # ---- Render ------------------------------------------------------------------------------
+    def render_dialog(self) -> None:
+        """Run > Render...: write the graph's file sinks offline, frame-exact; asks before
+        replacing a file that exists."""
+        if self.render_job is not None:
+            return
+        graph = self.ctl.graph
+        problems = self.ctl.problems()
+        if problems:
+            self.ctl.say(f"cannot render: {problems[0]}", error=True)
+            return
+        sinks = [n.id for n in graph.nodes if output_param(n.type)]
+        targets = output_paths(graph)
+        missing = [n for n in sinks if n not in targets]
+        if missing:
+            self.ctl.say(f"cannot render: {missing[0]} has no file chosen", error=True)
+            return
+        if not targets:
+            self.ctl.say("nothing to render: the graph has no file sink (video_out, image_out, audio_out)",
+                         error=True)
+            return
+        existing = [t for t in targets.values() if "{" not in t and os.path.exists(t)]
+        if existing:
+            shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+            dialogs.ask("Replace files?", f"Rendering replaces {shown} when it is done (Cancel keeps them).",
+                        [("Replace", self.start_render), ("Cancel", lambda: None)])
+        else:
+            self.start_render()
+
+    def start_render(self) -> None:
+        self.render_job = RenderJob(self.ctl.graph, self.ctl.search_dirs()).start()
+        vw, vh = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+        with dpg.window(label="Render", modal=True, no_open_over_existing_popup=False, no_close=True,
+                        no_collapse=True, no_resize=True, width=460, pos=[max(0, (vw - 460) // 2), vh // 2 - 80],
+                        no_saved_settings=True) as self.render_window:
+            self.render_text = dpg.add_text("starting...")
+            self.render_bar = dpg.add_progress_bar(default_value=0.0, width=-1)
+            self.render_cancel = dpg.add_button(label="Cancel", width=130, callback=lambda: self.render_job.cancel())
+
+    def _poll_render(self) -> None:
+        job = self.render_job
+        if job is None:
+            return
+        p = job.progress()
+        if p.total:
+            eta = f"   ETA {duration(p.eta)}" if p.eta is not None else ""
+            dpg.set_value(self.render_text, f"frame {p.done} of {p.total}{eta}")
+            dpg.set_value(self.render_bar, p.done / p.total)
+        if p.finished:
+            self.render_job = None
+            self.last_render = p
+            dpg.delete_item(self.render_window)
+            self.render_window = None
+            self.ctl.say(p.message, error=p.state == "failed")
 
     def toggle_record(self, node_id: str, on: bool) -> None:
         """The Record toggle on a file sink: a recording replaces an existing file only when the
@@ -361,7 +428,8 @@ class EditorApp:
             action = {dpg.mvKey_C: lambda: self.ctl.copy(), dpg.mvKey_V: self.paste, dpg.mvKey_D: self.duplicate,
                       dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
-                      dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close}.get(key)
+                      dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close,
+                      dpg.mvKey_R: self.render_dialog}.get(key)
             if action:
                 action()
             return
@@ -390,6 +458,7 @@ class EditorApp:
         dpg.render_dearpygui_frame()
         self._run_callbacks()
         dialogs.heal()
+        self._poll_render()
         self.frames += 1
         self.canvas.poll()
         self.ctl.tick()
@@ -433,6 +502,9 @@ class EditorApp:
         return 0
 
     def close(self) -> None:
+        if self.render_job is not None:  # quitting cancels a render: nothing half written is published
+            self.render_job.cancel()
+            self.render_job.wait()
         self.ctl.shutdown()
         dpg.destroy_context()
         sys.setswitchinterval(self._switch_interval)
@@ -452,7 +524,16 @@ class EditorApp:
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
             "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
+            "render": self._render_probe(),
         }
+
+    def _render_probe(self) -> dict | None:
+        if self.render_job is None:
+            return None
+        p = self.render_job.progress()
+        state = dpg.get_item_state(self.render_cancel)
+        cancel = [*state["rect_min"], *state["rect_max"]] if "rect_min" in state else None
+        return {"state": p.state, "done": p.done, "total": p.total, "cancel": cancel}
 
     def _menu_geometry(self) -> dict:
         """Where each menu's label is on screen, and which menus are open (drawn as a popup)."""

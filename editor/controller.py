@@ -290,7 +290,7 @@ class EditorController:
     def running(self) -> bool:
         return self.runner is not None and self.runner.running
 
-    def _search_dirs(self) -> tuple[str, ...]:
+    def search_dirs(self) -> tuple[str, ...]:
         return (str(Path(self.doc.path).resolve().parent),) if self.doc.path else ()
 
     def run(self) -> bool:
@@ -306,7 +306,7 @@ class EditorController:
     def _start(self) -> None:
         self._stop_runner()
         graph = self.doc.graph
-        self.runner = self.runner_factory(graph, self._search_dirs(), self.preview_width)
+        self.runner = self.runner_factory(graph, self.search_dirs(), self.preview_width)
         if hasattr(self.runner, "set_record"):
             self.runner.set_record(self.recording)
         self._sent, self._stale, self._failure_seen = graph, False, ""

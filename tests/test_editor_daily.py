@@ -247,3 +247,69 @@ def test_after_crash_recovery_the_run_starts_and_f5_toggles_it(xvfb, tmp_path): 
         ed.wait(lambda p: p["running"], what="F5 runs again")
     finally:
         ed.close()
+
+
+def rendered_graph(frames: int, path: str) -> dict:
+    return {"format": 2,
+            "nodes": [{"id": "pattern", "type": "pattern", "params": {"width": 96, "height": 64, "frames": frames},
+                       "pos": [40, 120]},
+                      {"id": "blur", "type": "blur", "params": {"sigma": 3.0}, "pos": [260, 120]},
+                      {"id": "out", "type": "image_out", "params": {"path": path, "mode": "sequence"},
+                       "pos": [480, 120]}],
+            "links": [{"from": "pattern.out", "to": "blur.in"}, {"from": "blur.out", "to": "out.in"}]}
+
+
+def test_render_writes_the_same_frames_as_fusegraph_run(xvfb, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    (tmp_path / "ed").mkdir()
+    (tmp_path / "cli").mkdir()
+    preset = tmp_path / "render.json"
+    preset.write_text(json.dumps(rendered_graph(12, "ed/f_{frame:03d}.png")))
+    ed = Editor(xvfb, preset, tmp_path, run=True)
+    try:
+        ed.wait(lambda p: p.get("running"), what="the live run")
+        time.sleep(1.0)
+        assert list((tmp_path / "ed").iterdir()) == []  # live: nothing written
+        ed.point(700, 500)
+        ed.key("ctrl+r")
+        ed.wait(lambda p: p["render"] is not None or p["status"].startswith("rendered"), what="the render")
+        p = ed.wait(lambda p: p["render"] is None and p["status"].startswith("rendered"), 90, "the render done")
+        assert "12 frame(s)" in p["status"]
+    finally:
+        ed.close()
+    (tmp_path / "cli.json").write_text(json.dumps(rendered_graph(12, "cli/f_{frame:03d}.png")))
+    subprocess.run([sys.executable, "-m", "fusegraph.runtime.cli", "run", "cli.json", "--quiet"],
+                   check=True, cwd=tmp_path)
+    ours, theirs = sorted((tmp_path / "ed").iterdir()), sorted((tmp_path / "cli").iterdir())
+    assert [f.name for f in ours] == [f.name for f in theirs] and len(ours) == 12
+    for a, b in zip(ours, theirs):
+        assert np.array_equal(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED)), a.name
+
+
+def test_render_asks_before_replacing_and_cancel_writes_nothing(xvfb, tmp_path):  # noqa: F811
+    doc = rendered_graph(100000, "long.mp4")
+    doc["nodes"][2] = {"id": "out", "type": "video_out", "params": {"path": "long.mp4"}, "pos": [480, 120]}
+    preset = tmp_path / "long.json"
+    preset.write_text(json.dumps(doc))
+    (tmp_path / "long.mp4").write_bytes(b"the old file")
+    ed = Editor(xvfb, preset, tmp_path)
+    try:
+        ed.wait(lambda p: "out" in p.get("nodes", {}), what="the window")
+        ed.point(700, 500)
+        ed.key("ctrl+r")
+        ed.wait(lambda p: p["modal"] == ["Replace files?"] and "Replace" in p["buttons"], what="the question")
+        press(ed, "Replace")
+        p = ed.wait(lambda p: p["render"] and p["render"]["done"] > 3 and p["render"]["cancel"], 60, "rendering")
+        assert p["render"]["total"] == 100000
+        x0, y0, x1, y1 = p["render"]["cancel"]
+        firm_click(ed, (x0 + x1) / 2, (y0 + y1) / 2)
+        p = ed.wait(lambda p: p["render"] is None and "cancelled" in p["status"], 30, "the render cancelled")
+        assert (tmp_path / "long.mp4").read_bytes() == b"the old file"
+        assert not [f for f in tmp_path.iterdir() if ".partial" in f.name]
+    finally:
+        ed.close()
