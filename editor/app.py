@@ -517,7 +517,7 @@ class EditorApp:
             "viewport": list(dpg.get_viewport_pos()),
             **self.canvas.geometry(),
             "graph": doc.graph.model_dump(mode="json", by_alias=True),
-            "palette": self.palette.geometry(), "preview_caption": dpg.get_value(self.preview.caption),
+            "palette": self.palette.geometry(), "inspector": self._inspector_geometry(), "preview_caption": dpg.get_value(self.preview.caption),
             "errors_text": dpg.get_value(self.status_errors), "live_frame": (self.ctl.stats() or _NoStats).frame,
             "selection": list(self.ctl.selection), "selected_links": self.canvas.selected_links(),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
@@ -526,6 +526,15 @@ class EditorApp:
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
             "render": self._render_probe(),
         }
+
+    def _inspector_geometry(self) -> dict:
+        out = {}
+        for name, (item, _) in self.inspector.items.items():
+            state = dpg.get_item_state(item) if dpg.does_item_exist(item) else {}
+            if "rect_min" in state and state["rect_max"][0] > state["rect_min"][0]:  # drawn
+                (x0, y0), (x1, y1) = state["rect_min"], state["rect_max"]
+                out[name] = [(x0 + x1) / 2, (y0 + y1) / 2]
+        return out
 
     def _render_probe(self) -> dict | None:
         if self.render_job is None:

@@ -313,3 +313,33 @@ def test_render_asks_before_replacing_and_cancel_writes_nothing(xvfb, tmp_path):
         assert not [f for f in tmp_path.iterdir() if ".partial" in f.name]
     finally:
         ed.close()
+
+
+def sigma(p: dict) -> float:
+    return next(n for n in p["graph"]["nodes"] if n["id"] == "blur")["params"]["sigma"]
+
+
+def test_a_value_typed_into_a_slider_out_of_range_is_refused_with_the_reason(editor):
+    ed = editor
+    firm_click(ed, *ed.probe()["nodes"]["blur"]["title"])
+    p = ed.wait(lambda p: "sigma" in p["inspector"], what="the inspector")
+    before = sigma(p)
+
+    def type_into_slider(text: str) -> None:
+        x, y = ed.probe()["inspector"]["sigma"]
+        ed.point(x, y)
+        ed.xdo("keydown", "ctrl")
+        firm_click(ed, x, y)
+        ed.xdo("keyup", "ctrl")
+        time.sleep(0.2)
+        ed.key("ctrl+a")
+        ed.xdo("type", "--delay", "80", text)
+        ed.key("Return")
+
+    type_into_slider("999")
+    p = ed.wait(lambda p: "less than or equal to" in p["status"], what="the refusal")
+    assert "sigma" in p["status"] and sigma(p) == before and not p["can_undo"]  # not clamped, not half-typed
+    type_into_slider("12.5")
+    p = ed.wait(lambda p: sigma(p) == 12.5, what="a value in range taken")
+    ed.key("ctrl+z")
+    ed.wait(lambda p: sigma(p) == before, what="one undo step")
