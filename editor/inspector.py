@@ -127,6 +127,7 @@ class Inspector:
         self.node_id: str | None = None
         self.items: dict[str, tuple[int, ParamWidget]] = {}
         self.typed: set[int] = set()  # sliders holding a typed value not taken yet
+        self.dragging = lambda: dpg.is_mouse_button_down(dpg.mvMouseButton_Left)  # else a slider is typed into
         with dpg.group(parent=parent) as self.root:
             self.header = dpg.add_text("Select a node to edit its parameters.", wrap=470)
             self.body = dpg.add_group()
@@ -213,7 +214,7 @@ class Inspector:
             self.refresh()  # refused: the widget shows the model's value again
 
     def _changed(self, sender, app_data, user_data: ParamWidget) -> None:
-        if user_data.kind in ("slider_int", "slider_float") and not dpg.is_mouse_button_down(dpg.mvMouseButton_Left):
+        if user_data.kind in ("slider_int", "slider_float") and not self.dragging():
             self.typed.add(sender)  # typed into the slider (Ctrl+click): taken on Enter, like a field,
             return                  # and refused with the reason when out of range (not clamped)
         merge = user_data.kind in ("slider_int", "slider_float", "color")

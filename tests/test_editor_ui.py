@@ -251,8 +251,10 @@ def test_slider_drag_is_one_undo_step_and_inspector_follows(ed):
     item, w = insp.items["brightness"]
     assert w.kind == "slider_float"
     steps = len(ctl.doc.history.undo_steps)
+    insp.dragging = lambda: True  # the mouse is down: a drag
     for v in (0.1, 0.2, 0.3, 0.4):  # a drag: one callback per frame
         insp._changed(item, v, w)
+    insp.dragging = lambda: False
     insp._deactivated(None, item)  # mouse released
     assert ctl.node("color").params.brightness == pytest.approx(0.4)
     assert len(ctl.doc.history.undo_steps) == steps + 1
@@ -269,6 +271,16 @@ def test_slider_drag_is_one_undo_step_and_inspector_follows(ed):
     seed, sw = insp.items["seed"]
     insp._changed(seed, 7, sw)
     assert ctl.node("pattern").params.seed == 7
+    # typed into a slider (no drag): taken when the field is left, refused with the reason out of range
+    fps, fw = insp.items["fps"]
+    assert fw.kind == "slider_float"
+    insp._changed(fps, 2, fw)
+    insp._changed(fps, 2000, fw)
+    assert ctl.node("pattern").params.fps == 30.0  # nothing taken keystroke by keystroke
+    dpg.set_value(fps, 2000.0)
+    insp._deactivated(None, fps)
+    assert ctl.node("pattern").params.fps == 30.0 and "less than or equal to 240" in ctl.message
+    assert dpg.get_value(fps) == 30.0
 
 
 def test_copy_paste_duplicate_and_quick_add(ed):
