@@ -37,6 +37,24 @@ from fusegraph.runtime.resources import default_preset, is_shipped_preset
 DEFAULT_PRESET = default_preset()
 PALETTE_W, RIGHT_W, BOTTOM_H = 600, 420, 210
 GRAPH_FILES = (".json",)
+SHORTCUTS = (  # Help > Keyboard and mouse
+    ("Ctrl+N / Ctrl+O / Ctrl+S", "new, open, save the graph"),
+    ("Ctrl+Q", "quit (asks about unsaved changes)"),
+    ("Ctrl+Z / Ctrl+Y", "undo, redo"),
+    ("Ctrl+C / Ctrl+V / Ctrl+D", "copy, paste, duplicate the selected nodes"),
+    ("Ctrl+A", "select all nodes"),
+    ("Delete / Backspace", "delete the selected nodes and links (one undo step)"),
+    ("Tab / Space / right click", "quick add a node at the pointer"),
+    ("F5", "run live / stop"),
+    ("Ctrl+R", "render the file sinks offline (Run > Render...)"),
+    ("Escape", "close a menu, a popup or a question"),
+    ("F1", "this list"),
+    ("drag from a pin", "a link; a bad one is refused with the reason"),
+    ("Ctrl+click a link", "detach it"),
+    ("drag on empty canvas", "box selection"),
+    ("middle drag", "pan the canvas"),
+    ("Record (file sinks)", "the live run writes that file only while it is on"),
+)
 log = logging.getLogger(__name__)
 
 
@@ -113,7 +131,8 @@ class EditorApp:
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
-                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_R, dpg.mvKey_F5):
+                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_R, dpg.mvKey_F5,
+                        dpg.mvKey_F1):
                 dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
             for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
                 dpg.add_key_press_handler(key, callback=self._on_ctrl)
@@ -138,6 +157,8 @@ class EditorApp:
                 dpg.add_menu_item(label="Paste", shortcut="Ctrl+V", callback=self.paste)
                 dpg.add_menu_item(label="Duplicate", shortcut="Ctrl+D", callback=self.duplicate)
                 dpg.add_menu_item(label="Delete", shortcut="Del", callback=self.delete_selection)
+                dpg.add_separator()
+                dpg.add_menu_item(label="Select All", shortcut="Ctrl+A", callback=self.select_all)
             with dpg.menu(label="Run"):
                 dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
                 dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
@@ -146,6 +167,8 @@ class EditorApp:
             with dpg.menu(label="View"):
                 dpg.add_menu_item(label="Show / hide the compiled plan",
                                   callback=lambda: self.timing.show_plan(not dpg.get_value(self.timing.plan_toggle)))
+            with dpg.menu(label="Help"):
+                dpg.add_menu_item(label="Keyboard and mouse", shortcut="F1", callback=self.show_shortcuts)
 
     # ---- model -> view ---------------------------------------------------------------------------
     def _on_change(self, kind: str) -> None:
@@ -437,8 +460,15 @@ class EditorApp:
             self.delete_selection()
         elif key in (dpg.mvKey_Tab, dpg.mvKey_Spacebar) and self.canvas.hovered() and not self.quick.shown:
             self.open_quick_add()
+        elif key == dpg.mvKey_F1:
+            self.show_shortcuts()
         elif key == dpg.mvKey_F5:
             self.ctl.stop() if self.ctl.running else self.ctl.run()
+
+    def show_shortcuts(self) -> None:
+        width = max(len(k) for k, _ in SHORTCUTS) + 2
+        dialogs.ask("Keyboard and mouse", "\n".join(f"{k:<{width}}{what}" for k, what in SHORTCUTS),
+                    [("Close", lambda: None)], width=620)
 
     def select_all(self) -> None:
         self.ctl.select([n.id for n in self.ctl.graph.nodes])

@@ -64,10 +64,11 @@ def answer(label: str) -> None:
 
 
 def cancel() -> bool:
-    """Escape: answer "Cancel" when the open question has it; True if it did."""
-    if "Cancel" in current:
-        answer("Cancel")
-        return True
+    """Escape: answer "Cancel" (or "Close") when the open question has it; True if it did."""
+    for label in ("Cancel", "Close"):
+        if label in current:
+            answer(label)
+            return True
     return False
 
 

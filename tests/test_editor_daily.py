@@ -67,6 +67,13 @@ def test_a_question_asked_while_a_menu_is_open_is_shown_and_escape_closes_menus(
     ed.point(700, 400)
     ed.key("Escape")
     ed.wait(lambda p: p["menus_open"] == [], what="the menu closed")
+    # Help: F1 shows the shortcut list, Escape closes it; Ctrl+A selects every node
+    ed.key("F1")
+    p = ed.wait(lambda p: p["modal"] == ["Keyboard and mouse"] and "Close" in p["buttons"], what="the shortcuts")
+    ed.key("Escape")
+    ed.wait(lambda p: p["modal"] == [], what="the shortcuts closed")
+    ed.key("ctrl+a")
+    ed.wait(lambda p: sorted(p["selection"]) == ["blur", "pattern", "preview"], what="all selected")
     # shortcuts work again: Ctrl+O over an open menu asks too, Cancel keeps the graph
     open_menu(ed, "View")
     ed.key("ctrl+o")
