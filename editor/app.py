@@ -116,7 +116,7 @@ class EditorApp:
                     self.inspector = Inspector(self.ctl, right, self.typing_items)
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=PALETTE_W, height=BOTTOM_H - 36) as palette_box:
-                    self.palette = Palette(palette_box, self.add_at_center, self.typing_items)
+                    self.palette = Palette(palette_box, self.add_at_center, self.typing_items, width=PALETTE_W - 20)
                 with dpg.child_window(width=-1, height=BOTTOM_H - 36, border=False, no_scrollbar=True) as bottom:
                     self.timing = TimingPanel(bottom, height=BOTTOM_H - 40)
             with dpg.group(horizontal=True):

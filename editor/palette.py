@@ -46,12 +46,32 @@ def match_kinds(query: str) -> list[str]:
     return [k for _, k in sorted(scored)]
 
 
+LABEL_W = 80  # the category column
+CHAR_W, BUTTON_PAD = 7, 16  # the default font's advance; a button's frame padding and spacing
+
+
+def wrap(kinds: list[str], width: int) -> list[list[str]]:
+    """Kinds in lines of buttons that fit `width` pixels (at least one per line)."""
+    lines: list[list[str]] = [[]]
+    used = 0
+    for kind in kinds:
+        w = len(kind) * CHAR_W + BUTTON_PAD
+        if lines[-1] and used + w > width:
+            lines.append([])
+            used = 0
+        lines[-1].append(kind)
+        used += w
+    return lines
+
+
 class Palette:
     """One row of buttons per category under a search box (it sits under the canvas)."""
 
-    def __init__(self, parent: int | str, on_add: Callable[[str], None], typing_items: set):
+    def __init__(self, parent: int | str, on_add: Callable[[str], None], typing_items: set, width: int = 580):
         self.on_add = on_add
+        self.width = width  # the rows wrap at this width (clipped buttons read "video_denois")
         self.buttons: dict[str, int] = {}
+        self.tooltips: dict[str, int] = {}
         self.rows: dict[str, int] = {}
         with dpg.group(parent=parent):
             with dpg.group(horizontal=True):
@@ -62,16 +82,21 @@ class Palette:
                 for t, c in PORT_COLOURS.items():
                     dpg.add_text(t, color=c)
             for category, kinds in categories().items():
-                with dpg.group(horizontal=True) as row:
+                with dpg.group() as row:
                     self.rows[category] = row
-                    dpg.add_text(f"{category:>9}", color=(150, 150, 150))
-                    for kind in kinds:
-                        b = dpg.add_button(label=kind, callback=lambda s, a, u: self.on_add(u), user_data=kind)
-                        with dpg.tooltip(b):
-                            dpg.add_text(REGISTRY[kind].doc.strip())
-                        self.buttons[kind] = b
+                    for line_no, line in enumerate(wrap(kinds, self.width - LABEL_W)):
+                        with dpg.group(horizontal=True):
+                            dpg.add_text(f"{category if line_no == 0 else '':>9}", color=(150, 150, 150))
+                            for kind in line:
+                                self._button(kind)
             dpg.add_text("Tab/Space/right click: quick add at the cursor.  Ctrl+click a link: detach.",
                          color=(140, 140, 140))
+
+    def _button(self, kind: str) -> None:
+        b = dpg.add_button(label=kind, callback=lambda s, a, u: self.on_add(u), user_data=kind)
+        with dpg.tooltip(b) as tip:  # its own node's doc
+            dpg.add_text(REGISTRY[kind].doc.strip())
+        self.buttons[kind], self.tooltips[kind] = b, tip
 
     def geometry(self) -> dict[str, list[float]]:
         """The screen centre of each shown button (the end-to-end tests click them)."""

@@ -494,3 +494,20 @@ def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
     assert "pass" in dpg.get_value(ed.timing.plan_text)
     ed.timing.show_plan(False)
     ctl.stop()
+
+
+def test_the_palette_wraps_and_each_button_has_its_own_nodes_doc(ed):
+    import dearpygui.dearpygui as dpg
+
+    from fusegraph.editor.palette import CHAR_W, BUTTON_PAD, wrap
+    from fusegraph.nodes import REGISTRY
+
+    pal = ed.palette
+    for kinds in ([k for k in REGISTRY], ["a" * 200, "b"]):
+        lines = wrap(kinds, 300)
+        assert [k for line in lines for k in line] == kinds
+        assert all(len(line) == 1 or sum(len(k) * CHAR_W + BUTTON_PAD for k in line) <= 300 for line in lines)
+    assert set(pal.buttons) == set(REGISTRY)
+    for kind, tip in pal.tooltips.items():
+        text = dpg.get_value(dpg.get_item_children(tip, 1)[0])
+        assert text == REGISTRY[kind].doc.strip() and text.startswith(kind)
