@@ -24,13 +24,14 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 
 from fusegraph.editor import dialogs
-from fusegraph.editor.canvas import NodeCanvas
+from fusegraph.editor.graph_canvas import GraphCanvas
 from fusegraph.editor.controller import EditorController
 from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
 from fusegraph.editor.preview import PreviewPanel
 from fusegraph.editor.render import RenderJob
 from fusegraph.editor.timing import TimingPanel
+from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.outputs import output_param, output_paths
 from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
@@ -51,8 +52,14 @@ SHORTCUTS = (  # Help > Keyboard and mouse
     ("F1", "this list"),
     ("drag from a pin", "a link; a bad one is refused with the reason"),
     ("Ctrl+click a link", "detach it"),
-    ("drag on empty canvas", "box selection"),
-    ("middle drag", "pan the canvas"),
+    ("drag on empty canvas", "box selection (Ctrl: add to it)"),
+    ("middle drag / wheel", "pan / zoom the canvas"),
+    ("Home or F, Ctrl+0", "fit the whole graph in view, actual size"),
+    ("Ctrl+= / Ctrl+-", "zoom in, out"),
+    ("drop a link on nothing", "quick add, only nodes that can take it"),
+    ("C", "a comment frame around the selected nodes"),
+    ("double-click a link / dot", "add / remove a reroute dot"),
+    ("double-click a comment", "write its text"),
     ("Record (file sinks)", "the live run writes that file only while it is on"),
 )
 log = logging.getLogger(__name__)
@@ -83,6 +90,7 @@ class EditorApp:
         self._keys: list[int] = []
         self._ctrl_frame = -10
         self.render_job: RenderJob | None = None
+        self._link_after_add: tuple | None = None  # a link dropped on nothing waits for the node chosen
         self.render_window: int | None = None
         # moderngl keeps the GIL during GL calls, so the engine thread holds it for much of its
         # frame on software GL; a short switch interval hands it to the UI thread between calls.
@@ -91,7 +99,6 @@ class EditorApp:
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
         self._build(width, height)
-        dpg.bind_theme(NodeCanvas.editor_theme())
         self.ctl.listeners.append(self._on_change)
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
                             vsync=True)  # a real display paces the loop; Xvfb does not wait
@@ -109,7 +116,7 @@ class EditorApp:
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=-RIGHT_W, height=-BOTTOM_H, no_scrollbar=True,
                                       border=False) as canvas_box:
-                    self.canvas = NodeCanvas(self.ctl, canvas_box)
+                    self.canvas = GraphCanvas(self.ctl, canvas_box)
                 with dpg.child_window(width=-1, height=-BOTTOM_H) as right:
                     self.preview = PreviewPanel(self.ctl, right, display_width=RIGHT_W - 20)
                     dpg.add_separator()
@@ -127,12 +134,15 @@ class EditorApp:
                 self.status_fix = dpg.add_button(label="", show=False, callback=self._apply_fix)
                 self.status_msg = dpg.add_text("")
         self.canvas.on_record = self.toggle_record
+        self.canvas.on_drop = self.quick_add_for_link
+        self.canvas.on_edit_comment = self.edit_comment
         self.quick = QuickAdd(self.add_node, self.typing_items)
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
                         dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_R, dpg.mvKey_F5,
-                        dpg.mvKey_F1):
+                        dpg.mvKey_F1, dpg.mvKey_Home, dpg.mvKey_F, dpg.mvKey_0, dpg.mvKey_Minus, dpg.mvKey_Plus,
+                        dpg.mvKey_Add, dpg.mvKey_Subtract):
                 dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
             for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
                 dpg.add_key_press_handler(key, callback=self._on_ctrl)
@@ -159,12 +169,17 @@ class EditorApp:
                 dpg.add_menu_item(label="Delete", shortcut="Del", callback=self.delete_selection)
                 dpg.add_separator()
                 dpg.add_menu_item(label="Select All", shortcut="Ctrl+A", callback=self.select_all)
+                dpg.add_menu_item(label="Add comment around the selection", shortcut="C", callback=self.add_comment)
             with dpg.menu(label="Run"):
                 dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
                 dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
                 dpg.add_separator()
                 dpg.add_menu_item(label="Render...", shortcut="Ctrl+R", callback=self.render_dialog)
             with dpg.menu(label="View"):
+                dpg.add_menu_item(label="Fit all", shortcut="Home / F", callback=lambda: self.canvas.fit_all())
+                dpg.add_menu_item(label="Zoom in", shortcut="Ctrl+= / wheel", callback=lambda: self.canvas.zoom_by(1.25))
+                dpg.add_menu_item(label="Zoom out", shortcut="Ctrl+- / wheel", callback=lambda: self.canvas.zoom_by(0.8))
+                dpg.add_menu_item(label="Actual size", shortcut="Ctrl+0", callback=lambda: self.canvas.reset_zoom())
                 dpg.add_menu_item(label="Show / hide the compiled plan",
                                   callback=lambda: self.timing.show_plan(not dpg.get_value(self.timing.plan_toggle)))
             with dpg.menu(label="Help"):
@@ -175,7 +190,9 @@ class EditorApp:
         if kind in ("structure", "file", "layout"):
             self.canvas.sync()
         if kind in ("structure", "file"):  # links selected before may be others now
-            dpg.clear_selected_links(self.canvas.editor)
+            self.canvas.clear_link_selection()
+        if kind == "file":  # a graph opened: all of it on screen
+            self.canvas.fit_all()
         if kind in ("structure", "file", "selection"):
             sel = self.ctl.selection
             self.inspector.show(sel[0] if len(sel) == 1 else None)
@@ -258,14 +275,67 @@ class EditorApp:
     def add_node(self, kind: str, pos: tuple[float, float]) -> str:
         node_id = self.ctl.add(kind, pos)
         self.canvas.clear_selection()
+        if self._link_after_add:  # from a link dropped on empty canvas
+            self._link_new_node(node_id)
         return node_id
 
     def add_at_center(self, kind: str) -> str:
-        x, y = self.canvas.visible_center()
-        taken = {tuple(map(round, n.pos)) for n in self.ctl.graph.nodes}
-        while (round(x), round(y)) in taken:  # clicked twice: do not stack exactly
-            x, y = x + 30, y + 30
-        return self.add_node(kind, (x, y))
+        """From the palette: in the middle of the view, or the nearest place there that is free."""
+        x, y = self.canvas.free_spot(self.canvas.visible_center())
+        self._link_after_add = None
+        return self.add_node(kind, (round(x), round(y)))
+
+    def quick_add_for_link(self, endpoint: str, from_output: bool, port_type: str, where) -> None:
+        """A link dropped on empty canvas: the quick add, showing only nodes that can take it;
+        the node chosen comes linked."""
+        kinds = [k for k, spec in REGISTRY.items()
+                 if (any(p.accepts_type(port_type) for p in spec.inputs) if from_output
+                     else any(p.type == port_type for p in spec.outputs))]
+        self._link_after_add = (endpoint, from_output, port_type)
+        self.quick.open(dpg.get_mouse_pos(local=False), where, only=kinds)
+
+    def _link_new_node(self, node_id: str) -> None:
+        endpoint, from_output, port_type = self._link_after_add
+        self._link_after_add = None
+        spec = REGISTRY[self.ctl.node(node_id).type]
+        if from_output:
+            port = next(p for p in spec.inputs if p.accepts_type(port_type))
+            self.ctl.link(endpoint, f"{node_id}.{port.name}")
+        else:
+            port = next(p for p in spec.outputs if p.type == port_type)
+            self.ctl.link(f"{node_id}.{port.name}", endpoint)
+
+    def add_comment(self) -> None:
+        """A comment frame around the selected nodes (or in the middle of the view), then its text."""
+        boxes = [self.canvas.views[n].box for n in self.ctl.selection if n in self.canvas.views]
+        if boxes:
+            x0, y0 = min(b.x for b in boxes) - 20, min(b.y for b in boxes) - 40
+            x1, y1 = max(b.x + b.w for b in boxes) + 20, max(b.y + b.h for b in boxes) + 20
+        else:
+            x0, y0 = self.canvas.visible_center()
+            x1, y1 = x0 + 300, y0 + 180
+        cid = self.ctl.doc.add_comment("", (round(x0), round(y0), round(x1 - x0), round(y1 - y0)))
+        self.edit_comment(cid)
+
+    def edit_comment(self, cid: str) -> None:
+        comment = next((c for c in self.ctl.graph.comments if c.id == cid), None)
+        if comment is None:
+            return
+
+        def done(sender=None, text=None, user_data=None) -> None:
+            self.ctl.doc.set_comment_text(cid, dpg.get_value(field))
+            self.typing_items.discard(field)
+            dpg.delete_item(win)
+
+        mx, my = dpg.get_mouse_pos(local=False)
+        with dpg.window(label=f"Comment {cid}", popup=False, no_collapse=True, no_saved_settings=True, width=360,
+                        pos=[int(mx), int(my)], on_close=lambda: done()) as win:
+            field = dpg.add_input_text(default_value=comment.text, width=-1, on_enter=True, callback=done,
+                                       hint="what this group does (Enter)")
+            dpg.add_button(label="OK", callback=done)
+        self.typing_items.add(field)
+        self.comment_field = field
+        dpg.focus_item(field)
 
     # ---- Render ------------------------------------------------------------------------------
     def render_dialog(self) -> None:
@@ -336,8 +406,8 @@ class EditorApp:
         self.canvas.refresh_looks(force=True)
 
     def delete_selection(self) -> None:
-        """Delete: the selected nodes and links, one undo step."""
-        self.ctl.remove(self.ctl.selection, self.canvas.selected_links())
+        """Delete: the selected nodes, links and comments, one undo step."""
+        self.ctl.remove(self.ctl.selection, self.canvas.selected_links(), self.canvas.selected_comments)
         self.canvas.clear_selection()
 
     def paste(self) -> None:
@@ -452,7 +522,8 @@ class EditorApp:
                       dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
                       dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close,
-                      dpg.mvKey_R: self.render_dialog}.get(key)
+                      dpg.mvKey_R: self.render_dialog, dpg.mvKey_0: self.canvas.reset_zoom,
+                      dpg.mvKey_Plus: lambda: self.canvas.zoom_by(1.25), dpg.mvKey_Minus: lambda: self.canvas.zoom_by(0.8)}.get(key)
             if action:
                 action()
             return
@@ -462,6 +533,12 @@ class EditorApp:
             self.open_quick_add()
         elif key == dpg.mvKey_F1:
             self.show_shortcuts()
+        elif key in (dpg.mvKey_Home, dpg.mvKey_F):
+            self.canvas.fit_all()
+        elif key in (dpg.mvKey_Add, dpg.mvKey_Subtract):
+            self.canvas.zoom_by(1.25 if key == dpg.mvKey_Add else 0.8)
+        elif key == dpg.mvKey_C and self.canvas.hovered():
+            self.add_comment()
         elif key == dpg.mvKey_F5:
             self.ctl.stop() if self.ctl.running else self.ctl.run()
 
@@ -480,6 +557,7 @@ class EditorApp:
 
     def open_quick_add(self) -> None:
         mouse = dpg.get_mouse_pos(local=False)
+        self._link_after_add = None
         self.quick.open(mouse, self.canvas.to_grid(mouse))
 
     # ---- the loop --------------------------------------------------------------------------------
@@ -550,6 +628,7 @@ class EditorApp:
             "palette": self.palette.geometry(), "inspector": self._inspector_geometry(), "preview_caption": dpg.get_value(self.preview.caption),
             "errors_text": dpg.get_value(self.status_errors), "live_frame": (self.ctl.stats() or _NoStats).frame,
             "selection": list(self.ctl.selection), "selected_links": self.canvas.selected_links(),
+            "selected_comments": sorted(self.canvas.selected_comments),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
             "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),

@@ -143,23 +143,28 @@ class EditorController:
         self.say(f"inserted {kind if node_id == kind else f'{node_id} ({kind})'} before {endpoint}")
         return node_id
 
-    def remove(self, ids: Iterable[str] | None = None, link_dsts: Iterable[str] = ()) -> None:
-        """Delete nodes (default: the selection) and the links into `link_dsts`: one undo step;
-        the status bar names everything that went, the links a node took with it too."""
+    def remove(self, ids: Iterable[str] | None = None, link_dsts: Iterable[str] = (),
+               comments: Iterable[str] = ()) -> None:
+        """Delete nodes (default: the selection), the links into `link_dsts` and comments: one
+        undo step; the status bar names everything that went, the links a node took with it too."""
         ids = list(self.selection if ids is None else ids)
-        nodes, links = self.doc.delete(ids, link_dsts)
-        if not nodes and not links:
+        nodes, links, notes = self.doc.delete(ids, link_dsts, comments)
+        if not nodes and not links and not notes:
             return
         parts = []
         if nodes:
             parts.append(", ".join(nodes))
+        if notes:
+            parts.append(f"comment {', '.join(notes)}")
         if links:
             shown = ", ".join(f"{l.src} -> {l.dst}" for l in links[:4]) + (", ..." if len(links) > 4 else "")
             parts.append(f"{len(links)} link{'s' if len(links) > 1 else ''} ({shown})")
-        self.say(f"deleted {' and '.join(parts)} (Ctrl+Z brings {'it' if len(nodes) + len(links) == 1 else 'them'} back)")
+        n = len(nodes) + len(links) + len(notes)
+        self.say(f"deleted {' and '.join(parts)} (Ctrl+Z brings {'it' if n == 1 else 'them'} back)")
 
-    def move(self, positions: dict[str, tuple[float, float]], merge_key: object = None) -> None:
-        self.doc.move_nodes(positions, merge_key=merge_key)
+    def move(self, positions: dict[str, tuple[float, float]], merge_key: object = None,
+             comments: dict | None = None, vias: dict | None = None) -> None:
+        self.doc.move_nodes(positions, merge_key=merge_key, comments=comments, vias=vias)
 
     def link(self, src: str, dst: str) -> GraphError | None:
         err = self.doc.link(src, dst)

@@ -6,7 +6,7 @@ from typing import Callable
 
 import dearpygui.dearpygui as dpg
 
-from fusegraph.editor.canvas import PORT_COLOURS
+from fusegraph.editor.pin_style import COLOURS as PORT_COLOURS
 from fusegraph.nodes import REGISTRY
 
 CATEGORY_ORDER = ("source", "filter", "composite", "ai", "sink")
@@ -122,6 +122,7 @@ class QuickAdd:
     def __init__(self, on_add: Callable[[str, tuple[float, float]], None], typing_items: set):
         self.on_add = on_add
         self.where: tuple[float, float] = (0.0, 0.0)
+        self.only: list[str] | None = None
         with dpg.window(label="Add node", show=False, popup=True, no_title_bar=True, width=260, height=250,
                         no_saved_settings=True) as self.window:
             dpg.add_text("Add node (Enter: first match)")
@@ -133,8 +134,10 @@ class QuickAdd:
     def shown(self) -> bool:
         return bool(dpg.is_item_shown(self.window))
 
-    def open(self, screen: tuple[float, float], grid: tuple[float, float]) -> None:
+    def open(self, screen: tuple[float, float], grid: tuple[float, float], only: list[str] | None = None) -> None:
+        """only: the kinds to offer (a link dropped on empty canvas: those that can take it)."""
         self.where = grid
+        self.only = only
         dpg.set_value(self.search, "")
         self._typed(None, "")
         dpg.configure_item(self.window, show=True, pos=[int(screen[0]), int(screen[1])])
@@ -143,14 +146,18 @@ class QuickAdd:
     def close(self) -> None:
         dpg.configure_item(self.window, show=False)
 
+    def matches(self, query: str) -> list[str]:
+        found = match_kinds(query or "")
+        return found if self.only is None else [k for k in found if k in self.only]
+
     def _typed(self, sender, query: str, user_data=None) -> None:
-        matches = match_kinds(query or "")
+        matches = self.matches(query)
         dpg.configure_item(self.list, items=matches)
         if matches:
             dpg.set_value(self.list, matches[0])
 
     def add_first(self) -> str | None:
-        matches = match_kinds(dpg.get_value(self.search) or "")
+        matches = self.matches(dpg.get_value(self.search) or "")
         if not matches:
             return None
         self.close()
