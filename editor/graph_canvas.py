@@ -19,6 +19,7 @@ import dearpygui.dearpygui as dpg
 
 from fusegraph.editor import hit, timing
 from fusegraph.editor.layout import CHAR_W, LINE, PAD, PIN_R, TITLE_H, NodeBox, bounds, free_spot, node_box
+from fusegraph.editor.meters import meter_colour, meter_text
 from fusegraph.editor.pin_style import pin_look
 from fusegraph.editor.view import View
 from fusegraph.nodes import REGISTRY
@@ -187,8 +188,6 @@ class GraphCanvas:
             if ms is not None:
                 rows.append(("ms", f"{100.0 * ms / timing.BUDGET_MS:.0f}% of frame budget", timing.heat(ms)[1]))
             if db is not None:
-                from fusegraph.editor.canvas import meter_colour, meter_text
-
                 rows.append(("meter", meter_text(db), meter_colour(db)))
             if [r[:2] for r in rows] != [r[:2] for r in view.rows]:
                 relayout = True
@@ -416,7 +415,9 @@ class GraphCanvas:
         drag, self.drag = self.drag, None
         if drag is None:
             return
-        p = self.local(dpg.get_mouse_pos(local=False))
+        if sender is not None:  # the mouse handler: where it is now (else where the last frame saw it)
+            self.mouse = self.local(dpg.get_mouse_pos(local=False))
+        p = self.mouse
         w = self.view.to_world(p)
         dx, dy = (p[0] - drag.start[0]) / self.view.zoom, (p[1] - drag.start[1]) / self.view.zoom
         self.dirty = True

@@ -373,7 +373,7 @@ def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command
 
 
 def test_level_meter_text_and_colours():
-    from fusegraph.editor.canvas import meter_colour, meter_text
+    from fusegraph.editor.meters import meter_colour, meter_text
 
     assert meter_text(-30.0) == "[||||||||........]  -30 dBFS"
     assert meter_text(-200.0).startswith("[................]") and meter_text(3.0).startswith("[||||||||||||||||]")
