@@ -38,6 +38,7 @@ from fusegraph.runtime.resources import default_preset, is_shipped_preset
 DEFAULT_PRESET = default_preset()
 PALETTE_W, RIGHT_W, BOTTOM_H = 600, 420, 210
 GRAPH_FILES = (".json",)
+KEY_EQUAL = 602  # ImGuiKey_Equal ("=", the "+" key unshifted); Dear PyGui has no name for it
 SHORTCUTS = (  # Help > Keyboard and mouse
     ("Ctrl+N / Ctrl+O / Ctrl+S", "new, open, save the graph"),
     ("Ctrl+Q", "quit (asks about unsaved changes)"),
@@ -141,7 +142,7 @@ class EditorApp:
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
                         dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_R, dpg.mvKey_F5,
-                        dpg.mvKey_F1, dpg.mvKey_Home, dpg.mvKey_F, dpg.mvKey_0, dpg.mvKey_Minus, dpg.mvKey_Plus,
+                        dpg.mvKey_F1, dpg.mvKey_Home, dpg.mvKey_F, dpg.mvKey_0, dpg.mvKey_Minus, KEY_EQUAL,
                         dpg.mvKey_Add, dpg.mvKey_Subtract):
                 dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
             for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
@@ -523,7 +524,7 @@ class EditorApp:
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
                       dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close,
                       dpg.mvKey_R: self.render_dialog, dpg.mvKey_0: self.canvas.reset_zoom,
-                      dpg.mvKey_Plus: lambda: self.canvas.zoom_by(1.25), dpg.mvKey_Minus: lambda: self.canvas.zoom_by(0.8)}.get(key)
+                      KEY_EQUAL: lambda: self.canvas.zoom_by(1.25), dpg.mvKey_Minus: lambda: self.canvas.zoom_by(0.8)}.get(key)
             if action:
                 action()
             return
@@ -631,7 +632,7 @@ class EditorApp:
             "selected_comments": sorted(self.canvas.selected_comments),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
-            "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
+            "quick_add": self.quick.shown, "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
             "render": self._render_probe(),
         }

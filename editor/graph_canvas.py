@@ -255,7 +255,10 @@ class GraphCanvas:
         self.dirty = True
 
     def reset_zoom(self) -> None:
-        self.zoom_by(1.0 / self.view.zoom)
+        """Actual size (zoom 1) around the middle of the view."""
+        self.fitted = False
+        self.view.zoom_to((self.size[0] / 2, self.size[1] / 2), 1.0)
+        self.dirty = True
 
     # ---- selection ---------------------------------------------------------------------------
     def selected_links(self) -> list[str]:

@@ -29,8 +29,11 @@ class View:
 
     def zoom_at(self, s: tuple[float, float], factor: float) -> None:
         """Zoom by `factor` keeping the world point under canvas point `s` where it is."""
+        self.zoom_to(s, self.zoom * factor)
+
+    def zoom_to(self, s: tuple[float, float], zoom: float) -> None:
         wx, wy = self.to_world(s)
-        self.zoom = min(MAX_ZOOM, max(MIN_ZOOM, self.zoom * factor))
+        self.zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
         self.x, self.y = s[0] - wx * self.zoom, s[1] - wy * self.zoom
 
     def fit(self, bounds: tuple[float, float, float, float], size: tuple[float, float], margin: float = 30.0) -> None:

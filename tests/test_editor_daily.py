@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from test_editor_e2e import GRAPH, Editor, links, node_ids, xvfb  # noqa: F401  (xvfb: a fixture)
@@ -350,3 +351,171 @@ def test_a_value_typed_into_a_slider_out_of_range_is_refused_with_the_reason(edi
     p = ed.wait(lambda p: sigma(p) == 12.5, what="a value in range taken")
     ed.key("ctrl+z")
     ed.wait(lambda p: sigma(p) == before, what="one undo step")
+
+
+# ---- the canvas: zoom, fit all, comments, reroutes, placement -----------------------------------
+WIDE = {
+    "format": 3,
+    "nodes": [{"id": "pattern", "type": "pattern", "params": {"width": 160, "height": 96}, "pos": [0, 0]},
+              {"id": "blur", "type": "blur", "params": {}, "pos": [1400, 600]},
+              {"id": "color", "type": "color", "params": {}, "pos": [2600, 100]},
+              {"id": "preview", "type": "preview", "params": {}, "pos": [3600, 1200]}],
+    "links": [{"from": "pattern.out", "to": "blur.in"}, {"from": "blur.out", "to": "color.in"},
+              {"from": "color.out", "to": "preview.in"}],
+}
+
+
+def on_canvas(p: dict) -> set[str]:
+    """Nodes drawn whole inside the canvas."""
+    x0, y0, x1, y1 = p["view"]["canvas"]
+    return {n for n, g in p["nodes"].items()
+            if g["rect"][0] >= x0 and g["rect"][1] >= y0 and g["rect"][2] <= x1 and g["rect"][3] <= y1}
+
+
+def screenshot(ed: Editor, path):
+    import cv2
+
+    Path(f"{ed.probe_path}.shot").write_text(str(path))
+    ed.wait(lambda p: path.exists() and path.stat().st_size > 0, what="the screenshot")
+    time.sleep(0.3)
+    return cv2.imread(str(path))
+
+
+def test_zoom_and_fit_all_change_what_is_on_screen(xvfb, tmp_path):  # noqa: F811
+    import numpy as np
+
+    preset = tmp_path / "wide.json"
+    preset.write_text(json.dumps(WIDE))
+    ed = Editor(xvfb, preset, tmp_path)
+    try:  # opened: fitted, every node on screen although the graph is 3600 units wide
+        p = ed.wait(lambda p: on_canvas(p) == {"pattern", "blur", "color", "preview"}, what="all in view")
+        assert p["view"]["zoom"] < 0.5
+        x0, y0, x1, y1 = p["view"]["canvas"]
+        ed.point((x0 + x1) / 2, (y0 + y1) / 2)
+        before = screenshot(ed, tmp_path / "fitted.png")
+        ed.key("ctrl+0")  # actual size: the graph no longer fits
+        p = ed.wait(lambda p: p["view"]["zoom"] == 1.0, what="actual size")
+        assert len(on_canvas(p)) < 4
+        # the wheel zooms at the pointer: what is under it stays there
+        ed.key("Home")
+        p = ed.wait(lambda p: p["view"]["zoom"] < 0.5 and len(on_canvas(p)) == 4, what="fit all again")
+        fitted = p["view"]["zoom"]
+        bx, by = (p["nodes"]["blur"]["rect"][0] + p["nodes"]["blur"]["rect"][2]) / 2, p["nodes"]["blur"]["rect"][1]
+        ed.point(bx, by)
+        for _ in range(3):
+            ed.xdo("click", 4)  # wheel up
+            time.sleep(0.15)
+        p = ed.wait(lambda p: p["view"]["zoom"] > fitted * 1.3, what="zoomed in at the pointer")
+        r = p["nodes"]["blur"]["rect"]
+        assert r[0] <= bx <= r[2] and abs(r[1] - by) < 3  # blur's title still under the pointer
+        after = screenshot(ed, tmp_path / "zoomed.png")
+        assert np.abs(after.astype(int) - before.astype(int)).mean() > 1.0  # the picture changed
+        ed.key("f")  # F fits too
+        ed.wait(lambda p: len(on_canvas(p)) == 4, what="F fits")
+    finally:
+        ed.close()
+
+
+def test_the_default_preset_is_whole_on_screen_at_the_default_size(xvfb, tmp_path):  # noqa: F811
+    import shutil
+
+    from test_editor_e2e import DEFAULT
+
+    shutil.copy(DEFAULT, tmp_path / "default.json")
+    ed = Editor(xvfb, tmp_path / "default.json", tmp_path)
+    try:
+        ids = {n["id"] for n in json.loads(DEFAULT.read_text())["nodes"]}
+        ed.wait(lambda p: on_canvas(p) == ids, what="every node of the default preset on screen")
+    finally:
+        ed.close()
+
+
+def test_new_nodes_land_apart_and_pasted_nodes_are_selected(editor):
+    ed = editor
+
+    def overlapping(p) -> list:
+        rects = list(p["nodes"].items())
+        return [(a, b) for i, (a, ra) in enumerate(rects) for b, rb in rects[i + 1:]
+                if ra["rect"][0] < rb["rect"][2] and rb["rect"][0] < ra["rect"][2]
+                and ra["rect"][1] < rb["rect"][3] and rb["rect"][1] < ra["rect"][3]]
+
+    for _ in range(3):  # the palette: clicked three times
+        n = len(ed.probe()["nodes"])
+        firm_click(ed, *ed.probe()["palette"]["color"])
+        ed.wait(lambda p: len(p["nodes"]) == n + 1, what="a node added")
+    p = ed.probe()
+    assert overlapping(p) == []
+    firm_click(ed, *p["nodes"]["blur"]["title"])
+    ed.wait(lambda p: p["selection"] == ["blur"], what="blur selected")
+    ed.key("ctrl+c")
+    ed.key("ctrl+v")
+    p = ed.wait(lambda p: "blur2" in node_ids(p), what="the paste")
+    assert p["selection"] == ["blur2"]
+    ed.key("Delete")  # the pasted node is what Delete takes
+    ed.wait(lambda p: "blur2" not in node_ids(p) and "blur" in node_ids(p), what="the pasted node deleted")
+
+
+def test_a_link_dropped_on_nothing_offers_only_nodes_that_take_it(editor):
+    from fusegraph.nodes import REGISTRY
+
+    ed = editor
+    p = ed.probe()
+    a = p["pins"]["out:blur.out"]
+    ed.drag(a, (a[0] + 150, a[1] + 260))
+    p = ed.wait(lambda p: p["quick_add"] and p["quick_items"], what="the quick add")
+    offered = set(p["quick_items"])
+    assert {"threshold", "video_out", "composite"} <= offered
+    assert all(any(port.accepts_type("video") for port in REGISTRY[k].inputs) for k in offered)
+    assert not offered & {"audio_out", "audio_denoise", "pattern", "speaker"}
+    ed.xdo("type", "--delay", "60", "thresh")
+    time.sleep(0.3)
+    ed.key("Return")
+    p = ed.wait(lambda p: "threshold" in node_ids(p), what="the node added")
+    assert ("blur.out", "threshold.in") in links(p)  # and linked
+
+
+def test_comments_and_reroutes_survive_save_and_reopen(xvfb, tmp_path):  # noqa: F811
+    preset = tmp_path / "graph.json"
+    preset.write_text(json.dumps(GRAPH))
+    ed = Editor(xvfb, preset, tmp_path)
+    try:
+        p = ed.wait(lambda p: "pattern" in p.get("nodes", {}), what="the window")
+        firm_click(ed, *p["nodes"]["pattern"]["title"])
+        ed.xdo("keydown", "ctrl")
+        firm_click(ed, *p["nodes"]["blur"]["title"])
+        ed.xdo("keyup", "ctrl")
+        ed.wait(lambda p: sorted(p["selection"]) == ["blur", "pattern"], what="two selected")
+        ed.point(700, 550)
+        ed.key("c")  # a comment frame around them, and its text
+        ed.wait(lambda p: p["graph"].get("comments"), what="the comment")
+        time.sleep(0.3)
+        ed.xdo("type", "--delay", "50", "the source, softened")
+        ed.key("Return")
+        p = ed.wait(lambda p: p["graph"]["comments"][0]["text"] == "the source, softened", what="its text")
+        c = p["graph"]["comments"][0]["rect"]
+        pos = {n["id"]: n["pos"] for n in p["graph"]["nodes"]}
+        assert c[0] < pos["pattern"][0] and c[0] + c[2] > pos["blur"][0]  # around both
+        # a reroute dot: double-click the link
+        x, y = p["link_points"]["pattern.out->blur.in"]
+        ed.point(x, y)
+        ed.xdo("click", "--repeat", "2", "--delay", "80", "1")
+        p = ed.wait(lambda p: p["graph"]["links"][0].get("via"), what="the reroute dot")
+        # dragging the comment's title moves it with its nodes, one undo step
+        tx, ty = p["comments"]["note"]["title"]
+        ed.drag((tx, ty), (tx + 40, ty + 60))
+        p = ed.wait(lambda p: p["graph"]["comments"][0]["rect"][1] > c[1] + 20, what="the comment moved")
+        moved = {n["id"]: n["pos"] for n in p["graph"]["nodes"]}
+        assert moved["pattern"][1] > pos["pattern"][1] + 20 and moved["preview"] == pos["preview"]
+        ed.key("ctrl+s")
+        ed.wait(lambda p: not p["dirty"], what="the save")
+    finally:
+        ed.close()
+    saved = json.loads(preset.read_text())
+    assert saved["format"] == 3 and saved["comments"][0]["text"] == "the source, softened"
+    assert saved["links"][0]["via"]
+    ed = Editor(xvfb, preset, tmp_path)  # reopened: the comment and the dot are there, drawn
+    try:
+        p = ed.wait(lambda p: "note" in p.get("comments", {}), what="the comment drawn")
+        assert p["graph"]["comments"][0]["text"] == "the source, softened" and p["graph"]["links"][0]["via"]
+    finally:
+        ed.close()
