@@ -7,12 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import audio_quality, background, fusion, soak, video_denoise  # noqa: E402
+from benchmarks import audio_quality, background, editor, fusion, soak, video_denoise  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=["fusion", "background", "soak", "video_denoise", "audio"], help="run one benchmark")
+    ap.add_argument("--only", choices=["fusion", "background", "soak", "video_denoise", "audio", "editor"], help="run one benchmark")
     ap.add_argument("--soak-frames", type=int, default=10_000)
     args = ap.parse_args()
     if args.only in (None, "fusion"):
@@ -25,6 +25,8 @@ def main() -> int:
         soak.run(frames=args.soak_frames)
     if args.only in (None, "audio"):
         audio_quality.run()
+    if args.only in (None, "editor"):
+        editor.run()
     return 0
 
 

@@ -37,12 +37,13 @@ COMMENT = (70, 90, 120)
 TOOLTIP_DELAY = 0.35
 FONT = 13.0  # the default font's size at zoom 1
 DETAIL_ZOOM = 0.5  # below this, rows and pin labels are not drawn (too small to read)
+TITLE_ZOOM = 0.3  # below this, titles neither: boxes, bars, pins and links (fewer vertices for software GL)
 COMMENT_TITLE = 22.0
 VIA_R = 5.0
 
 
 def lighter(c, amount: int = 45) -> tuple[int, int, int]:
-    return tuple(min(255, v + amount) for v in c)  # type: ignore[return-value]
+    return tuple(max(0, min(255, v + amount)) for v in c)  # type: ignore[return-value]
 
 
 def dim(c, k: float = 0.35) -> tuple[int, int, int]:
@@ -90,6 +91,7 @@ class GraphCanvas:
         self._hover: tuple[str | None, float] = (None, 0.0)
         self._timing_at = 0.0
         self._compatible: dict[str, bool] = {}
+        self._types: dict[str, str] = {}  # output endpoint -> its port type (link colours)
         self.drawlist = dpg.add_drawlist(width=800, height=600, parent=parent)
         self.root = dpg.add_draw_node(parent=self.drawlist)
         with dpg.window(show=False, no_title_bar=True, no_resize=True, no_move=True, autosize=True,
@@ -140,6 +142,7 @@ class GraphCanvas:
     sync_layout = sync
 
     def _relink(self) -> None:
+        self._types = {p.endpoint: p.type for v in self.views.values() for p in v.box.pins.values() if p.output}
         self.links = {}
         for l in self.ctl.graph.links:
             a, b = self._pin(f"out:{l.src}"), self._pin(f"in:{l.dst}")
@@ -521,16 +524,17 @@ class GraphCanvas:
             vias[next(k for k in vias if k[1] == drag.data["dst"])] = tuple(
                 self.view.to_world(self.mouse) if i == drag.data["index"] else v for i, v in enumerate(drag.data["via"]))
         W, H = self.size
+        step = 1 if z >= DETAIL_ZOOM else 4  # zoomed out, a link needs fewer points
         for (src, dst), pts in self.links.items():
             if offset.get(src.split(".")[0]) or offset.get(dst.split(".")[0]) or (src, dst) in vias:
                 a, b = self._pin(f"out:{src}"), self._pin(f"in:{dst}")
                 da, db = offset.get(src.split(".")[0], (0, 0)), offset.get(dst.split(".")[0], (0, 0))
                 pts = hit.curve((a.x + da[0], a.y + da[1]), (b.x + db[0], b.y + db[1]), list(vias.get((src, dst), ())))
-            screen = [self.view.to_screen(q) for q in pts]
+            screen = [self.view.to_screen(q) for q in pts[::step] + ([pts[-1]] if step > 1 else [])]
             if max(q[0] for q in screen) < 0 or min(q[0] for q in screen) > W or max(q[1] for q in screen) < 0 \
                     or min(q[1] for q in screen) > H:
                 continue
-            colour = pin_look(self._port_type(src))[0]
+            colour = pin_look(self._types.get(src, "video"))[0]
             if (src, dst) in self.selected_link_keys:
                 colour = LINK_SELECTED
             dpg.draw_polyline(screen, color=(*colour, 255), thickness=max(1.0, 2.5 * z if (src, dst) not in
@@ -596,6 +600,11 @@ class GraphCanvas:
         W, H = self.size
         if x1 < -20 or y1 < -20 or x0 > W + 20 or y0 > H + 20:
             return  # off screen
+        if z < TITLE_ZOOM:  # far out: one box in its title's colour (selected, errors, heat) and no pins
+            outline = view.outline if view.outline != (100, 100, 100) else view.title_colour
+            dpg.draw_rectangle((x0, y0), (x1, y1), fill=(*lighter(view.title_colour, -10), 255),
+                               color=(*lighter(outline, 60), 255), thickness=2.0, parent=self.root)
+            return
         dpg.draw_rectangle((x0, y0), (x1, y1), fill=(*BODY, 245), color=(*view.outline, 255),
                            thickness=3.0 if view.outline != (100, 100, 100) else 1.0, rounding=4 * z, parent=self.root)
         dpg.draw_rectangle((x0, y0), (x1, y0 + TITLE_H * z), fill=(*view.title_colour, 255), color=(0, 0, 0, 0),
@@ -634,7 +643,8 @@ class GraphCanvas:
                 dpg.draw_triangle((px - r, py - r), (px + r, py), (px - r, py + r), fill=(*colour, 255),
                                   color=(*colour, 255), parent=self.root)
             else:
-                dpg.draw_circle((px, py), r, fill=(*colour, 255), color=(*colour, 255), parent=self.root)
+                dpg.draw_circle((px, py), r, fill=(*colour, 255), color=(*colour, 255), segments=12 if detail else 6,
+                                parent=self.root)
             if detail:
                 tw = len(pin.label) * CHAR_W * z
                 tx = px - tw - 8 * z if pin.output else px + 8 * z
