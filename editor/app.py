@@ -101,6 +101,7 @@ class EditorApp:
         dpg.configure_app(manual_callback_management=True)
         self._build(width, height)
         self.ctl.listeners.append(self._on_change)
+        dialogs.status[:] = [lambda text: self.ctl.say(text, error=True)]
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
                             vsync=True)  # a real display paces the loop; Xvfb does not wait
         dpg.set_exit_callback(lambda *a: self.request_close())
@@ -635,6 +636,7 @@ class EditorApp:
             "quick_add": self.quick.shown, "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
             "render": self._render_probe(),
+            "file_dialog": dialogs.file_dialogs[0].geometry() if dialogs.file_dialogs else None,
         }
 
     def _inspector_geometry(self) -> dict:

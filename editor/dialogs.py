@@ -1,7 +1,6 @@
 """Modal questions and file dialogs (Dear PyGui windows made on demand, deleted when answered)."""
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import dearpygui.dearpygui as dpg
@@ -113,25 +112,30 @@ def heal() -> None:
         dpg.configure_item(win, show=True)
 
 
+status: list[Callable[[str], None]] = []  # where a file dialog says why it refused a path (the app's status bar)
+file_dialogs: list = []  # the open file dialog (editor/file_dialog.py), for the probe
+
+
 def ask_file(title: str, extensions: tuple[str, ...], on_chosen: Callable[[str], None], default: str = "",
              save: bool = False) -> int:
-    """A file dialog; on_chosen(path) when the user picks one (nothing on cancel)."""
-    folder = os.path.dirname(os.path.abspath(default)) if default else os.getcwd()
-    name = os.path.basename(default) if default and save else ""
+    """A file dialog; on_chosen(path) when the user picks one (nothing on cancel). While it is
+    open it is the question (shortcuts wait, Escape cancels)."""
+    from fusegraph.editor.file_dialog import FileDialog
 
-    def done(sender, app_data, user_data=None) -> None:
-        path = app_data.get("file_path_name", "") if isinstance(app_data, dict) else ""
-        dpg.delete_item(dialog)
-        if path:
-            on_chosen(path)
+    def closed() -> None:
+        current.clear()
+        current_title.clear()
+        current_items.clear()
+        current_window.clear()
+        file_dialogs.clear()
 
-    def cancel(sender, app_data, user_data=None) -> None:
-        dpg.delete_item(dialog)
-
-    with dpg.file_dialog(label=title, directory_selector=False, show=True, modal=True, callback=done,
-                         cancel_callback=cancel, width=760, height=480, default_path=folder,
-                         default_filename=name or ".") as dialog:
-        for ext in extensions:
-            dpg.add_file_extension(ext, color=(120, 220, 120, 255))
-        dpg.add_file_extension(".*")
-    return dialog
+    dialog = FileDialog(title, extensions, on_chosen, default=default, save=save, on_close=closed,
+                        say=lambda text: [fn(text) for fn in status])
+    current.clear()
+    current.update({"Cancel": dialog.cancel})
+    current_title[:] = [title]
+    current_items.clear()
+    current_items.update({"OK": dialog.ok, "Cancel": dialog.cancel_button})
+    current_window[:] = [dialog.window]
+    file_dialogs[:] = [dialog]
+    return dialog.window

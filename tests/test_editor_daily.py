@@ -519,3 +519,46 @@ def test_comments_and_reroutes_survive_save_and_reopen(xvfb, tmp_path):  # noqa:
         assert p["graph"]["comments"][0]["text"] == "the source, softened" and p["graph"]["links"][0]["via"]
     finally:
         ed.close()
+
+
+def test_file_dialogs_take_an_absolute_path_and_open_on_double_click(editor, tmp_path):
+    ed = editor
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    second = dict(GRAPH, nodes=GRAPH["nodes"][:1] + [{"id": "view", "type": "preview", "params": {}, "pos": [300, 200]}],
+                  links=[{"from": "pattern.out", "to": "view.in"}])
+    (other / "second.json").write_text(json.dumps(second))
+    (other / "third.json").write_text(json.dumps(GRAPH))
+    # Ctrl+O, an absolute path typed into the field, Enter: opened
+    ed.point(700, 500)
+    ed.key("ctrl+o")
+    ed.wait(lambda p: p["file_dialog"] and "<field>" in p["file_dialog"], what="the file dialog")
+    ed.xdo("type", "--delay", "20", str(other / "second.json"))
+    ed.key("Return")
+    p = ed.wait(lambda p: p["path"] == str(other / "second.json"), what="the typed path opened")
+    assert p["modal"] == [] and "view" in node_ids(p)
+    # a name that is not there: said, and the dialog stays; Escape closes it
+    ed.key("ctrl+o")
+    ed.wait(lambda p: p["file_dialog"] and "third.json" in p["file_dialog"], what="the dialog in that folder")
+    ed.xdo("type", "--delay", "20", "missing.json")
+    ed.key("Return")
+    ed.wait(lambda p: "no such file" in p["status"] and p["file_dialog"], what="the refusal")
+    ed.key("Escape")
+    ed.wait(lambda p: p["file_dialog"] is None and p["modal"] == [], what="the dialog closed")
+    # a double-click on an entry opens it
+    ed.key("ctrl+o")
+    p = ed.wait(lambda p: p["file_dialog"] and "third.json" in p["file_dialog"], what="the dialog again")
+    x, y = p["file_dialog"]["third.json"]
+    ed.point(x, y)
+    ed.xdo("click", "--repeat", "2", "--delay", "60", "1")
+    ed.wait(lambda p: p["path"] == str(other / "third.json"), what="the double-clicked file opened")
+    # Save As with an absolute path in another folder
+    ed.key("ctrl+n")
+    ed.wait(lambda p: p["path"] is None, what="a new graph")
+    ed.key("ctrl+s")
+    ed.wait(lambda p: p["file_dialog"] and "<field>" in p["file_dialog"], what="the save dialog")
+    ed.key("ctrl+a")
+    ed.xdo("type", "--delay", "20", str(other / "new"))
+    ed.key("Return")
+    ed.wait(lambda p: p["path"] == str(other / "new.json"), what="saved as")
+    assert json.loads((other / "new.json").read_text())["format"] == 3
