@@ -313,8 +313,9 @@ class EditorApp:
         if boxes:
             x0, y0 = min(b.x for b in boxes) - 20, min(b.y for b in boxes) - 40
             x1, y1 = max(b.x + b.w for b in boxes) + 20, max(b.y + b.h for b in boxes) + 20
-        else:
-            x0, y0 = self.canvas.visible_center()
+        else:  # at the pointer when it is on the canvas
+            x0, y0 = (self.canvas.to_grid(dpg.get_mouse_pos(local=False)) if self.canvas.hovered()
+                      else self.canvas.visible_center())
             x1, y1 = x0 + 300, y0 + 180
         cid = self.ctl.doc.add_comment("", (round(x0), round(y0), round(x1 - x0), round(y1 - y0)))
         self.edit_comment(cid)

@@ -22,17 +22,24 @@ class CompileError(Exception):
     pass
 
 
+def closure(graph: Graph, nodes: set[str], downstream: bool = False) -> set[str]:
+    """`nodes` and every node that feeds them (downstream: that they feed), directly or not."""
+    keep, changed = set(nodes), True
+    while changed:
+        changed = False
+        for l in graph.links:
+            near, far = (l.src_node, l.dst_node) if downstream else (l.dst_node, l.src_node)
+            if near in keep and far not in keep:
+                keep.add(far)
+                changed = True
+    return keep
+
+
 def live_nodes(graph: Graph, taps: tuple[str, ...] = ()) -> list[str]:
     """Nodes with a path to a sink (or to a tapped output), in topological order."""
     keep = {n.id for n in graph.nodes if REGISTRY[n.type].role == "sink"}
     keep |= {t.split(".", 1)[0] for t in taps if graph.node(t.split(".", 1)[0]) is not None}
-    changed = True
-    while changed:
-        changed = False
-        for l in graph.links:
-            if l.dst_node in keep and l.src_node not in keep:
-                keep.add(l.src_node)
-                changed = True
+    keep = closure(graph, keep)
     return [n for n in topo_order(graph) if n in keep]
 
 

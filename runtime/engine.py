@@ -17,24 +17,12 @@ from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.spec import EndOfStream, GpuStage, Incoming, NodeError, OpenContext, Sink, Source, SourceInfo
 from fusegraph.runtime.audio import AudioPath, close_sinks
 from fusegraph.runtime.codegen import uniform_name
-from fusegraph.runtime.compiler import compile_graph, live_nodes
+from fusegraph.runtime.compiler import closure, compile_graph, live_nodes
 from fusegraph.runtime.frames import FrameReader
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.outputs import is_file_sink
 from fusegraph.runtime.plan import CpuStep, Pass, Plan, SinkStep, Upload
-
-
-def downstream(graph: Graph, nodes: set[str]) -> set[str]:
-    """`nodes` and every node they feed, directly or not."""
-    out, changed = set(nodes), bool(nodes)
-    while changed:
-        changed = False
-        for l in graph.links:
-            if l.src_node in out and l.dst_node not in out:
-                out.add(l.dst_node)
-                changed = True
-    return out
 
 
 @dataclass
@@ -118,7 +106,7 @@ class Engine:
                     failed.add(node_id)
                     continue
                 self.node_errors.pop(node_id, None)
-        self.cut = downstream(self.graph, failed)
+        self.cut = closure(self.graph, failed, downstream=True)
         live = [n for n in live if n not in self.cut]
         self._sync_audio(live, open_sinks)
         self._compile()

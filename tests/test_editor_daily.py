@@ -7,20 +7,7 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-from test_editor_e2e import GRAPH, Editor, links, node_ids, xvfb  # noqa: F401  (xvfb: a fixture)
-
-
-@pytest.fixture
-def editor(xvfb, tmp_path):  # noqa: F811
-    preset = tmp_path / "graph.json"
-    preset.write_text(json.dumps(GRAPH))
-    ed = Editor(xvfb, preset, tmp_path)
-    try:
-        ed.wait(lambda p: {"out:blur.out", "in:preview.in"} <= set(p.get("pins", {})), what="the window")
-        yield ed
-    finally:
-        ed.close()
+from test_editor_e2e import GRAPH, Editor, editor, links, node_ids, xvfb  # noqa: F401  (fixtures)
 
 
 def firm_click(ed: Editor, x: float, y: float) -> None:
