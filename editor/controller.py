@@ -353,13 +353,15 @@ class EditorController:
         return self.runner.preview() if self.runner is not None else (None, -1)
 
     def preview_target(self) -> str | None:
-        """The selected node when it runs live, else the first preview sink; never a node the
-        user deleted (the live run may still hold it while the graph is incomplete)."""
+        """The selected node when it runs live and has a picture, else the first preview sink;
+        never a node the user deleted (the live run may still hold it while the graph is
+        incomplete), nor one of sound alone."""
         sent = self._sent or self.doc.graph
         doc = self.doc.graph
-        if len(self.selection) == 1 and sent.node(self.selection[0]) is not None:
-            return self.selection[0]
-        shown = [n for n in sent.nodes if doc.node(n.id) is not None]
+        chosen = sent.node(self.selection[0]) if len(self.selection) == 1 else None
+        if chosen is not None and not REGISTRY[chosen.type].audio_only:  # sound has no picture
+            return chosen.id
+        shown = [n for n in sent.nodes if doc.node(n.id) is not None and not REGISTRY[n.type].audio_only]
         sinks = [n.id for n in shown if REGISTRY[n.type].role == "sink"]
         previews = [n.id for n in shown if n.type == "preview"]
         return (previews or sinks or [None])[0]

@@ -201,6 +201,8 @@ class GraphCanvas:
                 if node.id in self.views:
                     self.views[node.id].box = self._box(node, self.views[node.id].rows)
             self._relink()
+            if self.fitted:  # the boxes grew (live timing, meters): still all of it in view
+                self.fit_all()
 
     # ---- coordinates -------------------------------------------------------------------------
     def origin(self) -> tuple[float, float]:
