@@ -110,7 +110,8 @@ class Engine:
         live = [n for n in live if n not in self.cut]
         self._sync_audio(live, open_sinks)
         self._compile()
-        wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap and self.writes(s.node)}
+        wanted = {s.node: s for s in self.plan.steps
+                  if isinstance(s, SinkStep) and not s.tap and self.writes(s.node)}
         for node_id in list(self.sinks):
             step = wanted.get(node_id)
             if step is None or self._opened.get(node_id) != self._key(node_id, step):
@@ -141,7 +142,8 @@ class Engine:
         processor's params reaches it without a rebuild: set_param)."""
         path = AudioPath(self.graph, dict(self.params), live, live=self.live, search_dirs=self.search_dirs,
                          writes=self.writes)
-        key = (tuple(n for n in live if not self.writes(n)),tuple((l.src, l.dst) for l in path.links),
+        key = (tuple(n for n in live if not self.writes(n)),  # the file sinks not recorded
+               tuple((l.src, l.dst) for l in path.links),
                tuple((n, self.graph.node(n).type, self.params[n]) for n in path.order
                      if REGISTRY[self.graph.node(n).type].role != "audio"))
         if self.audio is not None and key == self._audio_key:
