@@ -526,7 +526,7 @@ class GraphCanvas:
             vias[next(k for k in vias if k[1] == drag.data["dst"])] = tuple(
                 self.view.to_world(self.mouse) if i == drag.data["index"] else v for i, v in enumerate(drag.data["via"]))
         W, H = self.size
-        step = 1 if z >= DETAIL_ZOOM else 4  # zoomed out, a link needs fewer points
+        step = 1 if z >= DETAIL_ZOOM else 4 if z >= TITLE_ZOOM else 10  # zoomed out, fewer points do
         for (src, dst), pts in self.links.items():
             if offset.get(src.split(".")[0]) or offset.get(dst.split(".")[0]) or (src, dst) in vias:
                 a, b = self._pin(f"out:{src}"), self._pin(f"in:{dst}")
@@ -602,10 +602,11 @@ class GraphCanvas:
         W, H = self.size
         if x1 < -20 or y1 < -20 or x0 > W + 20 or y0 > H + 20:
             return  # off screen
-        if z < TITLE_ZOOM:  # far out: one box in its title's colour (selected, errors, heat) and no pins
-            outline = view.outline if view.outline != (100, 100, 100) else view.title_colour
+        if z < TITLE_ZOOM:  # far out: one box in its title's colour (errors, heat), outlined when it
+            marked = view.outline != (100, 100, 100)  # is selected or in a fused pass; no text or pins
             dpg.draw_rectangle((x0, y0), (x1, y1), fill=(*lighter(view.title_colour, -10), 255),
-                               color=(*lighter(outline, 60), 255), thickness=2.0, parent=self.root)
+                               color=(*view.outline, 255) if marked else (0, 0, 0, 0), thickness=2.0,
+                               parent=self.root)
             return
         dpg.draw_rectangle((x0, y0), (x1, y1), fill=(*BODY, 245), color=(*view.outline, 255),
                            thickness=3.0 if view.outline != (100, 100, 100) else 1.0, rounding=4 * z, parent=self.root)
