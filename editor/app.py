@@ -24,15 +24,15 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 
 from fusegraph.editor import dialogs
-from fusegraph.editor.graph_canvas import GraphCanvas
+from fusegraph.editor.comment_editor import edit_comment
 from fusegraph.editor.controller import EditorController
+from fusegraph.editor.graph_canvas import GraphCanvas
 from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
 from fusegraph.editor.preview import PreviewPanel
-from fusegraph.editor.render import RenderJob
+from fusegraph.editor.render_window import RenderWindow
 from fusegraph.editor.timing import TimingPanel
 from fusegraph.nodes import REGISTRY
-from fusegraph.runtime.outputs import output_param, output_paths
 from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
 DEFAULT_PRESET = default_preset()
@@ -66,12 +66,6 @@ SHORTCUTS = (  # Help > Keyboard and mouse
 log = logging.getLogger(__name__)
 
 
-def duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
-
-
 class _NoStats:
     frame = -1
 
@@ -90,9 +84,7 @@ class EditorApp:
         self._arity: dict = {}
         self._keys: list[int] = []
         self._ctrl_frame = -10
-        self.render_job: RenderJob | None = None
         self._link_after_add: tuple | None = None  # a link dropped on nothing waits for the node chosen
-        self.render_window: int | None = None
         # moderngl keeps the GIL during GL calls, so the engine thread holds it for much of its
         # frame on software GL; a short switch interval hands it to the UI thread between calls.
         self._switch_interval = sys.getswitchinterval()
@@ -139,6 +131,7 @@ class EditorApp:
         self.canvas.on_drop = self.quick_add_for_link
         self.canvas.on_edit_comment = self.edit_comment
         self.quick = QuickAdd(self.add_node, self.typing_items)
+        self.render = RenderWindow(self.ctl)
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
@@ -176,7 +169,7 @@ class EditorApp:
                 dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
                 dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
                 dpg.add_separator()
-                dpg.add_menu_item(label="Render...", shortcut="Ctrl+R", callback=self.render_dialog)
+                dpg.add_menu_item(label="Render...", shortcut="Ctrl+R", callback=lambda: self.render.ask())
             with dpg.menu(label="View"):
                 dpg.add_menu_item(label="Fit all", shortcut="Home / F", callback=lambda: self.canvas.fit_all())
                 dpg.add_menu_item(label="Zoom in", shortcut="Ctrl+= / wheel", callback=lambda: self.canvas.zoom_by(1.25))
@@ -321,79 +314,7 @@ class EditorApp:
         self.edit_comment(cid)
 
     def edit_comment(self, cid: str) -> None:
-        comment = next((c for c in self.ctl.graph.comments if c.id == cid), None)
-        if comment is None:
-            return
-
-        def done(sender=None, text=None, user_data=None) -> None:
-            self.ctl.doc.set_comment_text(cid, dpg.get_value(field))
-            self.typing_items.discard(field)
-            dpg.delete_item(win)
-
-        mx, my = dpg.get_mouse_pos(local=False)
-        with dpg.window(label=f"Comment {cid}", popup=False, no_collapse=True, no_saved_settings=True, width=360,
-                        pos=[int(mx), int(my)], on_close=lambda: done()) as win:
-            field = dpg.add_input_text(default_value=comment.text, width=-1, on_enter=True, callback=done,
-                                       hint="what this group does (Enter)")
-            dpg.add_button(label="OK", callback=done)
-        self.typing_items.add(field)
-        self.comment_field = field
-        dpg.focus_item(field)
-
-    # ---- Render ------------------------------------------------------------------------------
-    def render_dialog(self) -> None:
-        """Run > Render...: write the graph's file sinks offline, frame-exact; asks before
-        replacing a file that exists."""
-        if self.render_job is not None:
-            return
-        graph = self.ctl.graph
-        problems = self.ctl.problems()
-        if problems:
-            self.ctl.say(f"cannot render: {problems[0]}", error=True)
-            return
-        sinks = [n.id for n in graph.nodes if output_param(n.type)]
-        targets = output_paths(graph)
-        missing = [n for n in sinks if n not in targets]
-        if missing:
-            self.ctl.say(f"cannot render: {missing[0]} has no file chosen", error=True)
-            return
-        if not targets:
-            self.ctl.say("nothing to render: the graph has no file sink (video_out, image_out, audio_out)",
-                         error=True)
-            return
-        existing = [t for t in targets.values() if "{" not in t and os.path.exists(t)]
-        if existing:
-            shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
-            dialogs.ask("Replace files?", f"Rendering replaces {shown} when it is done (Cancel keeps them).",
-                        [("Replace", self.start_render), ("Cancel", lambda: None)])
-        else:
-            self.start_render()
-
-    def start_render(self) -> None:
-        self.render_job = RenderJob(self.ctl.graph, self.ctl.search_dirs()).start()
-        vw, vh = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
-        with dpg.window(label="Render", modal=True, no_open_over_existing_popup=False, no_close=True,
-                        no_collapse=True, no_resize=True, width=460, pos=[max(0, (vw - 460) // 2), vh // 2 - 80],
-                        no_saved_settings=True) as self.render_window:
-            self.render_text = dpg.add_text("starting...")
-            self.render_bar = dpg.add_progress_bar(default_value=0.0, width=-1)
-            self.render_cancel = dpg.add_button(label="Cancel", width=130, callback=lambda: self.render_job.cancel())
-
-    def _poll_render(self) -> None:
-        job = self.render_job
-        if job is None:
-            return
-        p = job.progress()
-        if p.total:
-            eta = f"   ETA {duration(p.eta)}" if p.eta is not None else ""
-            dpg.set_value(self.render_text, f"frame {p.done} of {p.total}{eta}")
-            dpg.set_value(self.render_bar, p.done / p.total)
-        if p.finished:
-            self.render_job = None
-            self.last_render = p
-            dpg.delete_item(self.render_window)
-            self.render_window = None
-            self.ctl.say(p.message, error=p.state == "failed")
+        edit_comment(self.ctl, cid, self.typing_items)
 
     def toggle_record(self, node_id: str, on: bool) -> None:
         """The Record toggle on a file sink: a recording replaces an existing file only when the
@@ -525,7 +446,7 @@ class EditorApp:
                       dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
                       dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close,
-                      dpg.mvKey_R: self.render_dialog, dpg.mvKey_0: self.canvas.reset_zoom,
+                      dpg.mvKey_R: self.render.ask, dpg.mvKey_0: self.canvas.reset_zoom,
                       KEY_EQUAL: lambda: self.canvas.zoom_by(1.25), dpg.mvKey_Minus: lambda: self.canvas.zoom_by(0.8)}.get(key)
             if action:
                 action()
@@ -569,7 +490,7 @@ class EditorApp:
         dpg.render_dearpygui_frame()
         self._run_callbacks()
         dialogs.heal()
-        self._poll_render()
+        self.render.poll()
         self.frames += 1
         self.canvas.poll()
         self.ctl.tick()
@@ -613,9 +534,7 @@ class EditorApp:
         return 0
 
     def close(self) -> None:
-        if self.render_job is not None:  # quitting cancels a render: nothing half written is published
-            self.render_job.cancel()
-            self.render_job.wait()
+        self.render.close()
         self.ctl.shutdown()
         dpg.destroy_context()
         sys.setswitchinterval(self._switch_interval)
@@ -636,7 +555,7 @@ class EditorApp:
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
             "quick_add": self.quick.shown, "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
-            "render": self._render_probe(),
+            "render": self.render.probe(),
             "file_dialog": dialogs.file_dialogs[0].geometry() if dialogs.file_dialogs else None,
         }
 
@@ -648,14 +567,6 @@ class EditorApp:
                 (x0, y0), (x1, y1) = state["rect_min"], state["rect_max"]
                 out[name] = [(x0 + x1) / 2, (y0 + y1) / 2]
         return out
-
-    def _render_probe(self) -> dict | None:
-        if self.render_job is None:
-            return None
-        p = self.render_job.progress()
-        state = dpg.get_item_state(self.render_cancel)
-        cancel = [*state["rect_min"], *state["rect_max"]] if "rect_min" in state else None
-        return {"state": p.state, "done": p.done, "total": p.total, "cancel": cancel}
 
     def _menu_geometry(self) -> dict:
         """Where each menu's label is on screen, and which menus are open (drawn as a popup)."""
