@@ -92,6 +92,7 @@ class GraphCanvas:
         self._timing_at = 0.0
         self._compatible: dict[str, bool] = {}
         self._types: dict[str, str] = {}  # output endpoint -> its port type (link colours)
+        self.hover: tuple | str | None = None  # the link (src, dst) or pin key under the pointer
         self.drawlist = dpg.add_drawlist(width=800, height=600, parent=parent)
         self.root = dpg.add_draw_node(parent=self.drawlist)
         with dpg.window(show=False, no_title_bar=True, no_resize=True, no_move=True, autosize=True,
@@ -495,12 +496,29 @@ class GraphCanvas:
                 if d.kind == "nodes":
                     d.data["moved"] = d.data["moved"] or abs(mouse[0] - d.start[0]) + abs(mouse[1] - d.start[1]) > 2
                 self.dirty = True
+        if moved and self.drag is None:
+            self._poll_hover()
         if self.drag is not None and not (dpg.is_mouse_button_down(dpg.mvMouseButton_Left)
                                           or dpg.is_mouse_button_down(dpg.mvMouseButton_Middle)):
             self._release()  # released outside the window, or the release came before the press
         if self.dirty:
             self.redraw()
         self._poll_tooltip()
+
+    def _poll_hover(self) -> None:
+        """The pin or link under the pointer is drawn lit: the user sees what a click takes."""
+        hover = None
+        if self.hovered():
+            w = self.view.to_world(self.mouse)
+            tolerance = 6.0 / self.view.zoom
+            pin = hit.pin_at(self._boxes(), w, PIN_R + tolerance)
+            if pin is not None:
+                hover = pin[0]
+            elif hit.node_at(self._boxes(), w) is None:
+                hover = hit.link_at(self.links, w, tolerance)
+        if hover != self.hover:
+            self.hover = hover
+            self.dirty = True
 
     # ---- drawing -----------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -539,6 +557,8 @@ class GraphCanvas:
             colour = pin_look(self._types.get(src, "video"))[0]
             if (src, dst) in self.selected_link_keys:
                 colour = LINK_SELECTED
+            elif (src, dst) == self.hover:
+                colour = lighter(colour, 70)
             dpg.draw_polyline(screen, color=(*colour, 255), thickness=max(1.0, 2.5 * z if (src, dst) not in
                               self.selected_link_keys else 4.0 * z), parent=self.root)
             for v in vias.get((src, dst), ()):
@@ -633,6 +653,8 @@ class GraphCanvas:
             colour, shape = pin_look(pin.type)
             px, py = self.view.to_screen((pin.x + ox, pin.y + oy))
             r = max(2.5, PIN_R * z)
+            if key == self.hover:
+                dpg.draw_circle((px, py), r + 3 * z, color=(255, 255, 255, 200), thickness=1.5, parent=self.root)
             if dragging and key != self.drag.data["from"]:
                 ok = self._compatible.get(key)
                 if ok is False or ok is None:

@@ -459,6 +459,14 @@ def test_a_link_dropped_on_nothing_offers_only_nodes_that_take_it(editor):
     ed.key("Return")
     p = ed.wait(lambda p: "threshold" in node_ids(p), what="the node added")
     assert ("blur.out", "threshold.in") in links(p)  # and linked
+    # Ctrl+click on a link detaches it
+    x, y = p["link_points"]["pattern.out->blur.in"]
+    ed.point(x, y)
+    ed.xdo("keydown", "ctrl")
+    firm_click(ed, x, y)
+    ed.xdo("keyup", "ctrl")
+    p = ed.wait(lambda p: ("pattern.out", "blur.in") not in links(p), what="the link detached")
+    assert ("blur.out", "threshold.in") in links(p)
 
 
 def test_comments_and_reroutes_survive_save_and_reopen(xvfb, tmp_path):  # noqa: F811
