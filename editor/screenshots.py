@@ -7,7 +7,9 @@ xdotool to show a tooltip is never a user's), with a throwaway config folder, an
 
 - editor.png: the window running live: timing on each node, fused pass badges, the stacked
   frame-time plot, the selected node's inspector and preview, the tooltip of a fused node;
-- editor-plan.png: the compiled plan window, and an unwired node marked red with its error.
+- editor-plan.png: the compiled plan window, and an unwired node marked red with its error;
+- editor-sound.png: video_call_clean live: sound nodes with level meters, audio links, the
+  video_out's Record toggle (off: the live run writes no file).
 """
 from __future__ import annotations
 
@@ -84,6 +86,14 @@ def shoot(out: Path, seconds: float) -> list[Path]:
         app.timing.show_plan(True)
         pump(1.5)
         save("editor-plan.png")
+        app.timing.show_plan(False)
+        ctl.stop()
+        ctl.doc.new()  # the shot above left it unsaved: no question
+        ctl.open(DEFAULT_PRESET.parent / "video_call_clean.json")
+        ctl.run()
+        ctl.select(["denoise"])
+        pump(seconds)
+        save("editor-sound.png")
     finally:
         app.close()
     return written

@@ -28,6 +28,7 @@ class Link(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
     src: str = Field(alias="from", description="output endpoint 'node.port'")
     dst: str = Field(alias="to", description="input endpoint 'node.port'")
+    via: tuple[tuple[float, float], ...] = Field(default=(), description="the editor's reroute dots on the way")
 
     @property
     def src_node(self) -> str:
@@ -70,6 +71,15 @@ NODE_MODELS: dict[str, type[NodeBase]] = {k: _node_model(k, s.Params) for k, s i
 AnyNode = Annotated[Union[tuple(NODE_MODELS.values())], Field(discriminator="type")]  # type: ignore[misc]
 
 
+class Comment(BaseModel):
+    """A frame with a note around a group of nodes (the editor's; the engine ignores it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=ID_PATTERN)
+    text: str = ""
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 300.0, 200.0)  # x, y, width, height
+
+
 class Graph(BaseModel):
     """A whole graph document (presets/*.json)."""
 
@@ -77,6 +87,7 @@ class Graph(BaseModel):
     format: Literal[FORMAT_VERSION] = FORMAT_VERSION  # type: ignore[valid-type]
     nodes: list[AnyNode] = Field(default_factory=list)  # type: ignore[valid-type]
     links: list[Link] = Field(default_factory=list)
+    comments: list[Comment] = Field(default_factory=list)
 
     def node(self, node_id: str) -> Any:
         return next((n for n in self.nodes if n.id == node_id), None)
@@ -126,8 +137,15 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     except ValueError as exc:
         raise GraphInvalid([GraphError("format", str(exc), received=doc.get("format"))], source) from None
     for key in doc:
-        if key not in ("format", "nodes", "links"):
+        if key not in ("format", "nodes", "links", "comments"):
             errors.append(GraphError("unknown_key", f"unknown key '{key}'"))
+    comments = []
+    for i, raw in enumerate(doc.get("comments", []) if isinstance(doc.get("comments", []), list) else [None]):
+        try:
+            comments.append(Comment.model_validate(raw))
+        except ValidationError as exc:
+            errors.append(GraphError("invalid", f"comments[{i}]: " + "; ".join(
+                f"{'.'.join(map(str, e['loc']))} {e['msg']}" for e in exc.errors()), received=raw))
     nodes, seen = [], set()
     raw_nodes = doc.get("nodes", [])
     if not isinstance(raw_nodes, list):
@@ -172,7 +190,7 @@ def parse_graph(doc: Any, source: str = "") -> Graph:
     partial = Graph(nodes=nodes, links=[])
     good_links, link_errors = check_links(partial, links, known_ids=_strings(raw_nodes, "id"))
     errors += link_errors
-    partial = Graph(nodes=nodes, links=good_links)
+    partial = Graph(nodes=nodes, links=good_links, comments=comments)
     from fusegraph.runtime.validate import check_graph
 
     # Whole-graph problems are reported with the rest, except those that only follow from a
@@ -294,7 +312,7 @@ def unloaded(doc: Any, graph: Graph) -> dict:
         "nodes": [n for n in raw_nodes if not (isinstance(n, dict) and _as_loaded(n) in loaded)]
         if isinstance(raw_nodes, list) else [],
         "links": [l for l in raw_links if l not in linked] if isinstance(raw_links, list) else [],
-        "keys": {k: v for k, v in doc.items() if k not in ("format", "nodes", "links")},
+        "keys": {k: v for k, v in doc.items() if k not in ("format", "nodes", "links", "comments")},
     }
     return keep if any(keep.values()) else {}
 
@@ -311,7 +329,7 @@ def document(graph: Graph, keep: dict | None = None) -> dict:
     """The JSON document of `graph`, plus what `keep` (from `unloaded`) holds that still fits:
     every kept node; a kept link when its nodes are still there and nothing else now feeds its
     input (a malformed one always); unknown keys. A NaN or infinity anywhere becomes null."""
-    doc = graph.model_dump(mode="json", by_alias=True)
+    doc = tidy(graph.model_dump(mode="json", by_alias=True))
     if not keep:
         return _finite(doc)
     ids = {n.id for n in graph.nodes} | {n.get("id") for n in keep["nodes"] if isinstance(n, dict)}
@@ -326,6 +344,16 @@ def document(graph: Graph, keep: dict | None = None) -> dict:
             doc["links"].append(raw)
     doc["nodes"] += keep["nodes"]
     return _finite({**doc, **{k: v for k, v in keep["keys"].items() if k not in doc}})
+
+
+def tidy(doc: dict) -> dict:
+    """A graph's JSON without the empty optional parts (no comments, a link without reroutes)."""
+    if not doc.get("comments"):
+        doc.pop("comments", None)
+    for link in doc.get("links", []):
+        if not link.get("via"):
+            link.pop("via", None)
+    return doc
 
 
 def save_graph(graph: Graph, path: str | os.PathLike, keep: dict | None = None) -> None:

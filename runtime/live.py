@@ -47,10 +47,12 @@ class LiveStats:
 
 class LiveRunner:
     def __init__(self, graph: Graph, search_dirs: tuple[str, ...] = (), preview_width: int = 480,
-                 nice: int = 0):
-        """nice: the worker's niceness (Linux; the GL driver's threads made from it inherit it),
+                 nice: int = 0, record: frozenset[str] = frozenset()):
+        """record: the file sinks to write (a live run writes no other file: runtime/outputs.py).
+        nice: the worker's niceness (Linux; the GL driver's threads made from it inherit it),
         so a UI sharing the cores with software GL stays responsive."""
         self.graph = graph
+        self.record = frozenset(record)
         self.nice = nice
         self.yield_s = 0.0  # a pause after each frame, which a UI may raise while it falls behind
         self.search_dirs = search_dirs
@@ -91,6 +93,11 @@ class LiveRunner:
     def set_graph(self, graph: Graph) -> None:
         self.graph = graph
         self._send(("graph", graph))
+
+    def set_record(self, nodes) -> None:
+        """Record these file sinks from now on; one no longer recorded is finished (published)."""
+        self.record = frozenset(nodes)
+        self._send(("record", self.record))
 
     def set_preview(self, node_id: str | None) -> None:
         """Show this node's (first) output in the preview: any node, not only sinks."""
@@ -133,7 +140,7 @@ class LiveRunner:
             except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
                 pass
         try:
-            engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs)
+            engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs, record=self.record)
             engine.taps = (self._tap,) if self._tap else ()
             engine.open()
         except (GraphInvalid, NodeError) as exc:
@@ -211,7 +218,7 @@ class LiveRunner:
                           levels=dict(engine.audio.levels) if engine.audio else {})
         with self._lock:
             self._stats = stats
-            if preview is not None or self._tap is None:
+            if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
 
     def _describe(self, engine: Engine) -> str:
