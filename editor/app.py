@@ -24,18 +24,50 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 
 from fusegraph.editor import dialogs
-from fusegraph.editor.canvas import NodeCanvas
+from fusegraph.editor.comment_editor import edit_comment
 from fusegraph.editor.controller import EditorController
+from fusegraph.editor.graph_canvas import GraphCanvas
 from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
 from fusegraph.editor.preview import PreviewPanel
+from fusegraph.editor.render_window import RenderWindow
 from fusegraph.editor.timing import TimingPanel
+from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
 DEFAULT_PRESET = default_preset()
 PALETTE_W, RIGHT_W, BOTTOM_H = 600, 420, 210
 GRAPH_FILES = (".json",)
+KEY_EQUAL = 602  # ImGuiKey_Equal ("=", the "+" key unshifted); Dear PyGui has no name for it
+SHORTCUTS = (  # Help > Keyboard and mouse
+    ("Ctrl+N / Ctrl+O / Ctrl+S", "new, open, save the graph"),
+    ("Ctrl+Q", "quit (asks about unsaved changes)"),
+    ("Ctrl+Z / Ctrl+Y", "undo, redo"),
+    ("Ctrl+C / Ctrl+V / Ctrl+D", "copy, paste, duplicate the selected nodes"),
+    ("Ctrl+A", "select all nodes"),
+    ("Delete / Backspace", "delete the selected nodes and links (one undo step)"),
+    ("Tab / Space / right click", "quick add a node at the pointer"),
+    ("F5", "run live / stop"),
+    ("Ctrl+R", "render the file sinks offline (Run > Render...)"),
+    ("Escape", "close a menu, a popup or a question"),
+    ("F1", "this list"),
+    ("drag from a pin", "a link; a bad one is refused with the reason"),
+    ("Ctrl+click a link", "detach it"),
+    ("drag on empty canvas", "box selection (Ctrl: add to it)"),
+    ("middle drag / wheel", "pan / zoom the canvas"),
+    ("Home or F, Ctrl+0", "fit the whole graph in view, actual size"),
+    ("Ctrl+= / Ctrl+-", "zoom in, out"),
+    ("drop a link on nothing", "quick add, only nodes that can take it"),
+    ("C", "a comment frame around the selected nodes"),
+    ("double-click a link / dot", "add / remove a reroute dot"),
+    ("double-click a comment", "write its text"),
+    ("Record (file sinks)", "the live run writes that file only while it is on"),
+)
 log = logging.getLogger(__name__)
+
+
+class _NoStats:
+    frame = -1
 
 
 class EditorApp:
@@ -52,6 +84,7 @@ class EditorApp:
         self._arity: dict = {}
         self._keys: list[int] = []
         self._ctrl_frame = -10
+        self._link_after_add: tuple | None = None  # a link dropped on nothing waits for the node chosen
         # moderngl keeps the GIL during GL calls, so the engine thread holds it for much of its
         # frame on software GL; a short switch interval hands it to the UI thread between calls.
         self._switch_interval = sys.getswitchinterval()
@@ -59,8 +92,8 @@ class EditorApp:
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
         self._build(width, height)
-        dpg.bind_theme(NodeCanvas.editor_theme())
         self.ctl.listeners.append(self._on_change)
+        dialogs.status[:] = [lambda text: self.ctl.say(text, error=True)]
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
                             vsync=True)  # a real display paces the loop; Xvfb does not wait
         dpg.set_exit_callback(lambda *a: self.request_close())
@@ -77,14 +110,14 @@ class EditorApp:
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=-RIGHT_W, height=-BOTTOM_H, no_scrollbar=True,
                                       border=False) as canvas_box:
-                    self.canvas = NodeCanvas(self.ctl, canvas_box)
+                    self.canvas = GraphCanvas(self.ctl, canvas_box)
                 with dpg.child_window(width=-1, height=-BOTTOM_H) as right:
                     self.preview = PreviewPanel(self.ctl, right, display_width=RIGHT_W - 20)
                     dpg.add_separator()
                     self.inspector = Inspector(self.ctl, right, self.typing_items)
             with dpg.group(horizontal=True):
                 with dpg.child_window(width=PALETTE_W, height=BOTTOM_H - 36) as palette_box:
-                    self.palette = Palette(palette_box, self.add_at_center, self.typing_items)
+                    self.palette = Palette(palette_box, self.add_at_center, self.typing_items, width=PALETTE_W - 20)
                 with dpg.child_window(width=-1, height=BOTTOM_H - 36, border=False, no_scrollbar=True) as bottom:
                     self.timing = TimingPanel(bottom, height=BOTTOM_H - 40)
             with dpg.group(horizontal=True):
@@ -94,11 +127,17 @@ class EditorApp:
                 # a one-click mend the live run suggests (insert a resample node where a rate differs)
                 self.status_fix = dpg.add_button(label="", show=False, callback=self._apply_fix)
                 self.status_msg = dpg.add_text("")
+        self.canvas.on_record = self.toggle_record
+        self.canvas.on_drop = self.quick_add_for_link
+        self.canvas.on_edit_comment = self.edit_comment
         self.quick = QuickAdd(self.add_node, self.typing_items)
+        self.render = RenderWindow(self.ctl)
         with dpg.handler_registry():
             for key in (dpg.mvKey_Delete, dpg.mvKey_Back, dpg.mvKey_Tab, dpg.mvKey_Spacebar, dpg.mvKey_Return,
                         dpg.mvKey_Escape, dpg.mvKey_C, dpg.mvKey_V, dpg.mvKey_D, dpg.mvKey_Z, dpg.mvKey_Y,
-                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_F5):
+                        dpg.mvKey_S, dpg.mvKey_O, dpg.mvKey_N, dpg.mvKey_A, dpg.mvKey_Q, dpg.mvKey_R, dpg.mvKey_F5,
+                        dpg.mvKey_F1, dpg.mvKey_Home, dpg.mvKey_F, dpg.mvKey_0, dpg.mvKey_Minus, KEY_EQUAL,
+                        dpg.mvKey_Add, dpg.mvKey_Subtract):
                 dpg.add_key_press_handler(key, callback=self._on_key, user_data=key)
             for key in (dpg.mvKey_LControl, dpg.mvKey_RControl, dpg.mvKey_ModCtrl):
                 dpg.add_key_press_handler(key, callback=self._on_ctrl)
@@ -106,7 +145,7 @@ class EditorApp:
             dpg.add_mouse_click_handler(dpg.mvMouseButton_Right, callback=self._on_right_click)
 
     def _menus(self) -> None:
-        with dpg.menu_bar():
+        with dpg.menu_bar() as self.menu_bar:
             with dpg.menu(label="File"):
                 dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: self.guard_unsaved(self.ctl.new))
                 dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=self.open_dialog)
@@ -123,17 +162,32 @@ class EditorApp:
                 dpg.add_menu_item(label="Paste", shortcut="Ctrl+V", callback=self.paste)
                 dpg.add_menu_item(label="Duplicate", shortcut="Ctrl+D", callback=self.duplicate)
                 dpg.add_menu_item(label="Delete", shortcut="Del", callback=self.delete_selection)
+                dpg.add_separator()
+                dpg.add_menu_item(label="Select All", shortcut="Ctrl+A", callback=self.select_all)
+                dpg.add_menu_item(label="Add comment around the selection", shortcut="C", callback=self.add_comment)
             with dpg.menu(label="Run"):
                 dpg.add_menu_item(label="Run", shortcut="F5", callback=self.ctl.run)
                 dpg.add_menu_item(label="Stop", callback=self.ctl.stop)
+                dpg.add_separator()
+                dpg.add_menu_item(label="Render...", shortcut="Ctrl+R", callback=lambda: self.render.ask())
             with dpg.menu(label="View"):
+                dpg.add_menu_item(label="Fit all", shortcut="Home / F", callback=lambda: self.canvas.fit_all())
+                dpg.add_menu_item(label="Zoom in", shortcut="Ctrl+= / wheel", callback=lambda: self.canvas.zoom_by(1.25))
+                dpg.add_menu_item(label="Zoom out", shortcut="Ctrl+- / wheel", callback=lambda: self.canvas.zoom_by(0.8))
+                dpg.add_menu_item(label="Actual size", shortcut="Ctrl+0", callback=lambda: self.canvas.reset_zoom())
                 dpg.add_menu_item(label="Show / hide the compiled plan",
                                   callback=lambda: self.timing.show_plan(not dpg.get_value(self.timing.plan_toggle)))
+            with dpg.menu(label="Help"):
+                dpg.add_menu_item(label="Keyboard and mouse", shortcut="F1", callback=self.show_shortcuts)
 
     # ---- model -> view ---------------------------------------------------------------------------
     def _on_change(self, kind: str) -> None:
         if kind in ("structure", "file", "layout"):
             self.canvas.sync()
+        if kind in ("structure", "file"):  # links selected before may be others now
+            self.canvas.clear_link_selection()
+        if kind == "file":  # a graph opened: all of it on screen
+            self.canvas.fit_all()
         if kind in ("structure", "file", "selection"):
             sel = self.ctl.selection
             self.inspector.show(sel[0] if len(sel) == 1 else None)
@@ -141,8 +195,11 @@ class EditorApp:
         if kind == "param":
             self.inspector.refresh()
             self.canvas.refresh_looks(force=True)
+        if kind == "record":
+            self.canvas.refresh_looks(force=True)
         if kind == "run" and not self.ctl.running:
             self.timing.clear()
+            self.preview.clear()
         if kind == "file":
             self._recent_menu()
         self._title()
@@ -184,10 +241,15 @@ class EditorApp:
                                            f"dropped {stats.dropped}  {sound}| UI {ui_fps:4.0f} fps |")
         else:
             dpg.set_value(self.status_fps, f"| UI {ui_fps:4.0f} fps |")
-        n_err = sum(len(v) for v in self.ctl.node_errors().values())
+        node_errors = self.ctl.node_errors()
+        n_err = sum(len(v) for v in node_errors.values())
         graph_wide = [e for e in self.ctl.doc.errors if not e.node]
         n_err += len(graph_wide)
-        dpg.set_value(self.status_errors, f"{n_err} error(s) |" if n_err else "no errors |")
+        first = str(graph_wide[0]) if graph_wide else next((m for v in node_errors.values() for m in v), "")
+        if len(first) > 90:
+            first = first[:87] + "..."
+        dpg.set_value(self.status_errors, f"{n_err} error{'s' if n_err > 1 else ''}: {first} |" if n_err
+                      else "no errors |")  # the count and why: the first of them
         dpg.configure_item(self.status_errors, color=(235, 80, 70) if n_err else (150, 150, 150))
         fixes = self.ctl.fixes()
         if fixes:
@@ -208,21 +270,68 @@ class EditorApp:
     def add_node(self, kind: str, pos: tuple[float, float]) -> str:
         node_id = self.ctl.add(kind, pos)
         self.canvas.clear_selection()
+        if self._link_after_add:  # from a link dropped on empty canvas
+            self._link_new_node(node_id)
         return node_id
 
     def add_at_center(self, kind: str) -> str:
-        x, y = self.canvas.visible_center()
-        taken = {tuple(map(round, n.pos)) for n in self.ctl.graph.nodes}
-        while (round(x), round(y)) in taken:  # clicked twice: do not stack exactly
-            x, y = x + 30, y + 30
-        return self.add_node(kind, (x, y))
+        """From the palette: in the middle of the view, or the nearest place there that is free."""
+        x, y = self.canvas.free_spot(self.canvas.visible_center())
+        self._link_after_add = None
+        return self.add_node(kind, (round(x), round(y)))
+
+    def quick_add_for_link(self, endpoint: str, from_output: bool, port_type: str, where) -> None:
+        """A link dropped on empty canvas: the quick add, showing only nodes that can take it;
+        the node chosen comes linked."""
+        kinds = [k for k, spec in REGISTRY.items()
+                 if (any(p.accepts_type(port_type) for p in spec.inputs) if from_output
+                     else any(p.type == port_type for p in spec.outputs))]
+        self._link_after_add = (endpoint, from_output, port_type)
+        self.quick.open(dpg.get_mouse_pos(local=False), where, only=kinds)
+
+    def _link_new_node(self, node_id: str) -> None:
+        endpoint, from_output, port_type = self._link_after_add
+        self._link_after_add = None
+        spec = REGISTRY[self.ctl.node(node_id).type]
+        if from_output:
+            port = next(p for p in spec.inputs if p.accepts_type(port_type))
+            self.ctl.link(endpoint, f"{node_id}.{port.name}")
+        else:
+            port = next(p for p in spec.outputs if p.type == port_type)
+            self.ctl.link(f"{node_id}.{port.name}", endpoint)
+
+    def add_comment(self) -> None:
+        """A comment frame around the selected nodes (or in the middle of the view), then its text."""
+        boxes = [self.canvas.views[n].box for n in self.ctl.selection if n in self.canvas.views]
+        if boxes:
+            x0, y0 = min(b.x for b in boxes) - 20, min(b.y for b in boxes) - 40
+            x1, y1 = max(b.x + b.w for b in boxes) + 20, max(b.y + b.h for b in boxes) + 20
+        else:  # at the pointer when it is on the canvas
+            x0, y0 = (self.canvas.to_grid(dpg.get_mouse_pos(local=False)) if self.canvas.hovered()
+                      else self.canvas.visible_center())
+            x1, y1 = x0 + 300, y0 + 180
+        cid = self.ctl.doc.add_comment("", (round(x0), round(y0), round(x1 - x0), round(y1 - y0)))
+        self.edit_comment(cid)
+
+    def edit_comment(self, cid: str) -> None:
+        edit_comment(self.ctl, cid, self.typing_items)
+
+    def toggle_record(self, node_id: str, on: bool) -> None:
+        """The Record toggle on a file sink: a recording replaces an existing file only when the
+        user says so."""
+        existing = self.ctl.record(node_id, on)
+        if existing:
+            dialogs.ask("Replace the file?",
+                        f"{existing} exists. Recording {node_id} replaces it when the recording stops.",
+                        [("Replace", lambda: self.ctl.record(node_id, True, replace=True)),
+                         ("Cancel", lambda: None)])
+        if node_id in self.canvas.views:  # the toggle shows the model's state, whatever was clicked
+            self.canvas.views[node_id].look = ()
+        self.canvas.refresh_looks(force=True)
 
     def delete_selection(self) -> None:
-        links = self.canvas.selected_links()
-        for dst in links:
-            self.ctl.unlink(dst)
-        if self.ctl.selection:
-            self.ctl.remove()
+        """Delete: the selected nodes, links and comments, one undo step."""
+        self.ctl.remove(self.ctl.selection, self.canvas.selected_links(), self.canvas.selected_comments)
         self.canvas.clear_selection()
 
     def paste(self) -> None:
@@ -284,17 +393,24 @@ class EditorApp:
 
         self.guard_unsaved(close)
 
-    def offer_recovery(self) -> None:
+    def offer_recovery(self, then=lambda: None) -> None:
+        """Ask whether to load the autosaved graph; `then()` after the answer (or at once)."""
         if self.ctl.doc.recovery() is None:
+            then()
             return
 
         def restore() -> None:
             self.ctl.doc.open_recovery()
+            then()
             self.ctl.say("recovered the autosaved graph (unsaved)")
+
+        def discard() -> None:
+            self.ctl.doc.discard_recovery()
+            then()
 
         dialogs.ask("Recover unsaved work?",
                     "fusegraph did not close cleanly last time and autosaved a graph with unsaved changes.",
-                    [("Recover", restore), ("Discard", self.ctl.doc.discard_recovery)])
+                    [("Recover", restore), ("Discard", discard)])
 
     # ---- input -----------------------------------------------------------------------------------
     def typing(self) -> bool:
@@ -314,8 +430,10 @@ class EditorApp:
 
     def handle_key(self, key: int, ctrl: bool | None = None) -> None:
         """A key press: shortcuts (ctrl: None = as the keyboard says)."""
-        if key == dpg.mvKey_Escape:
+        if key == dpg.mvKey_Escape:  # closes what is open: the quick add, a question, a menu
             self.quick.close()
+            if not dialogs.cancel():
+                dialogs.close_popups()
             return
         if key == dpg.mvKey_Return:
             if self.quick.shown:
@@ -327,7 +445,9 @@ class EditorApp:
             action = {dpg.mvKey_C: lambda: self.ctl.copy(), dpg.mvKey_V: self.paste, dpg.mvKey_D: self.duplicate,
                       dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),
-                      dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close}.get(key)
+                      dpg.mvKey_A: self.select_all, dpg.mvKey_Q: self.request_close,
+                      dpg.mvKey_R: self.render.ask, dpg.mvKey_0: self.canvas.reset_zoom,
+                      KEY_EQUAL: lambda: self.canvas.zoom_by(1.25), dpg.mvKey_Minus: lambda: self.canvas.zoom_by(0.8)}.get(key)
             if action:
                 action()
             return
@@ -335,8 +455,21 @@ class EditorApp:
             self.delete_selection()
         elif key in (dpg.mvKey_Tab, dpg.mvKey_Spacebar) and self.canvas.hovered() and not self.quick.shown:
             self.open_quick_add()
+        elif key == dpg.mvKey_F1:
+            self.show_shortcuts()
+        elif key in (dpg.mvKey_Home, dpg.mvKey_F):
+            self.canvas.fit_all()
+        elif key in (dpg.mvKey_Add, dpg.mvKey_Subtract):
+            self.canvas.zoom_by(1.25 if key == dpg.mvKey_Add else 0.8)
+        elif key == dpg.mvKey_C and self.canvas.hovered():
+            self.add_comment()
         elif key == dpg.mvKey_F5:
             self.ctl.stop() if self.ctl.running else self.ctl.run()
+
+    def show_shortcuts(self) -> None:
+        width = max(len(k) for k, _ in SHORTCUTS) + 2
+        dialogs.ask("Keyboard and mouse", "\n".join(f"{k:<{width}}{what}" for k, what in SHORTCUTS),
+                    [("Close", lambda: None)], width=620)
 
     def select_all(self) -> None:
         self.ctl.select([n.id for n in self.ctl.graph.nodes])
@@ -348,6 +481,7 @@ class EditorApp:
 
     def open_quick_add(self) -> None:
         mouse = dpg.get_mouse_pos(local=False)
+        self._link_after_add = None
         self.quick.open(mouse, self.canvas.to_grid(mouse))
 
     # ---- the loop --------------------------------------------------------------------------------
@@ -355,6 +489,8 @@ class EditorApp:
         """One UI frame: draw, run the callbacks it raised, update live views."""
         dpg.render_dearpygui_frame()
         self._run_callbacks()
+        dialogs.heal()
+        self.render.poll()
         self.frames += 1
         self.canvas.poll()
         self.ctl.tick()
@@ -398,6 +534,7 @@ class EditorApp:
         return 0
 
     def close(self) -> None:
+        self.render.close()
         self.ctl.shutdown()
         dpg.destroy_context()
         sys.setswitchinterval(self._switch_interval)
@@ -410,12 +547,38 @@ class EditorApp:
             "viewport": list(dpg.get_viewport_pos()),
             **self.canvas.geometry(),
             "graph": doc.graph.model_dump(mode="json", by_alias=True),
-            "selection": list(self.ctl.selection),
+            "palette": self.palette.geometry(), "inspector": self._inspector_geometry(), "preview_caption": dpg.get_value(self.preview.caption),
+            "errors_text": dpg.get_value(self.status_errors), "live_frame": (self.ctl.stats() or _NoStats).frame,
+            "selection": list(self.ctl.selection), "selected_links": self.canvas.selected_links(),
+            "selected_comments": sorted(self.canvas.selected_comments),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
-            "quick_add": self.quick.shown, "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
-            "path": str(doc.path) if doc.path else None,
+            "quick_add": self.quick.shown, "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
+            "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
+            "render": self.render.probe(),
+            "file_dialog": dialogs.file_dialogs[0].geometry() if dialogs.file_dialogs else None,
         }
+
+    def _inspector_geometry(self) -> dict:
+        out = {}
+        for name, (item, _) in self.inspector.items.items():
+            state = dpg.get_item_state(item) if dpg.does_item_exist(item) else {}
+            if "rect_min" in state and state["rect_max"][0] > state["rect_min"][0]:  # drawn
+                (x0, y0), (x1, y1) = state["rect_min"], state["rect_max"]
+                out[name] = [(x0 + x1) / 2, (y0 + y1) / 2]
+        return out
+
+    def _menu_geometry(self) -> dict:
+        """Where each menu's label is on screen, and which menus are open (drawn as a popup)."""
+        where, open_ = {}, []
+        for menu in dpg.get_item_children(self.menu_bar, 1):
+            label = dpg.get_item_label(menu)
+            state = dpg.get_item_state(menu)
+            x, y = state.get("pos", (0, 0))
+            where[label] = [x + 14, y + 9]
+            if state.get("rect_size", [0, 0])[0] > 0:
+                open_.append(label)
+        return {"menus": where, "menus_open": open_}
 
     def write_probe(self) -> None:
         request = Path(f"{self.probe}.shot")  # holds a PNG path: the test wants a screenshot there
@@ -441,9 +604,11 @@ def main(preset: str | None = None) -> int:
         ctl.open(path)
     else:
         ctl.say(f"{path}: no such file; starting with an empty graph", error=True)
-    app.offer_recovery()
-    if os.environ.get("FUSEGRAPH_EDITOR_RUN", "1") != "0" and not ctl.problems() and not dialogs.current:
-        ctl.run()
+    def start() -> None:  # after the recovery question, on the graph it chose
+        if os.environ.get("FUSEGRAPH_EDITOR_RUN", "1") != "0" and not ctl.problems():
+            ctl.run()
+
+    app.offer_recovery(start)
     return app.run()
 
 

@@ -23,6 +23,7 @@ from fusegraph.editor.document import Document, type_errors
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.errors import GraphError
 from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.outputs import output_paths
 from fusegraph.runtime.validate import check_graph
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class EditorController:
         self.runner = None
         self.want_run = False  # the user pressed Run (a failed run restarts on the next edit)
         self.selection: list[str] = []
+        self.recording: dict[str, str] = {}  # file sink -> the file it records to (the user said so)
         self.clipboard: dict | None = None
         self.listeners: list[Callable[[str], None]] = []
         self.message = ""  # the status bar's last message
@@ -85,6 +87,7 @@ class EditorController:
         self._emit("status")
 
     def _on_document(self, kind: str) -> None:
+        self._check_recording(kind)
         ids = {n.id for n in self.doc.graph.nodes}
         if any(n not in ids for n in self.selection):
             self.selection = [n for n in self.selection if n in ids]
@@ -143,14 +146,28 @@ class EditorController:
         self.say(f"inserted {kind if node_id == kind else f'{node_id} ({kind})'} before {endpoint}")
         return node_id
 
-    def remove(self, ids: Iterable[str] | None = None) -> None:
+    def remove(self, ids: Iterable[str] | None = None, link_dsts: Iterable[str] = (),
+               comments: Iterable[str] = ()) -> None:
+        """Delete nodes (default: the selection), the links into `link_dsts` and comments: one
+        undo step; the status bar names everything that went, the links a node took with it too."""
         ids = list(self.selection if ids is None else ids)
-        if ids:
-            self.doc.remove_nodes(ids)
-            self.say(f"deleted {', '.join(ids)}")
+        nodes, links, notes = self.doc.delete(ids, link_dsts, comments)
+        if not nodes and not links and not notes:
+            return
+        parts = []
+        if nodes:
+            parts.append(", ".join(nodes))
+        if notes:
+            parts.append(f"comment {', '.join(notes)}")
+        if links:
+            shown = ", ".join(f"{l.src} -> {l.dst}" for l in links[:4]) + (", ..." if len(links) > 4 else "")
+            parts.append(f"{len(links)} link{'s' if len(links) > 1 else ''} ({shown})")
+        n = len(nodes) + len(links) + len(notes)
+        self.say(f"deleted {' and '.join(parts)} (Ctrl+Z brings {'it' if n == 1 else 'them'} back)")
 
-    def move(self, positions: dict[str, tuple[float, float]], merge_key: object = None) -> None:
-        self.doc.move_nodes(positions, merge_key=merge_key)
+    def move(self, positions: dict[str, tuple[float, float]], merge_key: object = None,
+             comments: dict | None = None, vias: dict | None = None) -> None:
+        self.doc.move_nodes(positions, merge_key=merge_key, comments=comments, vias=vias)
 
     def link(self, src: str, dst: str) -> GraphError | None:
         err = self.doc.link(src, dst)
@@ -208,6 +225,45 @@ class EditorController:
             self._update_preview()
             self._emit("selection")
 
+    # ---- recording (the live run writes a file sink only while the user records it) ----------
+    def record(self, node_id: str, on: bool = True, replace: bool = False) -> str | None:
+        """Start (or stop) recording file sink `node_id` in the live run. Returns None when done;
+        the path of an existing file the recording would replace, when `replace` is not given
+        (ask the user, then call again with replace=True); nothing is replaced without that."""
+        if not on:
+            if self.recording.pop(node_id, None) is not None:
+                self._send_recording()
+                self.say(f"{node_id}: recording stopped; the file is written")
+            return None
+        target = output_paths(self.doc.graph).get(node_id)
+        if target is None:
+            self.say(f"{node_id}: choose the file to record to first", error=True)
+            return None
+        if os.path.exists(target) and not replace:
+            return target
+        self.recording[node_id] = target
+        self._send_recording()
+        self.say(f"{node_id}: recording to {target}" + ("" if self.running else " (from the next Run)"))
+        return None
+
+    def _send_recording(self) -> None:
+        if self.runner is not None and hasattr(self.runner, "set_record"):
+            self.runner.set_record(self.recording)
+        self._emit("record")
+
+    def _check_recording(self, kind: str) -> None:
+        """A recording stops when its node goes, its path changes or another graph is opened
+        (never a recording into a file the user did not agree to)."""
+        if not self.recording:
+            return
+        paths = output_paths(self.doc.graph) if kind != "file" else {}
+        gone = [n for n, path in self.recording.items() if paths.get(n) != path]
+        for node_id in gone:
+            del self.recording[node_id]
+        if gone:
+            self._send_recording()
+            self.say(f"recording of {', '.join(gone)} stopped (its file changed or it was removed)")
+
     # ---- files -----------------------------------------------------------------------------
     def new(self) -> None:
         self.doc.new()
@@ -242,7 +298,7 @@ class EditorController:
     def running(self) -> bool:
         return self.runner is not None and self.runner.running
 
-    def _search_dirs(self) -> tuple[str, ...]:
+    def search_dirs(self) -> tuple[str, ...]:
         return (str(Path(self.doc.path).resolve().parent),) if self.doc.path else ()
 
     def run(self) -> bool:
@@ -258,7 +314,9 @@ class EditorController:
     def _start(self) -> None:
         self._stop_runner()
         graph = self.doc.graph
-        self.runner = self.runner_factory(graph, self._search_dirs(), self.preview_width)
+        self.runner = self.runner_factory(graph, self.search_dirs(), self.preview_width)
+        if hasattr(self.runner, "set_record"):
+            self.runner.set_record(self.recording)
         self._sent, self._stale, self._failure_seen, self._restarts_seen = graph, False, "", 0
         self._update_preview()
         self.runner.start()
@@ -273,14 +331,21 @@ class EditorController:
 
     def stop(self) -> None:
         self.want_run = False
+        recorded = bool(self.recording and self.runner is not None)
         self._stop_runner()
-        self.say("stopped")
+        if not recorded:  # else the status says what was recorded
+            self.say("stopped")
         self._emit("run")
 
     def _stop_runner(self) -> None:
         if self.runner is not None:
-            self.runner.stop()
+            self.runner.stop()  # what it recorded is published now
             self.runner = None
+            if self.recording:  # finished: the next run does not record over it unasked
+                done = ", ".join(self.recording.values())
+                self.recording.clear()
+                self.say(f"recorded {done}")
+                self._emit("record")
         self._sent = None
 
     def stats(self):
@@ -291,12 +356,17 @@ class EditorController:
         return self.runner.preview() if self.runner is not None else (None, -1)
 
     def preview_target(self) -> str | None:
-        """The selected node when it runs live, else the first preview sink."""
+        """The selected node when it runs live and has a picture, else the first preview sink;
+        never a node the user deleted (the live run may still hold it while the graph is
+        incomplete), nor one of sound alone."""
         sent = self._sent or self.doc.graph
-        if len(self.selection) == 1 and sent.node(self.selection[0]) is not None:
-            return self.selection[0]
-        sinks = [n.id for n in sent.nodes if REGISTRY[n.type].role == "sink"]
-        previews = [n.id for n in sent.nodes if n.type == "preview"]
+        doc = self.doc.graph
+        chosen = sent.node(self.selection[0]) if len(self.selection) == 1 else None
+        if chosen is not None and not REGISTRY[chosen.type].audio_only:  # sound has no picture
+            return chosen.id
+        shown = [n for n in sent.nodes if doc.node(n.id) is not None and not REGISTRY[n.type].audio_only]
+        sinks = [n.id for n in shown if REGISTRY[n.type].role == "sink"]
+        previews = [n.id for n in shown if n.type == "preview"]
         return (previews or sinks or [None])[0]
 
     def _update_preview(self) -> None:
@@ -307,10 +377,18 @@ class EditorController:
         if not self.want_run:
             return
         graph = self.doc.graph
-        if self.problems(graph):
+        problems = self.problems(graph)
+        if problems and restart:  # another graph (new, open, recovered): the old one stops with it
+            if self.runner is not None:
+                self._stop_runner()
+                self._emit("run")
+            self.say(f"not running: {problems[0]}", error=True)
+            return
+        if problems:
             if self.runner is not None and not self._stale:
                 self._stale = True
                 self.say("graph incomplete: the live run keeps the last complete graph", error=True)
+            self._update_preview()
             return
         if restart or self.runner is None or not self.runner.running:
             self._start()

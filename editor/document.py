@@ -27,7 +27,8 @@ from fusegraph.editor import files
 from fusegraph.editor.history import History, Snapshot
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.errors import GraphError, GraphInvalid
-from fusegraph.runtime.graph import ID_PATTERN, Graph, Link, document, make_node, to_json, unloaded, write_text_atomic
+from fusegraph.runtime.graph import (ID_PATTERN, Comment, Graph, Link, document, make_node, to_json, unloaded,
+                                     write_text_atomic)
 from fusegraph.runtime.loader import parse_graph, read_document
 from fusegraph.runtime.migrate import FORMAT_VERSION
 from fusegraph.runtime.validate import check_graph, link_error, type_errors
@@ -149,22 +150,58 @@ class Document:
 
     def remove_nodes(self, ids: Iterable[str]) -> None:
         """Remove nodes and every link touching them (one undo step); unknown ids are ignored."""
-        ids = set(ids)
-        nodes = [n for n in self.graph.nodes if n.id not in ids]
-        if len(nodes) == len(self.graph.nodes):
-            return
-        links = [l for l in self.graph.links if l.src_node not in ids and l.dst_node not in ids]
-        self._apply(self.graph.model_copy(update={"nodes": nodes, "links": links}), "structure")
+        self.delete(ids)
 
-    def move_nodes(self, positions: dict[str, tuple[float, float]], merge_key: object = None) -> None:
-        """Set node positions; calls with the same non-None merge_key (one drag) are one undo step."""
+    def delete(self, ids: Iterable[str] = (), link_dsts: Iterable[str] = (),
+               comments: Iterable[str] = ()) -> tuple[list[str], list[Link], list[str]]:
+        """Remove nodes with every link touching them, the links into inputs `link_dsts`
+        ("node.port") and comments, as one undo step. Returns what went: (node ids, links,
+        comment ids); unknown ids are ignored."""
+        ids, dsts, notes = set(ids), set(link_dsts), set(comments)
+        gone_nodes = [n.id for n in self.graph.nodes if n.id in ids]
+        gone_links = [l for l in self.graph.links if l.src_node in ids or l.dst_node in ids or l.dst in dsts]
+        gone_notes = [c.id for c in self.graph.comments if c.id in notes]
+        if not gone_nodes and not gone_links and not gone_notes:
+            return [], [], []
+        nodes = [n for n in self.graph.nodes if n.id not in ids]
+        links = [l for l in self.graph.links if l not in gone_links]
+        kept = [c for c in self.graph.comments if c.id not in notes]
+        self._apply(self.graph.model_copy(update={"nodes": nodes, "links": links, "comments": kept}), "structure")
+        return gone_nodes, gone_links, gone_notes
+
+    def move_nodes(self, positions: dict[str, tuple[float, float]], merge_key: object = None,
+                   comments: dict[str, tuple[float, float, float, float]] | None = None,
+                   vias: dict[str, tuple] | None = None) -> None:
+        """Set node positions, comment rectangles (x, y, w, h) and the reroute dots of the links
+        into inputs `vias` (dst -> points); calls with the same non-None merge_key (one drag)
+        are one undo step."""
+        finite = lambda values: all(math.isfinite(float(v)) for v in values)  # noqa: E731
         nodes = []
         for n in self.graph.nodes:
-            if n.id in positions and all(math.isfinite(v) for v in map(float, positions[n.id])):
+            if n.id in positions and finite(positions[n.id]):
                 x, y = positions[n.id]
                 n = n.model_copy(update={"pos": (float(x), float(y))})
             nodes.append(n)
-        self._apply(self.graph.model_copy(update={"nodes": nodes}), "layout", merge_key)
+        notes = [c.model_copy(update={"rect": tuple(map(float, comments[c.id]))})
+                 if comments and c.id in comments and finite(comments[c.id]) else c for c in self.graph.comments]
+        links = [l.model_copy(update={"via": tuple((float(x), float(y)) for x, y in vias[l.dst])})
+                 if vias and l.dst in vias and all(finite(p) for p in vias[l.dst]) else l for l in self.graph.links]
+        self._apply(self.graph.model_copy(update={"nodes": nodes, "comments": notes, "links": links}), "layout",
+                    merge_key)
+
+    # ---- comments (frames with a note around nodes) --------------------------------------
+
+    def add_comment(self, text: str, rect: tuple[float, float, float, float]) -> str:
+        """A comment frame; returns its id ("note", "note2", ...)."""
+        taken = {c.id for c in self.graph.comments}
+        cid = next(f"note{i if i > 1 else ''}" for i in range(1, len(taken) + 2) if f"note{i if i > 1 else ''}" not in taken)
+        comment = Comment(id=cid, text=text, rect=tuple(map(float, rect)))
+        self._apply(self.graph.model_copy(update={"comments": [*self.graph.comments, comment]}), "structure")
+        return cid
+
+    def set_comment_text(self, cid: str, text: str) -> None:
+        notes = [c.model_copy(update={"text": text}) if c.id == cid else c for c in self.graph.comments]
+        self._apply(self.graph.model_copy(update={"comments": notes}), "layout")
 
     def _refusal(self, candidate: Graph, link: Link) -> GraphError | None:
         """A link that passes link_error but retypes a `follows` output that already feeds an input."""

@@ -1,6 +1,7 @@
 """The inspector: the selected node's params, with widgets derived from its Params model.
 
-Bounded numbers -> sliders (ctrl+click types a value), Literal enums -> combos, bools ->
+Bounded numbers -> sliders (ctrl+click types a value, taken on Enter and refused with the reason
+when out of range, like a typed field), Literal enums -> combos, bools ->
 checkboxes, file paths (json_schema_extra widget "file") -> a text field and a file-dialog
 button, 3-float tuples that are colours -> colour pickers, anything else -> input fields.
 Hints a node gives as data (json_schema_extra "widget"): "code" a multi-line code box (edits
@@ -177,6 +178,8 @@ class Inspector:
         self.node_id: str | None = None
         self.items: dict[str, tuple[int, ParamWidget]] = {}  # "param" or "param.entry" -> (item, widget)
         self._declared = ""  # the declarations the per-record widgets were built from
+        self.typed: set[int] = set()  # sliders holding a typed value not taken yet
+        self.dragging = lambda: dpg.is_mouse_button_down(dpg.mvMouseButton_Left)  # else a slider is typed into
         with dpg.group(parent=parent) as self.root:
             self.header = dpg.add_text("Select a node to edit its parameters.", wrap=470)
             self.body = dpg.add_group()
@@ -226,10 +229,10 @@ class Inspector:
         value = to_widget(w, value)
         if w.kind == "slider_int":
             item = dpg.add_slider_int(label=w.name, default_value=value, min_value=int(w.min), max_value=int(w.max),
-                                      width=width, callback=cb, user_data=user, clamped=True)
+                                      width=width, callback=cb, user_data=user, clamped=False)
         elif w.kind == "slider_float":
             item = dpg.add_slider_float(label=w.name, default_value=value, min_value=w.min, max_value=w.max,
-                                        width=width, callback=cb, user_data=user, clamped=True, format="%.3f")
+                                        width=width, callback=cb, user_data=user, clamped=False, format="%.3f")
         elif w.kind == "combo":
             item = dpg.add_combo([str(c) for c in w.choices], label=w.name, default_value=value, width=width,
                                  callback=cb, user_data=user)
@@ -266,6 +269,8 @@ class Inspector:
             item = dpg.add_input_text(label=w.name, default_value=str(value), width=width, on_enter=True,
                                       callback=cb, user_data=user)
             self.typing_items.add(item)
+        if w.kind in ("slider_int", "slider_float"):
+            self.typing_items.add(item)  # Ctrl+click types into it: no shortcuts meanwhile
         dpg.bind_item_handler_registry(item, self.release_handler)
         return item
 
@@ -282,6 +287,9 @@ class Inspector:
             self.refresh()  # refused: the widget shows the model's value again (code keeps what is typed)
 
     def _changed(self, sender, app_data, user_data: ParamWidget) -> None:
+        if user_data.kind in ("slider_int", "slider_float") and not self.dragging():
+            self.typed.add(sender)  # typed into the slider (Ctrl+click): taken on Enter, like a field,
+            return                  # and refused with the reason when out of range (not clamped)
         merge = user_data.kind in ("slider_int", "slider_float", "color", "code")
         self._commit(user_data, app_data, merge)
 
@@ -292,6 +300,9 @@ class Inspector:
             return
         if w.kind in ("slider_int", "slider_float", "color", "code"):
             self.ctl.end_merge()  # the drag (or the typing) is over: one undo step
+            if item in self.typed:
+                self.typed.discard(item)
+                self._commit(w, dpg.get_value(item), merge=False)
         else:  # a typed value also commits when the field loses focus
             self._commit(w, dpg.get_value(item), merge=False)
 

@@ -43,10 +43,21 @@ class PreviewPanel:
             self.image = dpg.add_image(self.texture, width=display_width, height=display_width * 9 // 16,
                                        uv_max=(1.0, 9 / 16), border_color=(70, 70, 70, 255))
 
+    def clear(self) -> None:
+        """Nothing shown (the run stopped, or the previewed node is gone): no stale picture."""
+        self.pixels[..., :3] = 0.0
+        self.index = -1
+
     def update(self) -> bool:
         """Upload the newest frame if there is one; True when the texture changed."""
         frame, index = self.ctl.preview()
         target = self.ctl.preview_target()
+        if frame is None and self.ctl.running and self.index != -1:
+            self.clear()
+            why = next(iter(self.ctl.node_errors().get(target, [])), "") if target else ""
+            dpg.set_value(self.caption, f"Preview: nothing from {why or target}" if target
+                          else "Preview: select a node to see its output")
+            return True
         if frame is None or index == self.index:
             if not self.ctl.running:
                 dpg.set_value(self.caption, "Preview (not running: Run > Run, or F5)")

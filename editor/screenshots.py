@@ -8,6 +8,8 @@ xdotool to show a tooltip is never a user's), with a throwaway config folder, an
 - editor.png: the window running live: timing on each node, fused pass badges, the stacked
   frame-time plot, the selected node's inspector and preview, the tooltip of a fused node;
 - editor-plan.png: the compiled plan window, and an unwired node marked red with its error;
+- editor-sound.png: video_call_clean live: sound nodes with level meters, audio links, the
+  video_out's Record toggle (off: the live run writes no file);
 - editor-shader.png: the shader_vignette preset: the shader node's code box and uniform sliders
   in the inspector, and a compile error (the user's line, the driver's words) on the node while
   the graph runs on with its last good program.
@@ -88,9 +90,15 @@ def shoot(out: Path, seconds: float) -> list[Path]:
         pump(1.5)
         save("editor-plan.png")
         app.timing.show_plan(False)
-        from fusegraph.runtime.resources import shipped_presets
-
-        ctl.open(shipped_presets()["shader_vignette"])
+        ctl.stop()
+        ctl.doc.new()  # the shot above left it unsaved: no question
+        ctl.open(DEFAULT_PRESET.parent / "video_call_clean.json")
+        ctl.run()
+        ctl.select(["denoise"])
+        pump(seconds)
+        save("editor-sound.png")
+        ctl.stop()
+        ctl.open(DEFAULT_PRESET.parent / "shader_vignette.json")
         ctl.run()
         ctl.select(["look"])
         pump(seconds)

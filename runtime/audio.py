@@ -83,8 +83,9 @@ class AudioPath:
     take video (video_out) are opened by the engine and handed in through `video_sink`."""
 
     def __init__(self, graph: Graph, params: dict[str, Any], live_nodes: list[str], *, live: bool = False,
-                 search_dirs: tuple[str, ...] = ()):
+                 search_dirs: tuple[str, ...] = (), writes: Callable[[str], bool] = lambda node: True):
         self.graph, self.params, self.live, self.search_dirs = graph, params, live, search_dirs
+        self.writes = writes  # whether a sink is opened (a live run records only some file sinks)
         self.links = [l for l in audio_links(graph) if l.src_node in live_nodes and l.dst_node in live_nodes]
         wanted = {l.src_node for l in self.links} | {l.dst_node for l in self.links}
         self.order = [n for n in live_nodes if n in wanted]
@@ -147,7 +148,7 @@ class AudioPath:
         self.running = True
         for node_id in self.order:
             spec = REGISTRY[self.graph.node(node_id).type]
-            if spec.role != "sink" or not spec.audio_only:
+            if spec.role != "sink" or not spec.audio_only or not self.writes(node_id):
                 continue
             ctx = OpenContext(node_id=node_id, live=self.live, audio=self.sink_format(node_id),
                               search_dirs=self.search_dirs)

@@ -23,20 +23,28 @@ class CompileError(Exception):
     pass
 
 
+def closure(graph: Graph, nodes: set[str], downstream: bool = False) -> set[str]:
+    """`nodes` and every node that feeds them (downstream: that they feed), directly or not;
+    linear in the links (a 5000-node chain is one pass, not 5000)."""
+    nexts: dict[str, list[str]] = {}
+    for l in graph.links:
+        near, far = (l.src_node, l.dst_node) if downstream else (l.dst_node, l.src_node)
+        nexts.setdefault(near, []).append(far)
+    keep, todo = set(nodes), list(nodes)
+    while todo:
+        for far in nexts.get(todo.pop(), ()):
+            if far not in keep:
+                keep.add(far)
+                todo.append(far)
+    return keep
+
+
 def live_nodes(graph: Graph, taps: tuple[str, ...] = ()) -> list[str]:
     """Nodes with a path to a sink (or to a tapped output), in topological order."""
     keep = {n.id for n in graph.nodes if REGISTRY[n.type].role == "sink"}
     ids = {n.id for n in graph.nodes}
     keep |= {t.split(".", 1)[0] for t in taps if t.split(".", 1)[0] in ids}
-    feeders: dict[str, list[str]] = {}
-    for l in graph.links:
-        feeders.setdefault(l.dst_node, []).append(l.src_node)
-    todo = list(keep)
-    while todo:  # everything upstream of what is kept: linear in the links
-        for src in feeders.get(todo.pop(), ()):
-            if src not in keep:
-                keep.add(src)
-                todo.append(src)
+    keep = closure(graph, keep)
     return [n for n in topo_order(graph) if n in keep]
 
 

@@ -17,11 +17,12 @@ from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.contract import TYPES, EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
 from fusegraph.runtime.audio import AudioPath, close_sinks
 from fusegraph.runtime.codegen import own_glsl_error
-from fusegraph.runtime.compiler import compile_graph, live_nodes
+from fusegraph.runtime.compiler import closure, compile_graph, live_nodes
 from fusegraph.runtime.errors import FrameTimeout, ShaderCompileError
 from fusegraph.runtime.frames import FrameReader
 from fusegraph.runtime.gpu import Gpu, ShaderError
 from fusegraph.runtime.graph import Graph
+from fusegraph.runtime.outputs import is_file_sink
 from fusegraph.runtime.plan import STEP_KINDS, CpuStep, Pass, Plan, SinkStep, Upload
 from fusegraph.runtime.plan_gl import PlanGL
 
@@ -46,11 +47,15 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
 class Engine:
     def __init__(self, graph: Graph, *, gpu: Gpu | None = None, fuse: bool = True,
                  profile: bool = False, live: bool = False, search_dirs: tuple[str, ...] = (),
-                 frame_limit: float | None = None, bypass: tuple[str, ...] = ()):
+                 frame_limit: float | None = None, bypass: tuple[str, ...] = (),
+                 record: frozenset[str] | None = None):
         """frame_limit: seconds a frame's GPU work may take before the run gives up on it
         (FrameTimeout: a runaway shader); None waits as long as it takes. bypass: nodes that
-        pass their input through (live: a node whose shader ran away)."""
+        pass their input through (live: a node whose shader ran away). record: the file sinks
+        to open (None: every one; the editor's live run records only those the user switched
+        on, runtime/outputs.py)."""
         self.graph = graph
+        self.record = record
         self.frame_limit = frame_limit
         self.bypass: set[str] = set(bypass)
         self.good_params: dict[str, Any] = {}  # live: each node's last params whose GLSL compiled
@@ -75,6 +80,7 @@ class Engine:
         self.taps: tuple[str, ...] = ()
         self.tap_frames: dict[str, np.ndarray] = {}  # endpoint -> its last frame (RGBA, or HxW for a mask)
         self.node_errors: dict[str, str] = {}  # live runs: node -> why it failed (it holds its last output)
+        self.cut: set[str] = set()  # live runs: sources that failed to open and what they feed (not run)
         self._opened: dict[str, Any] = {}  # node -> what its source or sink was opened with
         self._last_frames: dict[str, np.ndarray] = {}
         self.frames_done = 0
@@ -83,6 +89,7 @@ class Engine:
     # ---- life cycle ------------------------------------------------------------------
     def open(self, sinks: bool = True) -> None:
         """Open sources, compile, open sinks (sinks=False: only plan, e.g. `fusegraph plan`)."""
+        self.gpu.make_current()  # another context may have been made current on this thread since
         try:
             self._sync(open_sinks=sinks)
         except BaseException:
@@ -94,34 +101,61 @@ class Engine:
         what is gone or changed closes, what is new opens, the rest stays open (a running
         camera or file is not restarted by an edit elsewhere)."""
         live = live_nodes(self.graph, self.taps)  # a source nothing uses is not opened
+        self.node_errors = {k: v for k, v in self.node_errors.items() if k in live}
         for node_id in list(self.sources):
             if node_id not in live or self._opened.get(node_id) != self._key(node_id):
                 self._close_source(node_id)
+        failed = set()
         for node_id in live:
             spec = REGISTRY[self.graph.node(node_id).type]
             if spec.role == "source" and not spec.audio_only and node_id not in self.sources:
-                self._set_source(node_id, self._open_source(node_id))
+                try:
+                    self._set_source(node_id, self._open_source(node_id))
+                except NodeError as exc:
+                    if not self.live:
+                        raise
+                    self.node_errors[node_id] = exc.message  # live: its branch stops, the rest runs
+                    failed.add(node_id)
+                    continue
+                self.node_errors.pop(node_id, None)
+        self.cut = closure(self.graph, failed, downstream=True)
+        live = [n for n in live if n not in self.cut]
         self._sync_audio(live, open_sinks)
         self._compile()
-        wanted = {s.node: s for s in self.plan.steps if isinstance(s, SinkStep) and not s.tap}
+        wanted = {s.node: s for s in self.plan.steps
+                  if isinstance(s, SinkStep) and not s.tap and self.writes(s.node)}
         for node_id in list(self.sinks):
             step = wanted.get(node_id)
             if step is None or self._opened.get(node_id) != self._key(node_id, step):
                 self.sinks.pop(node_id).close()
         for node_id, step in wanted.items() if open_sinks else ():
             if node_id not in self.sinks:
-                self.sinks[node_id] = self._open_sink(step)
+                try:
+                    self.sinks[node_id] = self._open_sink(step)
+                except NodeError as exc:
+                    if not self.live:
+                        raise
+                    self.node_errors[node_id] = exc.message  # live: this sink stays shut, the rest runs
+                    continue
+                self.node_errors.pop(node_id, None)
                 self._opened[node_id] = self._key(node_id, step)
         if open_sinks and self.audio and not self.audio.running:
             self.audio.open_sinks()
             if self.live:
                 self.audio.start()
 
+    def writes(self, node_id: str) -> bool:
+        """Whether sink `node_id` is opened: not a file sink, or one this run records."""
+        return (self.record is None or node_id in self.record
+                or not is_file_sink(self.graph.node(node_id).type))
+
     def _sync_audio(self, live: list[str], open_sinks: bool) -> None:
         """The audio path is rebuilt when its part of the graph changed (an edit of a
         processor's params reaches it without a rebuild: set_param)."""
-        path = AudioPath(self.graph, dict(self.params), live, live=self.live, search_dirs=self.search_dirs)
-        key = (tuple((l.src, l.dst) for l in path.links),
+        path = AudioPath(self.graph, dict(self.params), live, live=self.live, search_dirs=self.search_dirs,
+                         writes=self.writes)
+        key = (tuple(n for n in live if not self.writes(n)),  # the file sinks not recorded
+               tuple((l.src, l.dst) for l in path.links),
                tuple((n, self.graph.node(n).type, self.params[n]) for n in path.order
                      if REGISTRY[self.graph.node(n).type].role != "audio"))
         if self.audio is not None and key == self._audio_key:
@@ -215,10 +249,13 @@ class Engine:
     def _compile(self) -> None:
         self.gl.release_targets()
         failed: set[str] = set()
+        taps = tuple(t for t in self.taps if t.split(".", 1)[0] not in self.cut)
         while True:
-            graph = self.graph.model_copy(update={"nodes": [n.model_copy(update={"params": self.params[n.id]})
-                                                            for n in self.graph.nodes]})
-            plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=self.taps,
+            graph = self.graph.model_copy(update={  # without the branches of sources that failed (live)
+                "nodes": [n.model_copy(update={"params": self.params[n.id]}) for n in self.graph.nodes
+                          if n.id not in self.cut],
+                "links": [l for l in self.graph.links if l.src_node not in self.cut and l.dst_node not in self.cut]})
+            plan = compile_graph(graph, self.source_infos, fuse=self.fuse, taps=taps,
                                  bypass=frozenset(self.bypass))
             try:
                 self._programs(plan)
@@ -259,6 +296,7 @@ class Engine:
 
     def close(self, ok: bool = True) -> None:
         """ok: finalise outputs; not ok (a failure): discard partial outputs."""
+        self.gpu.make_current()
         errors = []
         if self.audio is not None:
             self.audio.stop()
@@ -296,6 +334,11 @@ class Engine:
         """A structural edit: recompile, keeping open what did not change."""
         self.messages.put(("graph", graph))
 
+    def set_record(self, record: frozenset[str] | None) -> None:
+        """The file sinks to write from now on (None: every one); one no longer recorded is
+        finished (published)."""
+        self.messages.put(("record", record))
+
     def set_taps(self, taps: tuple[str, ...]) -> None:
         """Outputs ("node.port") to read back each frame into tap_frames (the editor's preview)."""
         self.messages.put(("taps", tuple(taps)))
@@ -307,6 +350,9 @@ class Engine:
             if kind == "graph":
                 self.graph = args[0]
                 self.params = {n.id: n.params for n in self.graph.nodes}
+                dirty = True
+            elif kind == "record":
+                self.record = args[0]
                 dirty = True
             elif kind == "taps":
                 self.taps = args[0]
@@ -322,6 +368,9 @@ class Engine:
                         self._audio_key = None
                         dirty = True
                     continue
+                if node_id in self.cut:  # a source that failed to open, or its branch: try again
+                    dirty = True
+                    continue
                 if node_id not in self.plan.nodes:  # dropped from the plan: nothing runs it
                     continue
                 if node_id in self.bypass:  # an edit gives a bypassed node another try
@@ -335,6 +384,7 @@ class Engine:
     # ---- one frame ---------------------------------------------------------------------
     def process(self, index: int) -> bool:
         """Run frame `index`; False when a finite source has no such frame."""
+        self.gpu.make_current()
         self._apply_messages()
         frames: dict[str, np.ndarray] = {}
         read_ms: dict[str, float] = {}
@@ -436,6 +486,8 @@ class Engine:
         self.gl.draw(p, lambda node, stage: stage.values(self.params[node]), (self._index / self.fps, self._index))
 
     def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
+        if not step.tap and step.node not in self.sinks:  # a file sink this live run does not record
+            return
         arrays = {port: to_uint8(self._read_back(v, frames)) for port, v in step.inputs.items()}
         if step.tap:
             self.tap_frames[step.tap] = arrays["in"]

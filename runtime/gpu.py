@@ -99,6 +99,15 @@ class Gpu:
             self.stuck = True
         return not self.stuck
 
+    def make_current(self) -> None:
+        """Make this context the calling thread's current one. Creating another context (an
+        engine with a Gpu of its own, the editor's window) makes that one current, and every GL
+        call of ours would then go to it (GL_INVALID_OPERATION: nothing drawn, textures left
+        holding whatever memory they were given). Cheap when it is current already. A stuck
+        context is left alone (never touched again)."""
+        if not self.stuck:
+            self.ctx.mglo.__enter__()
+
     def program(self, source: str, vertex: str = VERTEX) -> tuple[moderngl.Program, moderngl.VertexArray]:
         key = source if vertex is VERTEX else vertex + source
         cached = self.programs.get(key)
@@ -145,6 +154,7 @@ class Gpu:
     def release(self) -> None:
         if self.stuck:  # a runaway draw still runs: releasing would wait for it (holding the GIL)
             return
+        self.make_current()
         for prog, vao in self.programs.values():
             vao.release()
             prog.release()

@@ -26,6 +26,7 @@ class Link(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
     src: str = Field(alias="from", description="output endpoint 'node.port'")
     dst: str = Field(alias="to", description="input endpoint 'node.port'")
+    via: tuple[tuple[float, float], ...] = Field(default=(), description="the editor's reroute dots on the way")
 
     @property
     def src_node(self) -> str:
@@ -68,6 +69,15 @@ NODE_MODELS: dict[str, type[NodeBase]] = {k: _node_model(k, s.Params) for k, s i
 AnyNode = Annotated[Union[tuple(NODE_MODELS.values())], Field(discriminator="type")]  # type: ignore[misc]
 
 
+class Comment(BaseModel):
+    """A frame with a note around a group of nodes (the editor's; the engine ignores it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=ID_PATTERN)
+    text: str = ""
+    rect: tuple[float, float, float, float] = (0.0, 0.0, 300.0, 200.0)  # x, y, width, height
+
+
 class Graph(BaseModel):
     """A whole graph document (presets/*.json)."""
 
@@ -75,6 +85,7 @@ class Graph(BaseModel):
     format: Literal[FORMAT_VERSION] = FORMAT_VERSION  # type: ignore[valid-type]
     nodes: list[AnyNode] = Field(default_factory=list)  # type: ignore[valid-type]
     links: list[Link] = Field(default_factory=list)
+    comments: list[Comment] = Field(default_factory=list)
 
     def node(self, node_id: str) -> Any:
         return next((n for n in self.nodes if n.id == node_id), None)
@@ -115,7 +126,7 @@ def unloaded(doc: Any, graph: Graph) -> dict:
         "nodes": [n for n in raw_nodes if not (isinstance(n, dict) and _as_loaded(n) in loaded)]
         if isinstance(raw_nodes, list) else [],
         "links": [l for l in raw_links if l not in linked] if isinstance(raw_links, list) else [],
-        "keys": {k: v for k, v in doc.items() if k not in ("format", "nodes", "links")},
+        "keys": {k: v for k, v in doc.items() if k not in ("format", "nodes", "links", "comments")},
     }
     return keep if any(keep.values()) else {}
 
@@ -132,7 +143,7 @@ def document(graph: Graph, keep: dict | None = None) -> dict:
     """The JSON document of `graph`, plus what `keep` (from `unloaded`) holds that still fits:
     every kept node; a kept link when its nodes are still there and nothing else now feeds its
     input (a malformed one always); unknown keys. A NaN or infinity anywhere becomes null."""
-    doc = graph.model_dump(mode="json", by_alias=True)
+    doc = tidy(graph.model_dump(mode="json", by_alias=True))
     if not keep:
         return _finite(doc)
     ids = {n.id for n in graph.nodes} | {n.get("id") for n in keep["nodes"] if isinstance(n, dict)}
@@ -147,6 +158,16 @@ def document(graph: Graph, keep: dict | None = None) -> dict:
             doc["links"].append(raw)
     doc["nodes"] += keep["nodes"]
     return _finite({**doc, **{k: v for k, v in keep["keys"].items() if k not in doc}})
+
+
+def tidy(doc: dict) -> dict:
+    """A graph's JSON without the empty optional parts (no comments, a link without reroutes)."""
+    if not doc.get("comments"):
+        doc.pop("comments", None)
+    for link in doc.get("links", []):
+        if not link.get("via"):
+            link.pop("via", None)
+    return doc
 
 
 def save_graph(graph: Graph, path: str | os.PathLike, keep: dict | None = None) -> None:

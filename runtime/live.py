@@ -50,12 +50,14 @@ class LiveStats:
 
 class LiveRunner:
     def __init__(self, graph: Graph, search_dirs: tuple[str, ...] = (), preview_width: int = 480,
-                 nice: int = 0, frame_limit: float = FRAME_LIMIT_S):
-        """nice: the worker's niceness (Linux; the GL driver's threads made from it inherit it),
+                 nice: int = 0, frame_limit: float = FRAME_LIMIT_S, record: frozenset[str] = frozenset()):
+        """record: the file sinks to write (a live run writes no other file: runtime/outputs.py).
+        nice: the worker's niceness (Linux; the GL driver's threads made from it inherit it),
         so a UI sharing the cores with software GL stays responsive. frame_limit: seconds a
         frame's GPU work may take; longer, and the engine is restarted with the nodes whose
         shaders were running bypassed (their input passes through) until they are edited."""
         self.graph = graph
+        self.record = frozenset(record)
         self.frame_limit = frame_limit
         self._runaway: dict[str, str] = {}  # node -> why it is bypassed (a frame that never ended)
         self._restarts = (0, "")
@@ -104,6 +106,11 @@ class LiveRunner:
         self.graph = graph
         self._send("set_graph", graph)
 
+    def set_record(self, nodes) -> None:
+        """Record these file sinks from now on; one no longer recorded is finished (published)."""
+        self.record = frozenset(nodes)
+        self._send("set_record", self.record)
+
     def set_preview(self, node_id: str | None) -> None:
         """Show this node's (first) output in the preview: any node, not only sinks."""
         node = self.graph.node(node_id) if node_id else None
@@ -147,7 +154,7 @@ class LiveRunner:
                 pass
         try:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
-                            frame_limit=self.frame_limit, bypass=tuple(self._runaway))
+                            frame_limit=self.frame_limit, bypass=tuple(self._runaway), record=self.record)
             engine.taps = (self._tap,) if self._tap else ()
             engine.open()
         except (GraphInvalid, NodeError) as exc:
@@ -248,7 +255,7 @@ class LiveRunner:
                           levels=dict(engine.audio.levels) if engine.audio else {})
         with self._lock:
             self._stats = stats
-            if preview is not None or self._tap is None:
+            if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
 
     def _describe(self, engine: Engine) -> str:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.lib.input_files import read_bounded
 from fusegraph.runtime.errors import GraphError, GraphInvalid
-from fusegraph.runtime.graph import NODE_MODELS, Graph, Link
+from fusegraph.runtime.graph import NODE_MODELS, Comment, Graph, Link
 from fusegraph.runtime.migrate import migrate
 from fusegraph.runtime.validate import check_graph, check_links
 
@@ -103,8 +103,15 @@ def _parse(doc: dict, source: str) -> Graph:
     """A migrated document -> Graph."""
     errors: list[GraphError] = []
     for key in doc:
-        if key not in ("format", "nodes", "links"):
+        if key not in ("format", "nodes", "links", "comments"):
             errors.append(GraphError("unknown_key", f"unknown key '{key}'"))
+    comments = []
+    for i, raw in enumerate(doc.get("comments", []) if isinstance(doc.get("comments", []), list) else [None]):
+        try:
+            comments.append(Comment.model_validate(raw))
+        except ValidationError as exc:
+            errors.append(GraphError("invalid", f"comments[{i}]: " + "; ".join(
+                f"{'.'.join(map(str, e['loc']))} {e['msg']}" for e in exc.errors()), received=raw))
     nodes, seen = [], set()
     raw_nodes = doc.get("nodes", [])
     if not isinstance(raw_nodes, list):
@@ -147,7 +154,7 @@ def _parse(doc: dict, source: str) -> Graph:
     partial = Graph(nodes=nodes, links=[])
     good_links, link_errors = check_links(partial, links, known_ids=_strings(raw_nodes, "id"))
     errors += link_errors
-    partial = Graph(nodes=nodes, links=good_links)
+    partial = Graph(nodes=nodes, links=good_links, comments=comments)
     # Whole-graph problems are reported with the rest, except those that only follow from a
     # problem already reported: an input whose link was refused or whose source did not parse
     # is not also "missing"; a sink (or a node of unknown type) that did not parse still counts.

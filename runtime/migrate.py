@@ -2,13 +2,17 @@
 
 Version 1 (the first prototype's files): links were a list of 4-item arrays
 [from_node, from_port, to_node, to_port] under "edges", and positions were {"x":, "y":}.
+Version 2 -> 3: the editor's comments (frames around groups of nodes: "comments", a list of
+{"id", "text", "rect": [x, y, w, h]}) and reroute dots (a link's "via": [[x, y], ...]) came in;
+both optional, so a version 2 file is a version 3 file as it is (the number tells an older
+fusegraph that it cannot read what a newer one saved, instead of failing on unknown keys).
 """
 from __future__ import annotations
 
 import copy
 from typing import Any, Callable
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _v1_to_v2(doc: dict) -> dict:
@@ -25,7 +29,11 @@ def _v1_to_v2(doc: dict) -> dict:
     return out
 
 
-STEPS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+def _v2_to_v3(doc: dict) -> dict:
+    return doc  # comments and reroutes are optional: nothing to change
+
+
+STEPS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:

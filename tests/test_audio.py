@@ -286,7 +286,7 @@ def test_live_sound_runs_on_its_own_thread_beside_slow_video(tmp_path):
                {"id": "rs", "type": "resample", "params": {"rate": 48000}},
                {"id": "rec", "type": "audio_out", "params": {"path": str(tmp_path / "rec.wav")}}],
               [("p.out", "b.in"), ("b.out", "view.in"), ("a.out", "rs.in"), ("rs.out", "rec.in")])
-    runner = LiveRunner(g, preview_width=80)
+    runner = LiveRunner(g, preview_width=80, record={"rec"})
     runner.yield_s = 0.25  # the video pipeline manages 4 fps at most
     runner.start()
     try:
@@ -373,7 +373,7 @@ def test_a_rate_the_denoiser_cannot_take_asks_for_a_resample_node_at_the_command
 
 
 def test_level_meter_text_and_colours():
-    from fusegraph.editor.canvas import meter_colour, meter_text
+    from fusegraph.editor.meters import meter_colour, meter_text
 
     assert meter_text(-30.0) == "[||||||||........]  -30 dBFS"
     assert meter_text(-200.0).startswith("[................]") and meter_text(3.0).startswith("[||||||||||||||||]")
@@ -435,7 +435,7 @@ def test_live_recording_keeps_sound_and_frames_together(tmp_path):
                {"id": "a", "type": "audio_file", "params": {"path": str(tmp_path / "voice.wav"), "loop": True}},
                {"id": "out", "type": "video_out", "params": {"path": str(tmp_path / "rec.mp4")}}],
               [("p.out", "out.in"), ("a.out", "out.audio")])
-    runner = LiveRunner(g)
+    runner = LiveRunner(g, record={"out"})
     runner.start()
     try:
         assert wait_for(lambda: runner.stats().frame > 45)

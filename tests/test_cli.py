@@ -316,7 +316,7 @@ def test_schema_prints_json(cli):
     r = cli["schema"]
     assert r.rc == 0
     schema = json.loads(r.out)
-    assert schema["type"] == "object" and set(schema["properties"]) == {"format", "nodes", "links"}
+    assert schema["type"] == "object" and set(schema["properties"]) == {"format", "nodes", "links", "comments"}
     from fusegraph.nodes import REGISTRY
 
     assert set(schema["properties"]["nodes"]["items"]["discriminator"]["mapping"]) == set(REGISTRY)

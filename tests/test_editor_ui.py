@@ -209,10 +209,11 @@ def test_add_link_refuse_undo_redo_on_the_canvas(ed):
     # the canvas link callback goes through the same path (pins -> endpoints)
     ctl.unlink("color.in")
     assert ("pattern.out", "color.in") not in canvas.links
-    out_pin, in_pin = canvas.views["pattern"].outputs["pattern.out"], canvas.views["color"].inputs["color.in"]
-    canvas._on_link(canvas.editor, (in_pin, out_pin))  # dragged from the input end
+    assert {"out:pattern.out", "in:color.in"} <= set(canvas.views["pattern"].box.pins) | set(
+        canvas.views["color"].box.pins)
+    canvas.connect("in:color.in", "out:pattern.out")  # dragged from the input end
     assert ("pattern.out", "color.in") in canvas.links
-    canvas._on_delink(canvas.editor, canvas.links[("pattern.out", "color.in")])
+    canvas.detach(("pattern.out", "color.in"))
     assert ("pattern.out", "color.in") not in canvas.links
     assert ctl.undo() and ("pattern.out", "color.in") in canvas.links
     assert ctl.redo() and ("pattern.out", "color.in") not in canvas.links
@@ -233,16 +234,14 @@ def test_errors_mark_nodes_red_with_the_message(ed):
     ctl.add("blur", (300, 100))
     canvas.refresh_looks(force=True)
     assert canvas.views["blur"].look[2] is True  # its required input is not connected
-    import dearpygui.dearpygui as dpg
-
-    assert dpg.get_item_configuration(canvas.views["blur"].item)["label"].startswith("! blur")
+    assert canvas.views["blur"].label.startswith("! blur")
     assert "not connected" in canvas.tooltip_for("blur")
-    text = canvas.views["blur"].error_text  # the message shows on the node itself
-    assert dpg.get_item_configuration(text)["show"] and "not connected" in dpg.get_value(text)
+    view = canvas.views["blur"]  # the message is written on the canvas, under the node
+    assert view.error_lines and "not connected" in " ".join(view.error_lines)
     ctl.link("pattern.out", "blur.in")
     canvas.refresh_looks(force=True)
     assert canvas.views["blur"].look[2] is False
-    assert not dpg.get_item_configuration(text)["show"]
+    assert canvas.views["blur"].error == "" and canvas.views["blur"].error_lines == []
 
 
 def test_slider_drag_is_one_undo_step_and_inspector_follows(ed):
@@ -254,8 +253,10 @@ def test_slider_drag_is_one_undo_step_and_inspector_follows(ed):
     item, w = insp.items["brightness"]
     assert w.kind == "slider_float"
     steps = len(ctl.doc.history.undo_steps)
+    insp.dragging = lambda: True  # the mouse is down: a drag
     for v in (0.1, 0.2, 0.3, 0.4):  # a drag: one callback per frame
         insp._changed(item, v, w)
+    insp.dragging = lambda: False
     insp._deactivated(None, item)  # mouse released
     assert ctl.node("color").params.brightness == pytest.approx(0.4)
     assert len(ctl.doc.history.undo_steps) == steps + 1
@@ -272,6 +273,16 @@ def test_slider_drag_is_one_undo_step_and_inspector_follows(ed):
     seed, sw = insp.items["seed"]
     insp._changed(seed, 7, sw)
     assert ctl.node("pattern").params.seed == 7
+    # typed into a slider (no drag): taken when the field is left, refused with the reason out of range
+    fps, fw = insp.items["fps"]
+    assert fw.kind == "slider_float"
+    insp._changed(fps, 2, fw)
+    insp._changed(fps, 2000, fw)
+    assert ctl.node("pattern").params.fps == 30.0  # nothing taken keystroke by keystroke
+    dpg.set_value(fps, 2000.0)
+    insp._deactivated(None, fps)
+    assert ctl.node("pattern").params.fps == 30.0 and "less than or equal to 240" in ctl.message
+    assert dpg.get_value(fps) == 30.0
 
 
 def test_copy_paste_duplicate_and_quick_add(ed):
@@ -298,18 +309,25 @@ def test_copy_paste_duplicate_and_quick_add(ed):
 
 
 def test_moving_a_node_on_the_canvas_is_one_layout_step(ed):
-    import dearpygui.dearpygui as dpg
+    from fusegraph.editor.graph_canvas import Drag
 
     ctl = ed.ctl
     small_graph(ed)
     pump(ed, 2)
-    dpg.set_item_pos(ed.canvas.views["color"].item, [333, 222])  # as a drag leaves it
+    canvas = ed.canvas
+    steps = len(ctl.doc.history.undo_steps)
+    z = canvas.view.zoom
+    canvas.drag = Drag("nodes", (0.0, 0.0), {"ids": ["color"], "moved": True})  # as a drag leaves it
+    canvas.mouse = (33 * z, 122 * z)
+    canvas.redraw()  # drawn where the pointer takes it before the model changes
+    canvas._release()
     pump(ed, 2)
-    assert ctl.node("color").pos == (333.0, 222.0)
+    assert ctl.node("color").pos[0] - 300.0 == pytest.approx(33.0, abs=1.0)
+    assert len(ctl.doc.history.undo_steps) == steps + 1
     ctl.undo()
     pump(ed, 2)
     assert ctl.node("color").pos == (300.0, 100.0)
-    assert list(dpg.get_item_pos(ed.canvas.views["color"].item)) == [300, 100]
+    assert (canvas.views["color"].box.x, canvas.views["color"].box.y) == (300.0, 100.0)
 
 
 # ---- files --------------------------------------------------------------------------------------
@@ -330,7 +348,7 @@ def test_save_reopen_keeps_graph_and_positions(ed, tmp_path):
     assert ctl.node("color").pos == (310.5, 120.0)
     import dearpygui.dearpygui as dpg
 
-    assert list(dpg.get_item_pos(ed.canvas.views["color"].item)) == [310, 120]
+    assert (ed.canvas.views["color"].box.x, ed.canvas.views["color"].box.y) == (310.5, 120.0)
     assert "mine.json" in dpg.get_viewport_title()
 
 
@@ -474,7 +492,7 @@ def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
         ed.step()
     assert ed.frames - f0 >= 10
     ed.canvas.refresh_looks(force=True)
-    label = dpg.get_item_configuration(ed.canvas.views["glow"].item)["label"]
+    label = ed.canvas.views["glow"].label
     assert label.startswith("glow") and label.endswith(" ms")
     bands = ed.canvas.views["glow"].look[4]
     assert bands and bands == ed.canvas.views["tint"].look[4]  # fused into one pass: same badge
@@ -506,16 +524,33 @@ def test_shader_code_box_compile_error_on_the_node_and_uniform_sliders(ed):
     ctl.run()
     until(ed, lambda: ctl.stats() is not None and "shader" in ctl.stats().node_ms)
     insp._changed(code_item, "vec3 c = in0.rgb * gain;\n\nreturn vec4(c * nope, in0.a);", code_w)
-    text = canvas.views["shader"].error_text
-
-    def shown() -> str:
+    def shown() -> str:  # the problem as written under the node
         canvas.refresh_looks(force=True)
-        return dpg.get_value(text) if dpg.get_item_configuration(text)["show"] else ""
+        view = canvas.views["shader"]
+        return view.error if view.error_lines else ""
 
     until(ed, lambda: "line 3: error: `nope' undeclared" in shown(), what=lambda: (shown(), ctl.node_errors()))
     assert ctl.running and ctl.stats().failure == ""  # the rest of the graph runs on
     insp._changed(code_item, "return in0 * gain;", code_w)
     until(ed, lambda: shown() == "")
+    insp.dragging = lambda: True  # the mouse is down: a drag
     insp._changed(gain_item, 1.5, gain_w)
     assert ctl.node("shader").params.values == {"gain": 1.5}
     insp._deactivated(None, gain_item)
+
+
+def test_the_palette_wraps_and_each_button_has_its_own_nodes_doc(ed):
+    import dearpygui.dearpygui as dpg
+
+    from fusegraph.editor.palette import CHAR_W, BUTTON_PAD, wrap
+    from fusegraph.nodes import REGISTRY
+
+    pal = ed.palette
+    for kinds in ([k for k in REGISTRY], ["a" * 200, "b"]):
+        lines = wrap(kinds, 300)
+        assert [k for line in lines for k in line] == kinds
+        assert all(len(line) == 1 or sum(len(k) * CHAR_W + BUTTON_PAD for k in line) <= 300 for line in lines)
+    assert set(pal.buttons) == set(REGISTRY)
+    for kind, tip in pal.tooltips.items():
+        text = dpg.get_value(dpg.get_item_children(tip, 1)[0])
+        assert text == REGISTRY[kind].doc.strip() and text.startswith(kind)

@@ -62,7 +62,7 @@ def test_a_failing_node_is_marked_and_the_rest_keeps_running(tmp_path):
     folder.mkdir()
     runner = LiveRunner(parse_graph(pattern_doc(sink="image_out",
                                                 sink_params={"path": str(folder / "f{frame:04d}.png"),
-                                                             "mode": "sequence"})))
+                                                             "mode": "sequence"})), record={"out"})
     runner.set_preview("c")
     runner.start()
     try:
@@ -76,12 +76,48 @@ def test_a_failing_node_is_marked_and_the_rest_keeps_running(tmp_path):
         runner.stop()
 
 
-def test_a_graph_that_cannot_open_reports_why():
+def test_a_source_that_cannot_open_is_marked_and_only_its_branch_stops():
     doc = pattern_doc()
     doc["nodes"][0] = {"id": "p", "type": "image", "params": {"path": "/nonexistent/x.png"}}
+    doc["nodes"].append({"id": "q", "type": "pattern", "params": {"width": 64, "height": 48}})
+    doc["nodes"].append({"id": "view", "type": "preview"})
+    doc["links"].append({"from": "q.out", "to": "view.in"})
     runner = LiveRunner(parse_graph(doc))
+    runner.set_preview("view")
     runner.start()
-    assert wait_for(lambda: runner.stats().failure != "")
-    assert "x.png" in runner.stats().failure
-    assert "x.png" in runner.stats().errors["p"]  # the editor marks the node that failed
-    runner.stop()
+    try:  # the failed source's branch stops; the rest runs on
+        assert wait_for(lambda: "p" in runner.stats().errors and runner.stats().frame > 3)
+        assert "x.png" in runner.stats().errors["p"]  # the editor marks the node that failed
+        assert runner.stats().failure == "" and runner.preview()[0] is not None
+        seen = runner.stats().frame
+        assert wait_for(lambda: runner.stats().frame > seen)
+    finally:
+        runner.stop()
+
+
+def test_a_live_run_writes_a_file_sink_only_while_it_records_it(tmp_path):
+    """The editor's Record toggle: a live run opens no file sink it was not told to record; one
+    taken off the record list is finished and published whole."""
+    import av
+
+    target = tmp_path / "rec.mp4"
+    doc = pattern_doc(sink="video_out", sink_params={"path": str(target)})
+    doc["nodes"][0]["params"]["frames"] = 0
+    runner = LiveRunner(parse_graph(doc), preview_width=80)
+    runner.set_preview("c")
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.stats().frame > 10)
+        assert list(tmp_path.iterdir()) == []  # not even a partial file
+        runner.set_record({"out"})
+        assert wait_for(lambda: any(".partial" in f.name for f in tmp_path.iterdir()))
+        seen = runner.stats().frame
+        assert wait_for(lambda: runner.stats().frame > seen + 10)
+        runner.set_record(set())  # stop recording: published while the run goes on
+        assert wait_for(lambda: target.exists())
+        assert runner.running and runner.stats().failure == ""
+        assert not [f for f in tmp_path.iterdir() if ".partial" in f.name]
+    finally:
+        runner.stop()
+    with av.open(str(target)) as c:
+        assert sum(1 for _ in c.decode(video=0)) > 5

@@ -300,7 +300,7 @@ def test_missing_file_and_unreadable_file(tmp_path):
     assert only(info.value).code == "file"
 
 
-@pytest.mark.parametrize("version, words", [(3, "newer"), (99, "newer"), (0, "unknown"), ("2", "unknown"),
+@pytest.mark.parametrize("version, words", [(FORMAT_VERSION + 1, "newer"), (99, "newer"), (0, "unknown"), ("2", "unknown"),
                                              (True, "unknown")])
 def test_future_or_unknown_format_version(version, words):
     err = only(problems({"format": version, "nodes": [SRC]}))
@@ -545,3 +545,26 @@ def test_a_link_retyped_by_a_later_link_is_reported_whatever_the_order():
         with pytest.raises(GraphInvalid) as e:
             parse_graph({"format": 2, "nodes": nodes, "links": order})
         assert any(err.code == "type_mismatch" and err.node == "mix" and err.port == "fg" for err in e.value.errors)
+
+
+def test_comments_and_reroutes_load_save_and_migrate(tmp_path):
+    """Format 3: the editor's comments and a link's reroute dots; a format 2 file reads as it is,
+    and what has neither is saved without them."""
+    from fusegraph.runtime.graph import save_graph
+    from fusegraph.runtime.loader import load_graph
+
+    old = {"format": 2, "nodes": [SRC, {"id": "out", "type": "preview"}],
+           "links": [{"from": "src.out", "to": "out.in"}]}
+    g = parse_graph(old)
+    assert g.format == FORMAT_VERSION == 3 and g.comments == [] and g.links[0].via == ()
+    save_graph(g, tmp_path / "plain.json")
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    assert "comments" not in plain and "via" not in plain["links"][0] and plain["format"] == 3
+    doc = {**old, "comments": [{"id": "note", "text": "the source", "rect": [0, 0, 200, 120]}],
+           "links": [{"from": "src.out", "to": "out.in", "via": [[150, 40], [170, 90]]}]}
+    g = parse_graph(doc)
+    save_graph(g, tmp_path / "noted.json")
+    again = load_graph(tmp_path / "noted.json")
+    assert again.comments[0].text == "the source" and again.links[0].via == ((150.0, 40.0), (170.0, 90.0))
+    bad = {**doc, "comments": [{"id": "note", "rect": "wide"}]}
+    assert only(problems(bad)).code == "invalid"
