@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
+import time
 
 import av
 import cv2
@@ -453,6 +454,10 @@ def test_preview_is_safe_to_read_from_another_thread():
     reader.start()
     for i in range(200):
         sink.write({"in": np.full((240, 640, 4), i % 256, np.uint8)}, i)
+        if i == 0:  # the reader is reading before the rest comes (a loaded machine may not run it at all)
+            deadline = time.monotonic() + 10
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.001)
     stop.set()
     reader.join()
     assert seen and all(seen) and sink.count == 200
