@@ -208,19 +208,22 @@ def test_mistakes_are_refused_before_anything_starts(work):
 
 
 def test_ctrl_c_finishes_or_discards_the_running_job_and_a_rerun_continues(work):
-    make_clips(work / "clips", {"a.mp4": 200, "b.mp4": 200, "c.mp4": 30}, size=(320, 240))
+    # b is long enough that a quiet machine is still inside it when the signals come (~3 ms a frame)
+    make_clips(work / "clips", {"a.mp4": 200, "b.mp4": 1000, "c.mp4": 30}, size=(320, 240))
     staging = work / "out" / ".fusegraph-batch"
 
-    def interrupted(*signals: int) -> tuple[int, str]:
+    def interrupted(running: str, *signals: int) -> tuple[int, str]:
         p = subprocess.Popen([fusegraph_exe(), "batch", "g.json", "clips", "--out-dir", "out", "--workers", "1",
                               "--quiet"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 60
-            while p.poll() is None and time.monotonic() < deadline and not any(staging.glob("*/.*")):
+            partial = f"*/.{running}.partial-*"  # this job's own output, mid-way (not a leftover of the last run)
+            while p.poll() is None and time.monotonic() < deadline and not any(
+                    f.stat().st_size for f in staging.glob(partial)):
                 time.sleep(0.02)  # a job is mid-way
             for sig in signals:
                 p.send_signal(sig)
-                time.sleep(0.3)
+                time.sleep(0.05)
             out, err = p.communicate(timeout=120)
         finally:
             if p.poll() is None:
@@ -228,16 +231,16 @@ def test_ctrl_c_finishes_or_discards_the_running_job_and_a_rerun_continues(work)
         assert "Traceback" not in err, err
         return p.returncode, err
 
-    rc, err = interrupted(signal.SIGINT)  # once: a.mp4 finishes, nothing new starts
+    rc, err = interrupted("a", signal.SIGINT)  # once: a.mp4 finishes, nothing new starts
     assert rc == 130 and "no new files start" in err and "2 not started" in err, err
     recs = manifest(work / "out")
     assert list(recs) == ["a.mp4"] and recs["a.mp4"]["status"] == "ok" and recs["a.mp4"]["frames"] == 200
     for signals, code in [((signal.SIGINT, signal.SIGINT), 130), ((signal.SIGTERM,), 143)]:
-        rc, err = interrupted(*signals)  # twice, or `kill`: b.mp4 is stopped and thrown away
+        rc, err = interrupted("b", *signals)  # twice, or `kill`: b.mp4 is stopped and thrown away
         assert rc == code and "discarded" in err, err
         recs = manifest(work / "out")
         assert recs["a.mp4"]["status"] == "skipped"
-        assert recs["b.mp4"]["status"] == "failed" and "stopped" in recs["b.mp4"]["error"]
+        assert recs["b.mp4"]["status"] == "failed" and "stopped" in recs["b.mp4"]["error"], (err, recs)
         assert sorted(os.listdir(work / "out")) == ["a.mp4", "manifest.jsonl"]  # no half-written b.mp4
     again = fg(work, "batch", "g.json", "clips", "--out-dir", "out", "--workers", "2", "--quiet")
     assert again.returncode == 0 and "2 to run, 1 already done" in again.stderr, again.stderr
