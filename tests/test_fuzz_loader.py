@@ -105,8 +105,9 @@ def check(doc, tmp_path) -> None:
         assert peak < MEGABYTES * 2**20
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.too_slow])
+# database=None: no .hypothesis/ folder written into the checkout (a file nobody asked for)
+FUZZ = settings(max_examples=150, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @FUZZ
@@ -121,7 +122,7 @@ def test_mutated_presets(tmp_path, doc):
     check(doc, tmp_path)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(depth=st.integers(MAX_DEPTH - 2, 3000), digits=st.integers(1, 6000))
 def test_deep_and_long_numbers(tmp_path, depth, digits):
     path = tmp_path / "deep.json"
