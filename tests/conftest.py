@@ -103,3 +103,22 @@ def dfn3_archive():
     except FetchError as exc:
         pytest.skip(f"cannot fetch the DeepFilterNet3 model: {exc}")
     return path
+
+
+def pytest_configure(config):
+    """Hypothesis keeps caches in ./.hypothesis: a temporary folder instead, so a test run writes
+    nothing into the checkout."""
+    import tempfile
+
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    config._fusegraph_hypothesis = tempfile.mkdtemp(prefix="fusegraph-hypothesis-")
+    set_hypothesis_home_dir(config._fusegraph_hypothesis)
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    folder = getattr(config, "_fusegraph_hypothesis", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -105,7 +105,6 @@ def check(doc, tmp_path) -> None:
         assert peak < MEGABYTES * 2**20
 
 
-# database=None: no .hypothesis/ folder written into the checkout (a file nobody asked for)
 FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
