@@ -16,9 +16,10 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def time_frames(engine: Engine, frames: int, warmup: int = 3, start: int = 0) -> list[float]:
+def time_frames(engine: Engine, frames: int, warmup: int = 3, start: int = 0, after=None) -> list[float]:
     """Wall-clock ms per frame, the GPU synchronised at the end of each frame (llvmpipe's timer
-    queries do not report real time, so we measure with glFinish)."""
+    queries do not report real time, so we measure with glFinish). after(engine): called after
+    each timed frame, outside the timing (e.g. to read that frame's per-step timings)."""
     for i in range(warmup):
         engine.process(start + i)
     engine.gpu.ctx.finish()
@@ -28,7 +29,20 @@ def time_frames(engine: Engine, frames: int, warmup: int = 3, start: int = 0) ->
         engine.process(start + warmup + i)
         engine.gpu.ctx.finish()
         out.append((time.perf_counter() - t) * 1000.0)
+        if after is not None:
+            after(engine)
     return out
+
+
+def alternate(engines: dict[str, Engine], rounds: int, frames: int, after=None) -> dict[str, list[float]]:
+    """ms per frame of each engine, the engines taking turns round after round so that all see
+    the same machine load. after(name, engine): called after each timed frame."""
+    times: dict[str, list[float]] = {k: [] for k in engines}
+    for r in range(rounds):
+        for name, e in engines.items():
+            times[name] += time_frames(e, frames, warmup=2, start=r * (frames + 2),
+                                       after=None if after is None else (lambda e, n=name: after(n, e)))
+    return times
 
 
 def median(xs: list[float]) -> float:

@@ -7,13 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import median, table, time_frames
+from benchmarks.common import alternate, median, table
 from fusegraph.nodes.pattern import PatternParams, open_pattern
 from fusegraph.nodes.contract import OpenContext
 from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.loader import parse_graph
-from fusegraph.runtime.plan import Pass
 
 
 def chain(path: str) -> dict:
@@ -44,14 +43,12 @@ def run(rounds: int = 5, frames: int = 10) -> dict:
                    "unfused": Engine(graph, gpu=gpu, fuse=False, profile=True)}
         for e in engines.values():
             e.open()
-        times: dict[str, list[float]] = {k: [] for k in engines}
         gpu_ms: dict[str, list[float]] = {k: [] for k in engines}
-        for r in range(rounds):  # alternate, so both see the same machine load
-            for name, e in engines.items():
-                for ms in time_frames(e, frames, warmup=2, start=r * (frames + 2)):
-                    times[name].append(ms)
-                    gpu_ms[name].append(sum(t.ms for s, t in zip(e.plan.steps, e.timings.values())
-                                            if isinstance(s, Pass)))
+
+        def passes_ms(name: str, e: Engine) -> None:  # this frame's GPU passes (profile: synchronised)
+            gpu_ms[name].append(sum(e.timings[p.name].ms for p in e.plan.passes))
+
+        times = alternate(engines, rounds, frames, after=passes_ms)
         outs = {k: np.array(e.sinks["view"].last, dtype=int) for k, e in engines.items()}
         passes = {k: len(e.plan.passes) for k, e in engines.items()}
         for e in engines.values():

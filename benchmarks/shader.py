@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import median, table, time_frames
+from benchmarks.common import alternate, median, table
 from fusegraph.nodes.contract import OpenContext
 from fusegraph.nodes.pattern import PatternParams, open_pattern
 from fusegraph.runtime.engine import Engine
@@ -46,10 +46,7 @@ def run(rounds: int = 5, frames: int = 10) -> dict:
                    "shader, unfused": Engine(parse_graph(doc(path, shader)), gpu=gpu, fuse=False)}
         for e in engines.values():
             e.open()
-        times: dict[str, list[float]] = {k: [] for k in engines}
-        for r in range(rounds):  # alternate, so all see the same machine load
-            for name, e in engines.items():
-                times[name] += time_frames(e, frames, warmup=2, start=r * (frames + 2))
+        times = alternate(engines, rounds, frames)
         outs = {k: np.array(e.sinks["view"].last, dtype=int) for k, e in engines.items()}
         passes = {k: len(e.plan.passes) for k, e in engines.items()}
         for e in engines.values():
