@@ -111,24 +111,27 @@ def noise_level(p: VideoDenoiseParams, stats: np.ndarray, size: tuple[int, int])
     stats: the stats stage's texture in [0,1]; size: the frame's."""
     if p.sigma != "auto":
         return np.full((NBINS, 3), float(p.sigma))
-    noise = stats[:, 0::2, :3] ** 2 / 2.0 * math.sqrt(math.pi / 2.0) * 255.0  # mean |h| -> deviation
+    noise = stats[:, 0::2, :3] ** 2 / 2.0 * math.sqrt(math.pi / 2.0) * 255.0  # mean |h| -> deviation (< 160)
     mean = stats[:, 1::2, :3]
     whole = (slice(0, max(1, size[1] // BLOCK)), slice(0, max(1, size[0] // BLOCK)))  # a clamped edge repeats
-    noise, mean = noise[whole], mean[whole]  # pixels: too little noise there
-    out = np.empty((NBINS, 3))
+    n, m = noise[whole].reshape(-1, 3).T, mean[whole].reshape(-1, 3).T  # (channel, block); edge pixels: too little noise
+    bins = np.minimum((m * NBINS).astype(int), NBINS - 1)
+    # each bin's PERCENTILE (np.percentile's linear interpolation) from one sort per channel by
+    # (bin, value): a bin's values are then a sorted run (24 percentile calls took 1.6 ms)
+    s = np.take_along_axis(n, np.argsort(bins * 256.0 + n, axis=-1), -1)
+    counts = np.stack([np.bincount(b, minlength=NBINS) for b in bins])
+    starts = np.cumsum(counts, -1) - counts
+    h = (counts - 1) * (PERCENTILE / 100.0)
+    lo = np.floor(h).astype(int)
+    a = np.take_along_axis(s, np.clip(starts + lo, 0, s.shape[1] - 1), -1)
+    b = np.take_along_axis(s, np.clip(starts + np.minimum(lo + 1, counts - 1), 0, s.shape[1] - 1), -1)
+    level = (a + (h - lo) * (b - a)) / BIAS
     centres = (np.arange(NBINS) + 0.5) / NBINS
+    out = np.empty((NBINS, 3))
     for c in range(3):
-        n, m = noise[..., c].ravel(), mean[..., c].ravel()
-        bins = np.minimum((m * NBINS).astype(int), NBINS - 1)
-        known, values = [], []
-        for b in range(NBINS):
-            sel = n[bins == b]
-            if sel.size >= MIN_BLOCKS:
-                known.append(centres[b])
-                values.append(np.percentile(sel, PERCENTILE) / BIAS)
-        if not known:
-            known, values = [0.5], [np.percentile(n, PERCENTILE) / BIAS]
-        out[:, c] = np.interp(centres, known, values)
+        known = counts[c] >= MIN_BLOCKS
+        out[:, c] = (np.interp(centres, centres[known], level[c, known]) if known.any()
+                     else np.percentile(n[c], PERCENTILE) / BIAS)
     return np.clip(out, SIGMA_FLOOR, 64.0)
 
 
