@@ -404,7 +404,7 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
     acc, wsum = c0.copy(), np.ones((h, w, 1))
     for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
         q = _clamped(cur, ys + dy, xs + dx)[..., :3]
-        wt = np.exp(-0.5 - ((q - c0) ** 2 * inv).sum(-1, keepdims=True))
+        wt = falloff(((q - c0) ** 2 * inv).sum(-1, keepdims=True))
         acc += wt * q
         wsum += wt
     s = c0 + (acc / wsum - c0) * p.spatial
@@ -421,7 +421,8 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
     v0, v1 = field[by, bx], field[ny, nx]
     h0 = sample_bilinear(prev[..., :3], px + 0.5 + v0[..., 0], py + 0.5 + v0[..., 1])
     h1 = sample_bilinear(prev[..., :3], px + 0.5 + v1[..., 0], py + 0.5 + v1[..., 1])
-    nearer = np.abs(s - h1).sum(-1) < np.abs(s - h0).sum(-1)
+    differ = (np.abs(v1 - v0) > 0.0625).any(-1)  # within 1/16 pixel the block's vector alone
+    nearer = differ & (np.abs(s - h1).sum(-1) < np.abs(s - h0).sum(-1))
     hist = np.where(nearer[..., None], h1, h0)
     d = s - hist
     sy = np.sqrt((sig ** 2) @ np.array([1.0, 4.0, 1.0])) / 4.0
@@ -438,6 +439,12 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
     o = ycocg(s) + (ycocg(hist) - ycocg(s)) * np.stack([ky, kc, kc], -1)
     t = o[..., 0] - o[..., 2]
     return np.stack([t + o[..., 1], o[..., 0] + o[..., 2], t - o[..., 1], np.ones((h, w))], -1)
+
+
+def falloff(q: np.ndarray) -> np.ndarray:
+    """The smoothing's weight at q (shaders/video_denoise.glsl fg_dn_falloff): exp(-0.5) (1 - q/8)^8."""
+    t = np.maximum(1.0 - q * 0.125, 0.0)
+    return 0.60653066 * t ** 8
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:

@@ -311,7 +311,9 @@ def test_state_survives_edits(gpu):
         prev, _ = vd.step_reference(to_float(frames[i]), prev, p)
     want = np.floor(np.clip(prev, 0, 1) * 255 + 0.5).astype(int)
     err = np.abs(got[0].astype(int) - want)
-    assert (err > 1).mean() < 0.02 and np.percentile(err, 99.9) <= 4, (err > 1).mean()
+    # two runs of the recursion on this striped pattern part by flipped matches here and there
+    # (~2.5% of values); a state restarted at frame 3 or 4 differs in ~45%, by up to 9-11 levels
+    assert (err > 1).mean() < 0.05 and np.percentile(err, 99.9) <= 6, (err > 1).mean()
 
 
 def test_gpu_objects_stay_constant_over_frames_and_state_is_freed(gpu):
