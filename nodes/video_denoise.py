@@ -276,6 +276,12 @@ def _clamped(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return img[np.clip(ys, 0, h - 1)][:, np.clip(xs, 0, w - 1)]
 
 
+def _clamped_at(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """img at integer positions (arrays of one shape), clamped at the edges: GL texelFetch."""
+    h, w = img.shape[:2]
+    return img[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)]
+
+
 def lowres_reference(cur: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
     h, w = cur.shape[:2]
     qw, qh = quarter((w, h))
@@ -420,7 +426,7 @@ def main_reference(cur: np.ndarray, prev: np.ndarray | None, motion: np.ndarray,
     ny = np.clip(np.where(horizontal, by, by + np.where(ry < 8, -1, 1)), 0, bh - 1)
     v0, v1 = field[by, bx], field[ny, nx]
     h0 = sample_bilinear(prev[..., :3], px + 0.5 + v0[..., 0], py + 0.5 + v0[..., 1])
-    h1 = sample_bilinear(prev[..., :3], px + 0.5 + v1[..., 0], py + 0.5 + v1[..., 1])
+    h1 = _clamped_at(prev[..., :3], np.floor(py + 0.5 + v1[..., 1]).astype(int), np.floor(px + 0.5 + v1[..., 0]).astype(int))
     differ = (np.abs(v1 - v0) > 0.0625).any(-1)  # within 1/16 pixel the block's vector alone
     nearer = differ & (np.abs(s - h1).sum(-1) < np.abs(s - h0).sum(-1))
     hist = np.where(nearer[..., None], h1, h0)
