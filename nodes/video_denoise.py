@@ -223,8 +223,8 @@ def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray
     if xi.size < 16:
         return np.zeros((bh, bw, 2))
     xs, ys = xi.astype(np.float64), yi.astype(np.float64)
-    luma = np.floor(lo[..., 0] * 255 + 0.5)
-    prev = np.floor(lo[..., 1] * 255 + 0.5)
+    luma = np.floor(lo[..., 0] * 255 + 0.5).astype(np.float64)  # exact levels (lo: float32 or 64)
+    prev = np.floor(lo[..., 1] * 255 + 0.5).astype(np.float64)
     cur = luma[yi, xi]
     gx, gy = (luma[yi, xi + 1] - luma[yi, xi - 1]) / 2, (luma[yi + 1, xi] - luma[yi - 1, xi]) / 2
     basis = _affine_basis(xs, ys, qw, qh)
@@ -259,7 +259,8 @@ def global_stage(p: VideoDenoiseParams, lo: np.ndarray, motion: np.ndarray, sigm
     """The second CPU stage: blocks whose own vector agrees with the camera's motion take it
     (sub-pixel exact); the others (an object on its own course) keep theirs. Alpha: 1 in every
     texel on a restart (the full-size pass reads it with the vector), else 0."""
-    lo, motion, sigma = (np.asarray(a, np.float64) for a in (lo, motion, sigma))
+    lo = np.asarray(lo)  # float32 from the engine, kept: a float64 copy of the whole texture cost ~2 ms here
+    motion, sigma = np.asarray(motion, np.float64), np.asarray(sigma, np.float64)
     v, err, sure = decode_motion(motion)
     g = global_motion(lo, v, sure)
     v = np.where((np.abs(v - g).max(axis=-1) < GLOBAL_AGREE)[..., None], g, v)
