@@ -15,8 +15,9 @@ Notes:   A causal, motion-compensated recursive filter; nothing to tune. Each fr
          noise, texture does not); a motion vector per 16x16 block, searched on quarter-size luma
          against the last output; the camera's motion (pan, zoom, turn) fitted to them and refined
          on the luma (Lucas-Kanade), which blocks that agree take; then one full-size pass: a 5-tap
-         edge-preserving smoothing, the history fetched along the motion (the block's vector or the
-         neighbour's, the nearer wins), and the blend, luma and chroma apart (chroma kept more),
+         edge-preserving smoothing, the history fetched along the motion (the block's vector; where
+         the neighbour's differs, its texel too, the nearer wins), and the blend, luma and chroma
+         apart (chroma kept more),
          each weighted by how far the difference is from what the noise explains. A cut (most
          blocks' best match far beyond the noise) restarts the state.
          Stages: lowres (1/4 size), stats (1/16), noise (CPU: 29 KB read back at 720p, 8 texels
