@@ -17,9 +17,8 @@ Notes:   A causal, motion-compensated recursive filter; nothing to tune. Each fr
          on the luma (Lucas-Kanade), which blocks that agree take; then one full-size pass: a 5-tap
          edge-preserving smoothing, the history fetched along the motion (the block's vector; where
          the neighbour's differs, its texel too, the nearer wins), and the blend, luma and chroma
-         apart (chroma kept more),
-         each weighted by how far the difference is from what the noise explains. A cut (most
-         blocks' best match far beyond the noise) restarts the state.
+         apart (chroma kept more), each weighted by how far the difference is from what the noise
+         explains. A cut (most blocks' best match far beyond the noise) restarts the state.
          Stages: lowres (1/4 size), stats (1/16), noise (CPU: 29 KB read back at 720p, 8 texels
          up), sigma and motion (1/16), global (CPU: the quarter-size luma, the vectors and the
          noise map read back; the camera's motion and the cut), main (full size, the state:
@@ -115,7 +114,7 @@ def noise_level(p: VideoDenoiseParams, stats: np.ndarray, size: tuple[int, int])
     noise = stats[:, 0::2, :3] ** 2 / 2.0 * math.sqrt(math.pi / 2.0) * 255.0  # mean |h| -> deviation (< 160)
     mean = stats[:, 1::2, :3]
     whole = (slice(0, max(1, size[1] // BLOCK)), slice(0, max(1, size[0] // BLOCK)))  # a clamped edge repeats
-    n, m = noise[whole].reshape(-1, 3).T, mean[whole].reshape(-1, 3).T  # (channel, block); edge pixels: too little noise
+    n, m = noise[whole].reshape(-1, 3).T, mean[whole].reshape(-1, 3).T  # (channel, block); pixels: too little noise there
     bins = np.minimum((m * NBINS).astype(int), NBINS - 1)
     # each bin's PERCENTILE (np.percentile's linear interpolation) from one sort per channel by
     # (bin, value): a bin's values are then a sorted run (24 percentile calls took 1.6 ms)
@@ -215,7 +214,8 @@ def global_motion(lo: np.ndarray, v: np.ndarray, sure: np.ndarray) -> np.ndarray
     vectors alone: ~0.1, jittered by the noise); it matters: a recursive filter carries a bias
     in the motion on, times strength / (1 - strength), as smear. The gradient is the current
     frame's at the texels (so the Jacobian is made once; the last output's, sampled along the
-    motion each round, cost 1 ms more at 720p for 0.005 px less error)."""
+    motion each round, cost ~1 ms more at 720p; the fit's error against the test clips' true
+    motion is 0.030 px either way)."""
     qh, qw = lo.shape[:2]
     bh, bw = v.shape[:2]
     theta = block_fit(v, sure, qw, qh)

@@ -183,7 +183,7 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
     ivec2 nb = clamp(b + (horizontal ? ivec2(r.x < 8 ? -1 : 1, 0) : ivec2(0, r.y < 8 ? -1 : 1)),
                      ivec2(0), textureSize(motion, 0) - 1);
     // The neighbour's is fetched at the nearest texel (a second bilinear fetch of the half-float
-    // state cost ~8% of this pass) and only taken where the two vectors differ by more than 1/16
+    // state cost ~5% of this pass) and only taken where the two vectors differ by more than 1/16
     // pixel: where they agree (a still camera, a pan) the block's, filtered, is the history.
     vec2 v0 = fg_dn_vector(own), v1 = fg_dn_vector(texelFetch(motion, nb, 0));
     vec2 pc = vec2(p) + 0.5;
