@@ -69,10 +69,11 @@ def build(p: BilateralParams, ins):
         stages.append(GpuStage("thick", "fg_bilateral_tiles", "bilateral.glsl", ("mask",), ("mask",), "mask", tiles,
                                (Uniform("tolerance", "float"), Uniform("out_size", "vec2")),
                                lambda q: {"tolerance": q.tolerance, "out_size": (float(out_size[0]), float(out_size[1]))},
-                               consts=(str(p.radius), f"ivec2({span[0]}, {span[1]})"), cost=1, label="tiles"))
+                               consts=(str(TILE), str(p.radius), f"ivec2({span[0]}, {span[1]})"), cost=1,
+                               label="tiles"))
         stages.append(GpuStage("thick", "fg_bilateral_tiled", "bilateral.glsl",
                                (packed, guide, f"@{len(stages) - 1}"), ("video", gtype, "mask"), "mask",
-                               out_size, filt, values, consts=(str(p.radius),), cost=taps, label="filter",
+                               out_size, filt, values, consts=(str(TILE), str(p.radius)), cost=taps, label="filter",
                                tiled_by=2, tile_size=TILE))  # the full sum is drawn over border tiles only
     else:
         stages.append(GpuStage("thick", "fg_bilateral", "bilateral.glsl", (packed, guide),

@@ -296,14 +296,14 @@ class Engine:
         makes is that node's ShaderCompileError, with its author's line numbers."""
         for p in plan.passes:
             try:
-                self.gpu.program(p.source)
+                self.gpu.program(p.source, *([p.sure_vertex] if p.tiles is not None else []))
             except ShaderError as exc:
                 found = own_glsl_error(exc.log, p.spans)
                 if found is None:
                     raise  # in fusegraph's own GLSL: a bug, with the numbered source
                 raise ShaderCompileError(found[1], node=found[0]) from None
             if p.tiles is not None:
-                self.gpu.program(p.border_source, p.tile_vertex)
+                self.gpu.program(p.border_source, p.border_vertex)
 
     def close(self, ok: bool = True) -> None:
         """ok: finalise outputs; not ok (a failure): discard partial outputs."""
