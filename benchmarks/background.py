@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.media, 
 
 from benchmarks.common import median, table  # noqa: E402
 from fusegraph.nodes import REGISTRY  # noqa: E402
+from fusegraph.nodes.bilateral import TILE  # noqa: E402
 from fusegraph.nodes.lib.model_registry import resolve  # noqa: E402
 from fusegraph.nodes.contract import OpenContext  # noqa: E402
 from fusegraph.nodes.video_source import VideoParams, open_video  # noqa: E402
@@ -181,7 +182,7 @@ def bilateral(gpu: Gpu, tmp: Path, frames: int = 6, rounds: int = 4) -> list[dic
           f"({'met' if big['ratio'] >= 3 else 'NOT met'}), {big['ratio_all']:.2f}x on all of the node's passes")
     print("passes timed: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in res[0]["passes"].items())
           + "; node ms: every pass holding a bilateral stage (guide downsize, tiles, filter)")
-    print("(border tiles: share of 8x8 output tiles that ran the full weighted sum, mean and range over frames; "
+    print(f"(border tiles: share of {TILE}x{TILE} output tiles that ran the full weighted sum, mean and range over frames; "
           "implied sure-px cost: what a pixel of a sure tile costs next to one of the full filter, from the times "
           "and the border share, if a border pixel costs what a full-filter pixel does (0% = free); '~0/1': where "
           "the full output is within 1/255 of 0 or 1, the early-out must match it to 1/255; elsewhere is reported, "

@@ -5,7 +5,8 @@ Outputs: out (same type as in)
 Params:  width, height (0 keeps the aspect ratio from the other; both 0 keeps the size),
          filter (bilinear, nearest, area: the mean of the source texels under the output
          texel, for clean downscales)
-Notes:   thick (a gather from the source). The filter is compiled in (an enum).
+Notes:   thick (a gather from the source). The filter is compiled in (an enum); an area mean at a
+         whole ratio also compiles the ratio in (unrolled loops: about 3x faster on software GL).
 """
 from __future__ import annotations
 
