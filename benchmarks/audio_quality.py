@@ -371,11 +371,15 @@ def _run(materials, noises, snrs, methods, markdown) -> dict:
     audio_s = defaultdict(float)
     lags = defaultdict(list)
     print("\n== Audio denoise: PESQ-wb / STOI / SI-SDR (dB), outputs delay-aligned ==")
-    for mi, material in enumerate(materials):
+    for material in materials:
         clean = makers[material]()
         clean16 = _resample(clean, RATE, 16000)
-        for ni, kind in enumerate(noises):
-            for si, snr in enumerate(snrs):
+        for kind in noises:
+            for snr in snrs:
+                # seeded by the condition's place in the whole benchmark: a subset run
+                # (--material/--noise/--snr) gets the very noise the full run gets
+                mi, ni = list(makers).index(material), list(NOISES).index(kind)
+                si = SNRS.index(snr) if snr in SNRS else 100 + snr
                 rng = np.random.default_rng([SEED, mi, ni, si])
                 noise = make_noise(kind, len(clean) + 2 * RATE, rng)
                 noisy = mix(clean, noise[:len(clean)], snr)

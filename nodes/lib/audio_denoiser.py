@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from fusegraph.nodes.lib.audio_declick import Declicker
-from fusegraph.nodes.lib.audio_guard import SnrGuard, TransientFloor
+from fusegraph.nodes.lib.audio_guard import SnrGuard, TalkerGuard, TransientFloor
 from fusegraph.nodes.lib.audio_hum import HumMode, HumRemover
 from fusegraph.nodes.lib.dfn3 import DELAY as DFN3_DELAY
 from fusegraph.nodes.lib.rnnoise import DELAY as RNN_DELAY
@@ -53,6 +53,9 @@ class RnnoiseCore:
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self.rnn.process(frame)
+
+    def listen(self, removed: np.ndarray) -> float | None:
+        return None  # no talker guard for RNNoise (see TalkerGuard)
 
     def close(self) -> None:
         self.rnn.close()
@@ -84,6 +87,7 @@ class Dfn3Core:
         from fusegraph.nodes.lib.dfn3 import Dfn3Stream
 
         self.stream = Dfn3Stream(dfn3_model(archive))
+        self.listener = Dfn3Stream(dfn3_model(archive))  # the encoder judging what was removed
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         out = self.stream.process(frame)
@@ -91,6 +95,14 @@ class Dfn3Core:
             self.stream.reset()
             out = np.zeros(len(frame), np.float32)
         return out
+
+    def listen(self, removed: np.ndarray) -> float:
+        """The model's local SNR (dB) of what it removed: high when that was speech."""
+        lsnr = self.listener.listen(removed)
+        if not np.isfinite(lsnr):
+            self.listener.reset()
+            return -15.0
+        return lsnr
 
     def close(self) -> None:
         pass
@@ -111,6 +123,7 @@ class _Channel:
     declick: Declicker
     core: RnnoiseCore | Dfn3Core
     guard: SnrGuard
+    talkers: TalkerGuard
     floor: TransientFloor
     raw: np.ndarray  # the last `delay` raw input samples (the dry path's delay line)
     clean: np.ndarray  # the same for the hum/click-cleaned input
@@ -150,7 +163,8 @@ class SpeechDenoiser:
 
     def _new_channel(self) -> _Channel:
         core = self._core()
-        return _Channel(HumRemover(self.hum_mode), Declicker(), core, SnrGuard(*core.guard_db), TransientFloor(),
+        return _Channel(HumRemover(self.hum_mode), Declicker(), core, SnrGuard(*core.guard_db), TalkerGuard(),
+                        TransientFloor(),
                         np.zeros(self.latency, np.float32), np.zeros(self.latency, np.float32))
     def _target_mix(self) -> tuple[float, float]:
         """(how much of the cleaned input goes into the dry path, dry share of the output)."""
@@ -204,11 +218,14 @@ class SpeechDenoiser:
             removed = then - wet
             p_in, p_wet, p_removed = (float(np.dot(v, v)) / FRAME for v in (then, wet, removed))
             gg = g * c.floor.update(p_in, p_removed) if self.strength >= 1.0 else g
-            if self.guard:  # clean speech: ease off towards the input
+            if self.guard:  # clean speech, or other voices as the noise: ease off towards the input
                 # (not while the delay line still holds its initial zeros: no digital silence)
                 c.frames += 1
-                w = c.guard.update(p_in, p_wet) if c.frames * FRAME > self.latency else c.guard.share
-                gg = 1.0 - (1.0 - gg) * (1.0 - w)
+                started = c.frames * FRAME > self.latency
+                w = c.guard.update(p_in, p_wet) if started else c.guard.share
+                lsnr = c.core.listen(removed) if started else None
+                t = c.talkers.update(p_removed, lsnr) if lsnr is not None else c.talkers.share
+                gg = 1.0 - (1.0 - gg) * (1.0 - w) * (1.0 - t)
             out[:, ch] = np.clip(gg * dry + (1 - gg) * wet, -1.0, 1.0)
         return out
 

@@ -173,6 +173,16 @@ class Dfn3Stream:
         feat_spec = np.stack([low.real, low.imag]).astype(np.float32).reshape(1, 2, 1, -1)
         return feat_erb, feat_spec
 
+    def listen(self, x: np.ndarray) -> float:
+        """The encoder alone on the next 480 samples: the model's local SNR estimate (dB, about
+        -15 to 35) without enhancing anything (no decoders, no synthesis; about half the cost
+        of process). Fed what another stream removed, it says whether that was speech."""
+        spec = self._analysis(np.asarray(x, np.float64))
+        feat_erb, feat_spec = self._features(spec)
+        lsnr = self.s["enc"].run({"feat_erb": feat_erb, "feat_spec": feat_spec})[-1]
+        self.lsnr = float(lsnr.reshape(-1)[0])
+        return self.lsnr
+
     def process(self, x: np.ndarray) -> np.ndarray:
         m = self.m
         if float(np.mean(np.square(x, dtype=np.float64))) < 1e-7:  # libDF skips digital silence
