@@ -414,13 +414,15 @@ def print_summary(results, materials, noises, snrs, methods):
     do-no-harm count, PESQ or STOI) and how often ahead of RNNoise on PESQ."""
     keys = [(m, n, s) for m in materials for n in noises for s in snrs]
     print(f"\nsummary over {len(keys)} conditions (mean PESQ / STOI / SI-SDR; below the noisy input on "
-          "PESQ or STOI; ahead of rnnoise on PESQ):")
+          "PESQ or STOI, with the differences PESQ / STOI; ahead of rnnoise on PESQ):")
     for m in methods:
         r = np.array([results[k + (m,)] for k in keys])
         worse = [k for k in keys if results[k + (m,)][0] < results[k + ("noisy",)][0]
                  or results[k + (m,)][1] < results[k + ("noisy",)][1]] if "noisy" in methods else []
         ahead = sum(results[k + (m,)][0] > results[k + ("rnnoise",)][0] for k in keys) if "rnnoise" in methods else 0
-        where = ", ".join(f"{a[:3]} {b} {c}" for a, b, c in worse[:8]) + (" ..." if len(worse) > 8 else "")
+        where = ", ".join(f"{a[:3]} {b} {c} ({results[(a, b, c, m)][0] - results[(a, b, c, 'noisy')][0]:+.3f} / "
+                          f"{results[(a, b, c, m)][1] - results[(a, b, c, 'noisy')][1]:+.4f})"
+                          for a, b, c in worse[:8]) + (" ..." if len(worse) > 8 else "")
         print(f"  {m:14s} {r[:, 0].mean():5.2f} / {r[:, 1].mean():5.3f} / {r[:, 2].mean():5.1f}   "
               f"below noisy {len(worse):2d}{' (' + where + ')' if worse else ''}   ahead of rnnoise {ahead:2d}")
 

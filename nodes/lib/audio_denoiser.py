@@ -11,7 +11,9 @@ The chain, per channel, on 10 ms frames (480 samples at 48 kHz) cut from the str
    moves from the untouched input (0) to the full effect (1); ``limit_db`` keeps a floor of
    the input under the output, for steady noise only (``TransientFloor``: a keystroke the
    model took out does not come back); ``SnrGuard`` estimates the SNR with the model as voice
-   detector and eases off towards the input where the speech is already clean (do no harm).
+   detector and eases off towards the input where the speech is already clean, and
+   ``TalkerGuard`` (DeepFilterNet3 only) where the noise is other voices: a second encoder of
+   the model judges what the model removed, and when that is speech eases off (do no harm).
 
 Latency: the core's delay (960 samples for RNNoise, 1440 for DeepFilterNet3) plus the 10 ms
 frame. Output never depends on how the input is cut into blocks: all work is on whole frames.
@@ -224,7 +226,7 @@ class SpeechDenoiser:
                 started = c.frames * FRAME > self.latency
                 w = c.guard.update(p_in, p_wet) if started else c.guard.share
                 lsnr = c.core.listen(removed) if started else None
-                t = c.talkers.update(p_removed, lsnr) if lsnr is not None else c.talkers.share
+                t = c.talkers.update(p_wet, p_removed, lsnr) if lsnr is not None else c.talkers.share
                 gg = 1.0 - (1.0 - gg) * (1.0 - w) * (1.0 - t)
             out[:, ch] = np.clip(gg * dry + (1 - gg) * wet, -1.0, 1.0)
         return out
