@@ -89,7 +89,7 @@ class Dfn3Core:
         from fusegraph.nodes.lib.dfn3 import Dfn3Stream
 
         self.stream = Dfn3Stream(dfn3_model(archive))
-        self.listener = Dfn3Stream(dfn3_model(archive))  # the encoder judging what was removed
+        self.listener = Dfn3Stream(dfn3_model(archive), encoder_only=True)  # judges what was removed
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         out = self.stream.process(frame)
