@@ -45,19 +45,18 @@ DEFAULT_MODEL: ModelName = "deepfilternet3"
 
 class RnnoiseCore:
     """RNNoise behind the chain's core contract: process(frame) -> wet frame, `delay` samples late;
-    `guard_db`: the SNR range over which the do-no-harm guard eases it off (measured)."""
+    `guard_db`: the SNR range over which the do-no-harm guard eases it off (measured);
+    `listens`: whether listen(removed) gives the talker guard a local SNR of what was removed."""
 
     delay = RNN_DELAY
     guard_db = (18.0, 28.0)
+    listens = False  # no estimate of its own for the talker guard (see TalkerGuard)
 
     def __init__(self) -> None:
         self.rnn = RNNoise()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         return self.rnn.process(frame)
-
-    def listen(self, removed: np.ndarray) -> float | None:
-        return None  # no talker guard for RNNoise (see TalkerGuard)
 
     def close(self) -> None:
         self.rnn.close()
@@ -84,6 +83,7 @@ class Dfn3Core:
 
     delay = DFN3_DELAY
     guard_db = (28.0, 38.0)
+    listens = True  # listen(): the talker guard's ear
 
     def __init__(self, archive: Path) -> None:
         from fusegraph.nodes.lib.dfn3 import Dfn3Stream
@@ -225,8 +225,9 @@ class SpeechDenoiser:
                 c.frames += 1
                 started = c.frames * FRAME > self.latency
                 w = c.guard.update(p_in, p_wet) if started else c.guard.share
-                lsnr = c.core.listen(removed) if started else None
-                t = c.talkers.update(p_wet, p_removed, lsnr) if lsnr is not None else c.talkers.share
+                t = 0.0
+                if c.core.listens:  # the talker guard (a core that can judge what it removed)
+                    t = c.talkers.update(p_wet, p_removed, c.core.listen(removed)) if started else c.talkers.share
                 gg = 1.0 - (1.0 - gg) * (1.0 - w) * (1.0 - t)
             out[:, ch] = np.clip(gg * dry + (1 - gg) * wet, -1.0, 1.0)
         return out
