@@ -166,8 +166,8 @@ class SpeechDenoiser:
     def _new_channel(self) -> _Channel:
         core = self._core()
         return _Channel(HumRemover(self.hum_mode), Declicker(), core, SnrGuard(*core.guard_db), TalkerGuard(),
-                        TransientFloor(),
-                        np.zeros(self.latency, np.float32), np.zeros(self.latency, np.float32))
+                        TransientFloor(), np.zeros(self.latency, np.float32), np.zeros(self.latency, np.float32))
+
     def _target_mix(self) -> tuple[float, float]:
         """(how much of the cleaned input goes into the dry path, dry share of the output)."""
         s = float(self.strength)

@@ -119,9 +119,10 @@ class TalkerGuard:
     A model trained to keep speech cannot tell the target voice from competing ones: in babble
     it keeps part of the other talkers and cuts whole syllables of the target, and the output
     falls below the input's intelligibility (STOI) while hardly gaining in quality (PESQ).
-    Easing off towards the input restores what was cut (measured on the benchmark's babble:
-    a dry share of about half brings STOI back to the input's; DeepFilterNet's own answer is the
-    same mix, its attenuation limit, but fixed and by hand).
+    Easing off towards the input restores what was cut (measured on the benchmark's babble: a
+    dry share of about half brings STOI back to the input's at 10 dB SNR, at 0 dB it takes
+    nearly all); DeepFilterNet's own answer is the same mix, its attenuation limit
+    (atten_lim_db), but fixed and set by hand.
 
     The test: what the model removed, is it speech? A second encoder of the same model listens
     to the removed signal (``Dfn3Stream.listen``) and gives its local SNR: about -15 dB for
@@ -149,8 +150,8 @@ class TalkerGuard:
         self.reset()
 
     def reset(self) -> None:
-        # running averages as [sum, weight]: they start from nothing, so the first second
-        # already judges (a stream that opens in a café is eased off within a second)
+        # running averages as [sum, weight]: they start from nothing, so the first frames
+        # already judge (a stream that opens in a café is not first taken apart for seconds)
         self.level_acc = [0.0, 0.0]  # L: the local SNR of what the model removed (dB)
         self.mean_acc = [0.0, 0.0]  # the removed signal's frame power (dB)
         self.var_acc = [0.0, 0.0]  # its squared deviation from that mean

@@ -176,7 +176,7 @@ class Dfn3Stream:
 
     def listen(self, x: np.ndarray) -> float:
         """The encoder alone on the next 480 samples: the model's local SNR estimate (dB, about
-        -15 to 35) without enhancing anything (no decoders, no synthesis; about half the cost
+        -15 to 35) without enhancing anything (no decoders, no synthesis; about a third of the cost
         of process). Fed what another stream removed, it says whether that was speech."""
         spec = self._analysis(np.asarray(x, np.float64))
         feat_erb, feat_spec = self._features(spec)
