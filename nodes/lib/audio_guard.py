@@ -126,7 +126,7 @@ class TalkerGuard:
 
     The test: what the model removed, is it speech? A second encoder of the same model listens
     to the removed signal (``Dfn3Stream.listen``) and gives its local SNR: about -15 dB for
-    white, pink, brown noise, fans and typing, around -3 dB for babble. Two features, averaged:
+    white, pink, brown noise, fans and typing, -3 to -5 dB for babble. Two features, averaged:
     L, that local SNR (dB, 2 s, weighted by the removed power: a loud click judged noise
     outweighs the faint speech-like remainder between clicks), and M, the modulation of the
     removed signal's level (the deviation of its frame power in dB from its 1 s mean, 1 s):
