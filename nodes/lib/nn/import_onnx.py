@@ -227,6 +227,21 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
         producer[out] = op
         return op
 
+    def global_mean(node) -> None:
+        """Mean over H and W in two passes, rows then the column of row means: no invocation
+        loops over a whole picture (software GL ends loops past 65535 iterations; a real GPU
+        wants the parallelism)."""
+        x = tensor(node.input[0], node)
+        src = x.name
+        if x.width > 1 and x.height > 1:
+            rows = f"{node.output[0]}/rows"
+            tensors[rows] = Tensor(rows, x.channels, x.height, 1)
+            ops.append(Op("pool", [x.name], rows, dict(mode="avg", kernel=[1, x.width], strides=[1, x.width],
+                                                        pads=(0, 0, 0, 0), count_pad=False),
+                          [node.name or node.output[0]], node.op_type))
+            src = rows
+        emit("global_pool", node, [src])
+
     for node in nodes:
         if id(node) in absorbed:
             continue
@@ -322,7 +337,7 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
                 if axes != [2, 3] or a.get("keepdims", 1) != 1:
                     raise imp.fail(node, f"ReduceMean over axes {axes} keepdims {a.get('keepdims', 1)}: only over H "
                                          "and W with keepdims=1")
-            emit("global_pool", node, [x.name])
+            global_mean(node)
         elif op_type in ("AveragePool", "MaxPool"):
             kernel = list(a["kernel_shape"])
             strides = list(a.get("strides", [1, 1]))
@@ -332,6 +347,9 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
             if len(node.output) > 1 and node.output[1]:
                 raise imp.fail(node, "MaxPool's Indices output is not supported")
             pads = _pads(imp, node, a, (x.height, x.width), kernel, strides, dil)
+            if op_type == "AveragePool" and kernel == [x.height, x.width] and not any(pads):
+                global_mean(node)  # a whole-picture mean (a squeeze-excite written as a pool)
+                continue
             emit("pool", node, [x.name], mode="max" if op_type == "MaxPool" else "avg", kernel=kernel,
                  strides=strides, pads=pads, count_pad=bool(a.get("count_include_pad", 0)))
         elif op_type in ("Resize", "Upsample"):
