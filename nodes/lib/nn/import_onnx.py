@@ -248,8 +248,7 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
         op_type = node.op_type
         a = imp.attrs(node)
         if op_type not in SUPPORTED:
-            raise imp.fail(node, f"op {op_type} is not supported by the gl backend (supported: {', '.join(SUPPORTED)}); "
-                                 "use backend onnxruntime")
+            raise imp.fail(node, f"op {op_type} is not supported by the gl backend (supported: {', '.join(SUPPORTED)})")
         if op_type in ("Identity", "Dropout"):
             alias[node.output[0]] = alias.get(node.input[0], node.input[0])
             continue
