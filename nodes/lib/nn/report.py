@@ -28,13 +28,22 @@ def layers(c: CompiledNet, one_target: CompiledNet, unfused: CompiledNet) -> str
             ins = ", ".join(shape(c, i) for i in op.inputs)
             names = "+".join(f"{op.onnx_op} '{n}'" for n in op.onnx_nodes)
             lines.append(f"        {where:<5} {names}: {ins} -> {shape(c, op.output)}")
-    tot = sum(code.reads * 4 * net.tensors[code.out].textures * _invocations(net.tensors[code.out]) for code in c.code)
-    tot_u = sum(code.reads * 4 * net.tensors[code.out].textures * _invocations(net.tensors[code.out])
-                for code in unfused.code)
-    lines.append(f"  texel reads per inference: {tot / 1e6:.2f} M fused, {tot_u / 1e6:.2f} M one pass per op")
+    lines.append(f"  per inference: {texel_reads(c) / 1e6:.2f} M texel reads, {texel_writes(c) / 1e6:.3f} M writes fused; "
+                 f"{texel_reads(unfused) / 1e6:.2f} M reads, {texel_writes(unfused) / 1e6:.3f} M writes one pass per op")
     return "\n".join(lines)
 
 
-def _invocations(t) -> int:
-    w, h = t.atlas
-    return w * h
+def texel_writes(c: CompiledNet) -> int:
+    """Texels the passes of one inference write (every stored tensor's textures)."""
+    return sum(c.net.tensors[code.out].atlas[0] * c.net.tensors[code.out].atlas[1] * c.net.tensors[code.out].textures
+               for code in c.code)
+
+
+def texel_reads(c: CompiledNet) -> float:
+    """Texel fetches of one inference: reads per output value x values computed (padded lanes too)."""
+    total = 0.0
+    for code in c.code:
+        t = c.net.tensors[code.out]
+        w, h = t.atlas
+        total += code.reads * 4 * t.textures * w * h
+    return total
