@@ -304,7 +304,13 @@ def _conv(g: _Gen, op: Op, cin: Tensor, out: Tensor, r: list[str], helpers: list
     depthwise = a["group"] != 1 and w.shape[1] == 1 and (transpose or w.shape[0] == a["group"])
     grouped = _grouped(op)
     _bias(g, op, out, r)
-    g.lines.append(f"{I}for (int ky = 0; ky < {kh}; ky++) for (int kx = 0; kx < {kw}; kx++) {{")
+    if transpose and (dy, dx) == (1, 1):  # only taps with k = q + pad (mod stride) land on q
+        g.lines += [f"{I}ivec2 kfirst = (q + ivec2({pl}, {pt})) % ivec2({sx}, {sy});",
+                    f"{I}for (int ky = kfirst.y; ky < {kh}; ky += {sy}) for (int kx = kfirst.x; kx < {kw}; kx += {sx}) {{"]
+        taps_run = -(-kh // sy) * -(-kw // sx)
+    else:
+        g.lines.append(f"{I}for (int ky = 0; ky < {kh}; ky++) for (int kx = 0; kx < {kw}; kx++) {{")
+        taps_run = taps
     if transpose:
         g.lines += [f"{I * 2}ivec2 n = q + ivec2({pl}, {pt}) - ivec2(kx * {dx}, ky * {dy});",
                     f"{I * 2}ivec2 qq = n / ivec2({sx}, {sy});",
@@ -318,13 +324,13 @@ def _conv(g: _Gen, op: Op, cin: Tensor, out: Tensor, r: list[str], helpers: list
     g.lines.append(f"{I * 2}int tap = ky * {kw} + kx;")
     if depthwise:
         k = g.constant(f"{op.output}/w", _weights_depthwise(w if not transpose else w, out))
-        g.mult = taps
+        g.mult = taps_run
         before = g.fetches
         for t, v in enumerate(r):
             x = g.expr(cin.name, t, "g", "qq", {}, I * 2)
             g.lines.append(f"{I * 2}{v} += (ok ? {x} : vec4(0.0)) * texelFetch({k}, ivec2(tap, g * {out.textures} + {t}), 0);")
-        cost = (g.fetches - before) / (taps * len(r))
-        g.fetches += taps * len(r)
+        cost = (g.fetches - before) / (taps_run * len(r))
+        g.fetches += taps_run * len(r)
         g.lines.append(f"{I}}}")
         g.mult = 1.0
         return landing * (cost + 1) + 1
@@ -334,7 +340,7 @@ def _conv(g: _Gen, op: Op, cin: Tensor, out: Tensor, r: list[str], helpers: list
         k = g.constant(f"{op.output}/w", _weights_grouped(w, out))
         fn, samps = g.pick_fn(cin.name)
         helpers.append(g.pick_source(cin.name, fn))
-        g.mult = taps * cig
+        g.mult = taps_run * cig
         for t, v in enumerate(r):
             for lane in range(4):
                 g.lines += [f"{I * 2}{{ int co = (g * {out.textures} + {t}) * 4 + {lane};",
@@ -344,7 +350,7 @@ def _conv(g: _Gen, op: Op, cin: Tensor, out: Tensor, r: list[str], helpers: list
                             f"{I * 2}    float xv = ok ? {fn}({', '.join(samps)}, c / 4, qq)[c % 4] : 0.0;",
                             f"{I * 2}    {v}[{lane}] += xv * texelFetch({k}, ivec2(ci, (g * {out.textures} + {t}) * {taps} + tap), 0)[{lane}];",
                             f"{I * 2}  }} }}"]
-        g.fetches += taps * cig * 2 * 4 * len(r)
+        g.fetches += taps_run * cig * 2 * 4 * len(r)
         g.lines.append(f"{I}}}")
         g.mult = 1.0
         return landing * cig * 2 + 1
@@ -352,7 +358,7 @@ def _conv(g: _Gen, op: Op, cin: Tensor, out: Tensor, r: list[str], helpers: list
     k = g.constant(f"{op.output}/w", _weights_dense(w, cin, out, transpose))
     Tin = cin.textures
     g.lines.append(f"{I * 2}for (int gi = 0; gi < {cin.groups}; gi++) {{")
-    g.mult = taps * cin.groups
+    g.mult = taps_run * cin.groups
     before = g.fetches
     for ti in range(Tin):
         x = g.expr(cin.name, ti, "gi", "qq", {}, I * 3)
@@ -364,8 +370,8 @@ def _conv(g: _Gen, op: Op, cin: Tensor, out: Tensor, r: list[str], helpers: list
             g.lines.append(f"{I * 3}{v} += mat4(texelFetch({k}, ivec2(ci{ti}, {row}), 0), "
                            f"texelFetch({k}, ivec2(ci{ti} + 1, {row}), 0), texelFetch({k}, ivec2(ci{ti} + 2, {row}), 0), "
                            f"texelFetch({k}, ivec2(ci{ti} + 3, {row}), 0)) * {xv};")
-    cost = (g.fetches - before) / (taps * cin.groups * Tin)
-    g.fetches += taps * cin.groups * Tin * len(r) * 4
+    cost = (g.fetches - before) / (taps_run * cin.groups * Tin)
+    g.fetches += taps_run * cin.groups * Tin * len(r) * 4
     g.lines += [f"{I * 2}}}", f"{I}}}"]
     g.mult = 1.0
     return landing * cin.channels * (cost + 1) + 1
