@@ -3,10 +3,12 @@ read back. Tests compare it with onnxruntime layer by layer and benchmarks time 
 the engine draws the same GLSL functions as the neural_net node's stages."""
 from __future__ import annotations
 
+import moderngl
 import numpy as np
 
+from fusegraph.nodes.lib.nn.codegen import PassCode
 from fusegraph.nodes.lib.nn.compile import CompiledNet
-from fusegraph.nodes.lib.nn.ir import Tensor
+from fusegraph.nodes.lib.nn.ir import Net, Tensor
 from fusegraph.runtime.codegen import VERTEX
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.resources import shader_source
@@ -40,12 +42,12 @@ def unpack(atlases: list[np.ndarray], t: Tensor) -> np.ndarray:
     return slices.transpose(0, 3, 1, 2).reshape(-1, h, w)[:t.channels]
 
 
-def program_text(code) -> str:
+def program_text(code: PassCode, net: Net) -> str:
     """A fragment shader around one pass's function: its samplers, targets and main()."""
-    t_out = code.out_textures
+    t_out = net.tensors[code.out].textures
     lines = ["#version 330 core", shader_source("nn_ops.glsl")]
     lines.append(code.glsl.replace('#include "nn_ops.glsl"', ""))
-    args = [f"x{i}_{k}" for i, n in enumerate(code.inputs) for k in range(code.input_textures[i])]
+    args = [f"x{i}_{k}" for i, n in enumerate(code.inputs) for k in range(net.tensors[n].textures)]
     args += [f"k{i}" for i in range(len(code.constants))]
     lines += [f"uniform sampler2D {a};" for a in args]
     lines += [f"layout(location = {k}) out vec4 o{k}_;" for k in range(t_out)]
@@ -71,14 +73,12 @@ class GlNet:
                                    for _ in range(t.textures)]
         self.steps = []
         for code in compiled.code:
-            code.out_textures = net.tensors[code.out].textures
-            code.input_textures = [net.tensors[n].textures for n in code.inputs]
-            prog, vao = gpu.program(program_text(code), VERTEX)
+            prog, vao = gpu.program(program_text(code, net), VERTEX)
             consts = []
             for i, (_, data) in enumerate(code.constants):
                 tex = gpu.texture((data.shape[1], data.shape[0]), 4, "f4")
                 gpu.write(tex, data)
-                tex.filter = (0x2600, 0x2600)  # GL_NEAREST
+                tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
                 consts.append(tex)
             samplers = [tex for n in code.inputs for tex in self.textures[n]] + consts
             names = [f"x{i}_{k}" for i, n in enumerate(code.inputs) for k in range(len(self.textures[n]))]

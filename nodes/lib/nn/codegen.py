@@ -40,6 +40,7 @@ class _Gen:
     inputs: list[str] = field(default_factory=list)
     constants: list[tuple[str, np.ndarray]] = field(default_factory=list)
     tmp: int = 0
+    made_by: dict = field(default_factory=dict)  # tensor -> the op that makes it
     fetches: float = 0.0  # per invocation
     mult: float = 1.0  # how many times the lines being written run per invocation
 
@@ -95,7 +96,7 @@ class _Gen:
             return v
         if name in self.sched.stored:
             return self.fetch(self.sampler(name, t), g, q, self.tensor(name), indent)
-        op = self.net.producer()[name]
+        op = self.made_by[name]
         if op.kind == "unary":
             x = self.expr(op.inputs[0], t, g, q, env, indent)
             return self.unary(op, x, indent)
@@ -212,7 +213,7 @@ def _weights_grouped(w: np.ndarray, cout: Tensor) -> np.ndarray:
 
 
 def generate(sched: Schedule, p: Pass, prefix: str) -> PassCode:
-    g = _Gen(sched, p, prefix)
+    g = _Gen(sched, p, prefix, made_by=sched.net.producer())
     head = p.head
     out = g.tensor(p.out)
     T = out.textures

@@ -37,7 +37,7 @@ class _Importer:
         return out
 
 
-def _fix_input(model, name: str, size: tuple[int, int] | None) -> tuple[str, int]:
+def _fix_input(model, name: str, size: tuple[int, int] | None) -> str:
     """Set the image input's free dimensions (batch 1; height and width from `size`), so shapes infer."""
     g = model.graph
     inits = {i.name for i in g.initializer}
@@ -62,7 +62,7 @@ def _fix_input(model, name: str, size: tuple[int, int] | None) -> tuple[str, int
     values[0] = 1
     for d, v in zip(dims, values):
         d.dim_value = v
-    return inp.name, values
+    return inp.name
 
 
 def load(path: str, name: str, size: tuple[int, int] | None = None) -> Net:
@@ -78,7 +78,7 @@ def from_model(model, name: str, size: tuple[int, int] | None = None) -> Net:
     import onnx
     from onnx import numpy_helper, shape_inference
     model = onnx.ModelProto.FromString(model.SerializeToString())  # our edits stay ours
-    in_name, _ = _fix_input(model, name, size)
+    in_name = _fix_input(model, name, size)
     try:
         model = shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:
