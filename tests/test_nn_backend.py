@@ -117,3 +117,19 @@ def test_gl_with_an_unsupported_model_is_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "segment: model" in err[0] and "ONNX node 'n4_Erf' (Erf)" in err[0]
     assert "use backend onnxruntime or auto" in err[0]
+
+
+def test_editor_tooltip_says_which_backend_and_why(gpu):
+    """The editor's node tooltip shows the plan's note on the node (editor/timing.plan_notes)."""
+    from fusegraph.editor.timing import plan_notes
+    from fusegraph.runtime.compiler import describe
+
+    for name, want in (("gl", "gl: asked for"), ("auto", "onnxruntime: auto: software GL (llvmpipe)")):
+        engine = Engine(parse_graph(blur_preset(name)), gpu=gpu)
+        engine.open()
+        try:
+            notes = plan_notes(describe(engine.plan), "segment")
+        finally:
+            engine.close()
+        assert len(notes) == 1 and notes[0].startswith(want)
+        assert plan_notes(describe(engine.plan), "segmen") == []
