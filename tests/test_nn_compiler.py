@@ -305,3 +305,31 @@ def test_dynamic_shape_and_texture_limits():
     b.conv(3, 64, 1)
     with pytest.raises(NetError, match=r"needs a \d+x\d+ texture; the GPU allows 100"):
         compile_net(from_model(b.model(), "big"), mrt=1, max_texture=100)
+
+
+def test_more_ops_and_attributes(gpu):
+    """Depthwise ConvTranspose, a standalone BatchNormalization, Pad edge, pools in ceil mode,
+    a whole-picture mean of a picture larger than one loop may run on software GL."""
+    b = Builder(6, 9, 8)
+    b.op("ConvTranspose", ["x", b.const(RNG.normal(0, 0.3, (6, 1, 4, 4))), b.const(RNG.normal(0, 0.1, 6))],
+         group=6, strides=[2, 2], pads=[1, 1, 1, 1], kernel_shape=[4, 4])
+    bn = [b.const(RNG.uniform(0.5, 1.5, 6)), b.const(RNG.normal(0, 0.1, 6)), b.const(RNG.normal(0, 0.1, 6)),
+          b.const(RNG.uniform(0.5, 2, 6))]
+    b.op("Relu")
+    b.op("BatchNormalization", [b.last] + bn)  # not after a conv: a per-channel multiply-add
+    b.op("Pad", [b.last, b.const(np.array([0, 0, 2, 1, 0, 0, 0, 3], np.int64))], mode="edge")
+    b.op("MaxPool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    b.op("AveragePool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+    check(gpu, b.model(), 6, 9, 8)
+    b = Builder(5, 300, 260)  # 78000 pixels per channel: more than one loop of 65535
+    b.op("GlobalAveragePool")
+    b.op("Sigmoid")
+    check(gpu, b.model(), 5, 300, 260, fused_modes=((True, 4),))
+
+
+def test_upsample_of_opset_9(gpu):
+    b = Builder(3, 5, 7, opset=9)
+    b.op("Upsample", ["x", b.const(np.array([1, 1, 2, 3], np.float32))], mode="nearest")
+    b.conv(3, 5, 3, pads=[1, 1, 1, 1])
+    b.op("Upsample", [b.last, b.const(np.array([1, 1, 2, 2], np.float32))], mode="linear")
+    check(gpu, b.model(), 3, 5, 7)

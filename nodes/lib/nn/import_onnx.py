@@ -374,10 +374,13 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
                 if float(given[0]) != 1.0 or float(given[1]) != 1.0:
                     raise imp.fail(node, f"{op_type} scales {list(given)}: only H and W may be resized")
                 scales = (float(given[2]), float(given[3]))
+                if op_type == "Upsample" and min(scales) < 1:
+                    raise imp.fail(node, f"Upsample scales {list(given)} below 1 are not supported")
             else:  # from sizes: ONNX maps coordinates with the ratio of the sizes
                 scales = (out.height / x.height, out.width / x.width)
             emit("resize", node, [x.name], mode="linear" if mode != "nearest" else "nearest", ctm=ctm,
-                 scales=scales, nearest_mode=a.get("nearest_mode", "round_prefer_floor"))
+                 scales=scales,  # Upsample's nearest is the floor (onnxruntime's "simple" mode, scales >= 1)
+                 nearest_mode="floor" if op_type == "Upsample" else a.get("nearest_mode", "round_prefer_floor"))
         elif op_type == "Concat":
             if int(a["axis"]) % 4 != 1:
                 raise imp.fail(node, f"Concat on axis {a['axis']}: only on channels (axis 1)")
