@@ -19,14 +19,19 @@ class Choice:
     compiled: CompiledNet | None = None
 
 
+_GPU: tuple[str, int] | None = None  # (renderer, largest texture) of the last GL context made
+
+
+def gpu_seen(renderer: str, max_texture: int) -> None:
+    """Called by the runtime when it makes its GL context (runtime/gpu.py): a node's build may
+    run on any thread, where GL calls are not allowed, so it asks this instead of GL."""
+    global _GPU
+    _GPU = (renderer, max_texture)
+
+
 def current_gl() -> tuple[str, int] | None:
-    """The renderer and largest texture of the GL context the engine made (None: no context yet)."""
-    try:
-        import moderngl
-        info = moderngl.get_context().info
-    except Exception:  # no context in this process
-        return None
-    return str(info.get("GL_RENDERER", "")), int(info.get("GL_MAX_TEXTURE_SIZE", 16384))
+    """The renderer and largest texture of the GL context the engine made (None: none yet)."""
+    return _GPU
 
 
 def choose(backend: str, model: str, path: str, size: tuple[int, int]) -> Choice:
