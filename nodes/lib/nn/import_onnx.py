@@ -185,6 +185,8 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
         key = alias.get(onnx_name, onnx_name)
         if key in tensors:
             return tensors[key]
+        if key in imp.const:
+            raise imp.fail(node, f"a constant tensor '{onnx_name}' as this op's input is not supported")
         shape = imp.shapes.get(key)
         if shape is None:
             raise imp.fail(node, f"the shape of '{onnx_name}' is unknown (a dynamic shape the node cannot fix)")
@@ -271,8 +273,8 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
             else:
                 if group != 1 and not (group == x.channels and w.shape[1] == 1):
                     raise imp.fail(node, f"ConvTranspose with group {group} is not supported (only 1 or depthwise)")
-                if a.get("auto_pad", "NOTSET") != "NOTSET":
-                    raise imp.fail(node, f"ConvTranspose auto_pad {a['auto_pad']} is not supported; give pads")
+                if a.get("auto_pad", "NOTSET") != "NOTSET" or "output_shape" in a:
+                    raise imp.fail(node, "ConvTranspose auto_pad / output_shape are not supported; give pads")
                 pads = tuple(a.get("pads", [0, 0, 0, 0]))
                 cout = w.shape[1] * group
             bias = np.zeros(cout, np.float32) if b is None else b.astype(np.float32)
@@ -364,8 +366,10 @@ def _build(imp: _Importer, nodes: list, in_name: str, out_names: list[str]) -> N
                 ctm = a.get("coordinate_transformation_mode", "half_pixel")
                 if ctm not in ("half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel"):
                     raise imp.fail(node, f"coordinate_transformation_mode '{ctm}' is not supported")
-                if a.get("antialias", 0) or a.get("exclude_outside", 0):
-                    raise imp.fail(node, "Resize antialias / exclude_outside is not supported")
+                if a.get("antialias", 0) or a.get("exclude_outside", 0) or "axes" in a \
+                        or a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+                    raise imp.fail(node, "Resize antialias / exclude_outside / axes / keep_aspect_ratio_policy "
+                                         "are not supported")
             idx = 1 if op_type == "Upsample" or imp.model.opset_import[0].version < 11 else 2
             given = const_of(node, idx, "scales") if len(node.input) > idx and node.input[idx] else None
             if op_type == "Upsample" and given is None and "scales" in a:
