@@ -108,6 +108,7 @@ def _net_layers(engine) -> str:
     from fusegraph.nodes.lib.model_registry import resolve
     from fusegraph.nodes.lib.nn.backend import MRT, choose
     from fusegraph.nodes.lib.nn.compile import compile_file
+    from fusegraph.nodes.lib.nn.ir import NetError
     from fusegraph.nodes.lib.nn.report import layers
     from fusegraph.nodes.lib.onnx_session import open_model
 
@@ -123,9 +124,12 @@ def _net_layers(engine) -> str:
                    + ("" if choice.backend == "gl" else "; with backend gl it would run as:"))
         args = (path, p.model, size)
         mt = engine.gpu.max_texture
-        out.append(layers(compile_file(*args, fused=True, mrt=MRT, max_texture=mt),
-                          compile_file(*args, fused=True, mrt=1, max_texture=mt),
-                          compile_file(*args, fused=False, mrt=MRT, max_texture=mt)))
+        try:
+            out.append(layers(compile_file(*args, fused=True, mrt=MRT, max_texture=mt),
+                              compile_file(*args, fused=True, mrt=1, max_texture=mt),
+                              compile_file(*args, fused=False, mrt=MRT, max_texture=mt)))
+        except NetError as exc:
+            out.append(f"  it cannot: {exc}")
     return "\n".join(out) or "no neural_net node in the plan"
 
 

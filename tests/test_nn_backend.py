@@ -117,6 +117,11 @@ def test_gl_with_an_unsupported_model_is_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "segment: model" in err[0] and "ONNX node 'n4_Erf' (Erf)" in err[0]
     assert "use backend onnxruntime or auto" in err[0]
+    doc["nodes"][1]["params"]["backend"] = "auto"
+    preset.write_text(json.dumps(doc))
+    assert main(["plan", str(preset), "--layers"]) == 0  # auto runs it on onnxruntime; --layers says why not gl
+    out = capsys.readouterr().out
+    assert "backend onnxruntime" in out and "it cannot: model" in out and "op Erf is not supported" in out
 
 
 def test_editor_tooltip_says_which_backend_and_why(gpu):
