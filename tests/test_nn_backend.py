@@ -20,14 +20,14 @@ from fusegraph.runtime.plan import CpuStep
 from fusegraph.runtime.resources import presets_dir
 
 
-def blur_preset(backend_name: str, clip: str | None = None) -> dict:
-    """The shipped background-blur graph with a preview sink (frames as arrays) and a backend."""
-    doc = json.loads((presets_dir() / "background_blur.json").read_text())
+def blur_preset(backend_name: str, preset: str = "background_blur") -> dict:
+    """A shipped background graph with a preview sink (frames as arrays) and a backend."""
+    doc = json.loads((presets_dir() / f"{preset}.json").read_text())
     for n in doc["nodes"]:
         if n["id"] == "segment":
             n["params"]["backend"] = backend_name
-        if n["id"] == "source":
-            n["params"]["path"] = clip or str(presets_dir() / "media" / "person.mp4")
+        if n["type"] in ("video", "image"):  # the preset's media, found from anywhere
+            n["params"]["path"] = str(presets_dir() / n["params"]["path"])
         if n["id"] == "out":
             n.update(type="preview", params={"max_width": 3840})
     return doc
@@ -47,9 +47,10 @@ def frames_of(gpu, doc: dict, count: int) -> tuple[list[np.ndarray], object]:
     return out, plan
 
 
-def test_background_blur_frames_equal_between_backends(gpu):
-    got, plan = frames_of(gpu, blur_preset("gl"), 3)
-    want, plan_ort = frames_of(gpu, blur_preset("onnxruntime"), 3)
+@pytest.mark.parametrize("preset", ["background_blur", "background_replace"])
+def test_background_frames_equal_between_backends(gpu, preset):
+    got, plan = frames_of(gpu, blur_preset("gl", preset), 3)
+    want, plan_ort = frames_of(gpu, blur_preset("onnxruntime", preset), 3)
     for g, w in zip(got, want):
         assert np.abs(g.astype(int) - w.astype(int)).max() <= 1
     # gl: no CPU stage; one upload (the frame) and one read-back (the sink) per frame
