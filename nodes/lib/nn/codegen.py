@@ -41,6 +41,7 @@ class _Gen:
     constants: list[tuple[str, np.ndarray]] = field(default_factory=list)
     tmp: int = 0
     made_by: dict = field(default_factory=dict)  # tensor -> the op that makes it
+    subs: dict = field(default_factory=dict)  # tensor of an inner pass -> its local array
     fetches: float = 0.0  # per invocation
     mult: float = 1.0  # how many times the lines being written run per invocation
 
@@ -83,6 +84,9 @@ class _Gen:
     def expr(self, name: str, t: int, g: str, q: str, env: dict[str, str], indent: str) -> str:
         if name in env:
             return env[name]
+        if name in self.subs:  # an inner pass's result, computed at the top of this pass
+            T = self.tensor(name).textures
+            return f"{self.subs[name]}[({g}) * {T} + {t}]"
         if name in self.net.consts:
             c = self.net.consts[name]
             if c.size == 1:
@@ -214,18 +218,60 @@ def _weights_grouped(w: np.ndarray, cout: Tensor) -> np.ndarray:
 
 def generate(sched: Schedule, p: Pass, prefix: str) -> PassCode:
     g = _Gen(sched, p, prefix, made_by=sched.net.producer())
-    head = p.head
     out = g.tensor(p.out)
     T = out.textures
     I = "    "
     g.lines += [f"{I}ivec2 tile = p / ivec2({out.width}, {out.height});",
                 f"{I}ivec2 q = p - tile * ivec2({out.width}, {out.height});",
                 f"{I}int g = tile.y * {out.cols} + tile.x;"]
-    r = [f"r{t}" for t in range(T)]
     helpers: list[str] = []
     unpacked = 0.0
+    for k, inner in enumerate(p.inner):  # small passes (1x1 results) computed here, all their slices
+        t_in = g.tensor(inner.out)
+        name = f"sub{k}"
+        g.subs[inner.out] = name
+        g.lines += [f"{I}vec4 {name}[{t_in.groups * t_in.textures}];",
+                    f"{I}for (int gs = 0; gs < {t_in.groups}; gs++) {{",
+                    f"{I}int g = gs;",
+                    f"{I}ivec2 q = ivec2(0);"]
+        before = g.fetches
+        rs = [f"{name}_{t}" for t in range(t_in.textures)]
+        unpacked += _body(g, inner, rs, helpers)
+        g.fetches = before + (g.fetches - before) * t_in.groups
+        g.lines += [f"{I}{name}[gs * {t_in.textures} + {t}] = {v};" for t, v in enumerate(rs)] + [f"{I}}}"]
+    g.p = p
+    r = [f"r{t}" for t in range(T)]
+    unpacked += _body(g, p, r, helpers)
+    fn = f"{prefix}{p.index}"
+    params = [f"sampler2D {g.sampler(n, t)}" for n in list(g.inputs) for t in range(g.tensor(n).textures)]
+    params += [f"sampler2D k{i}" for i in range(len(g.constants))]
+    samplers = len(params)
+    if samplers > MAX_SAMPLERS:
+        raise NetError(f"model '{sched.net.name}': pass {p.name} needs {samplers} textures; the engine binds at most "
+                       f"{MAX_SAMPLERS} (try fewer render targets)")
+    params.append("ivec2 p")
+    if T == 1:
+        sig = f"vec4 {fn}({', '.join(params)})"
+        tail = [f"{I}return r0;"]
+    else:
+        sig = f"void {fn}({', '.join(params + [f'out vec4 o{t}' for t in range(T)])})"
+        tail = [f"{I}o{t} = r{t};" for t in range(T)]
+    ops = ", ".join(op.label for op in p.ops)
+    text = "\n".join([INCLUDE.rstrip(), f"// {p.name}: {ops}", *helpers, sig + " {", *g.lines, *tail, "}", ""])
+    return PassCode(fn, text, list(g.inputs), g.constants, p.out, g.fetches / (4 * T), unpacked)
+
+
+def _body(g: _Gen, p: Pass, r: list[str], helpers: list[str]) -> float:
+    """Lines computing the vec4s `r` (slices g*T + t of p's result at pixel q): the head, then the
+    epilogue. Returns the reads per output value one channel per texel would take."""
+    g.p = p
+    head = p.head
+    out = g.tensor(p.out)
+    T = out.textures
+    I = "    "
+    unpacked = 0.0
     kind = head.kind
-    hin = g.tensor(head.inputs[0]) if head.inputs and head.inputs[0] in sched.net.tensors else None
+    hin = g.tensor(head.inputs[0]) if head.inputs and head.inputs[0] in g.net.tensors else None
     if head.thin:  # an elementwise pass: the op itself over its stored or inlined operands
         env: dict[str, str] = {}
         before = g.fetches
@@ -248,7 +294,7 @@ def generate(sched: Schedule, p: Pass, prefix: str) -> PassCode:
     elif kind in ("concat", "softmax"):
         unpacked = _channels(g, head, out, r, helpers)
     else:
-        raise NetError(f"model '{sched.net.name}': internal: no code for {head.label}")
+        raise NetError(f"model '{g.net.name}': internal: no code for {head.label}")
     # epilogue: thin ops on the result, in order
     env_name = head.output
     for op in p.epilogue:
@@ -266,23 +312,7 @@ def generate(sched: Schedule, p: Pass, prefix: str) -> PassCode:
             g.lines += [f"{I * 2}{r[t]} = {v};", f"{I}}}"]
         unpacked += (g.fetches - before) / T
         env_name = op.output
-    fn = f"{prefix}{p.index}"
-    params = [f"sampler2D {g.sampler(n, t)}" for n in list(g.inputs) for t in range(g.tensor(n).textures)]
-    params += [f"sampler2D k{i}" for i in range(len(g.constants))]
-    samplers = len(params)
-    if samplers > MAX_SAMPLERS:
-        raise NetError(f"model '{sched.net.name}': pass {p.name} needs {samplers} textures; the engine binds at most "
-                       f"{MAX_SAMPLERS} (try fewer render targets)")
-    params.append("ivec2 p")
-    if T == 1:
-        sig = f"vec4 {fn}({', '.join(params)})"
-        tail = [f"{I}return r0;"]
-    else:
-        sig = f"void {fn}({', '.join(params + [f'out vec4 o{t}' for t in range(T)])})"
-        tail = [f"{I}o{t} = r{t};" for t in range(T)]
-    ops = ", ".join(op.label for op in p.ops)
-    text = "\n".join([INCLUDE.rstrip(), f"// {p.name}: {ops}", *helpers, sig + " {", *g.lines, *tail, "}", ""])
-    return PassCode(fn, text, list(g.inputs), g.constants, p.out, g.fetches / (4 * T), unpacked)
+    return unpacked
 
 
 def _bias(g: _Gen, op: Op, out: Tensor, r: list[str]) -> None:

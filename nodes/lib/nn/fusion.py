@@ -24,10 +24,13 @@ class Pass:
     epilogue: list[Op] = field(default_factory=list)
     prologue: list[Op] = field(default_factory=list)  # ops computed inside (for --layers)
     order: int = 0  # position of its last op in the net: passes run in this order
+    # passes of a 1x1 result read only here, computed whole at the start of this one (the
+    # squeeze-excite's mean and two 1x1 convolutions in one pass)
+    inner: list["Pass"] = field(default_factory=list)
 
     @property
     def ops(self) -> list[Op]:
-        return [*self.prologue, self.head, *self.epilogue]
+        return [*(o for p in self.inner for o in p.ops), *self.prologue, self.head, *self.epilogue]
 
     @property
     def name(self) -> str:
@@ -94,9 +97,6 @@ def schedule(net: Net, fused: bool = True) -> Schedule:
         passes.append(p)
         tail[op.output] = p
     passes.sort(key=lambda p: p.order)
-    for i, p in enumerate(passes):
-        p.index = i
-    stored = {p.out for p in passes} | {net.input}
     # record where each inlined op landed (its reader's pass), for `plan --layers`
     owner = {id(o): p for p in passes for o in p.ops}
     for name, op in sorted(inline.items(), key=lambda kv: -position[id(kv[1])]):
@@ -106,4 +106,26 @@ def schedule(net: Net, fused: bool = True) -> Schedule:
             raise NetError(f"model '{net.name}': internal: {op.label} has no pass")
         p.prologue.insert(0, op)
         owner[id(op)] = p
+    if fused:
+        passes = _merge_small(passes, users, outputs, owner, t)
+    for i, p in enumerate(passes):
+        p.index = i
+    stored = {p.out for p in passes} | {net.input}
     return Schedule(net, passes, stored, fused)
+
+
+def _merge_small(passes: list[Pass], users, outputs, owner, tensors) -> list[Pass]:
+    """A pass whose result is 1x1 and read by one op of another 1x1 pass moves inside that pass:
+    each of its few invocations computes it whole (a handful of texels) instead of a pass of its own."""
+    kept = []
+    for p in passes:  # in order: a pass's readers come after it
+        readers = users.get(p.out, [])
+        q = owner.get(id(readers[0])) if len(readers) == 1 else None
+        small = tensors[p.out].shape[1:] == (1, 1) and q is not None and tensors[q.out].shape[1:] == (1, 1)
+        if small and q is not p and p.out not in outputs:
+            q.inner += p.inner + [p]
+            p.inner = []
+            continue
+        kept.append(p)
+    return kept
+
