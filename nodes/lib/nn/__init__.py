@@ -2,8 +2,12 @@
 
 import_onnx.py  ONNX -> IR (constants folded, BatchNorm into its Conv, boundary transposes absorbed)
 ir.py           the IR: tensors (channels packed 4 per RGBA texel, slices in atlases) and ops
-fusion.py       ops -> passes (one thick op + thin ops before and after it)
+fusion.py       ops -> passes (one thick op + thin ops before and after it; small passes merged)
 codegen.py      a pass -> one GLSL function and its constant textures
-gl_run.py       a compiled net run on its own (tests, benchmarks); the engine runs the same
-                functions as the node's GPU stages (stages.py)
+compile.py      the steps above, cached per model file and options
+stages.py       a compiled net as the node's GPU stages (the engine runs them like any pass)
+backend.py      which backend a node runs (auto's rule) and why
+report.py       `fusegraph plan --layers`: ONNX nodes by pass, shapes, reads per output
+
+runtime/nn_run.py runs a compiled net alone on a GL context (tests, benchmarks).
 """
