@@ -21,9 +21,8 @@ Notes:   A causal, motion-compensated recursive filter; nothing to tune. Each fr
          explains. A cut (most blocks' best match far beyond the noise) restarts the state.
          Stages: lowres (1/4 size), stats (1/16), noise (CPU: 29 KB read back at 720p, 8 texels
          up), sigma and motion (1/16), global (CPU: the quarter-size luma, the vectors and the
-         noise map read back; the camera's motion and the cut), main (full size, the state:
-         GpuStage.feedback, half float), out (thin: a copy of the state, 8-bit where it is a
-         texture; what follows fuses into it).
+         noise map read back; the camera's motion and the cut), main (full size, the state and
+         the output: GpuStage.feedback, 8-bit; what follows fuses into it).
 """
 from __future__ import annotations
 
@@ -95,11 +94,12 @@ def build(p: VideoDenoiseParams, ins):
                     lambda q, inputs: global_stage(q, *inputs), label="global")
     main = GpuStage("thick", "fg_denoise_main", GLSL, ("in", "@prev", "@5", "@3"), ("video",) * 4, "video", size,
                     (Uniform("strength", "float"), Uniform("spatial", "float")),
-                    lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, cost=4.0, label="main")
-    # The state is half float (no 8-bit dead band in the recursion); what others read is this
-    # copy: in registers for thin stages after it, else an 8-bit render target of the same pass.
-    out = GpuStage("thin", "fg_denoise_out", GLSL, ("@6",), ("video",), "video", size, cost=0.1, label="out")
-    return Body([lowres, stats, noise, sigma, motion, glob, main, out], {"out": 7})
+                    lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, state_format="f1",
+                    cost=4.0, label="main")
+    # The state is 8-bit and is the node's output: one full-size render target, and 8-bit
+    # fetches of the history (a half-float state beside an 8-bit copy for others cost ~10% more
+    # CPU time a frame on llvmpipe, for 0.1 dB; docs/benchmarks.md)
+    return Body([lowres, stats, noise, sigma, motion, glob, main], {"out": 6})
 
 
 # ---- the noise level function (the CPU stage; the same code serves the reference) -------------
@@ -270,7 +270,7 @@ def global_stage(p: VideoDenoiseParams, lo: np.ndarray, motion: np.ndarray, sigm
     return out
 
 
-# ---- numpy reference (float64; models the 8-bit and half-float storage between passes) ----------
+# ---- numpy reference (float64; models the 8-bit storage between passes) -------------------------
 
 
 def _clamped(img: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -470,7 +470,7 @@ def step_reference(cur: np.ndarray, prev: np.ndarray | None, p: VideoDenoisePara
     block_motion = motion_reference(lo, sigma)
     motion = to_8bit(global_stage(p, lo, block_motion, sigma))
     out = main_reference(cur, prev, motion, sigma, p)
-    out = out.astype(np.float16).astype(np.float64)  # the state is stored in half float
+    out = to_8bit(out)  # the state is stored in 8 bits
     return out, {"lowres": lo, "stats": stats, "noise": noise_tex, "sigma_map": sigma, "block_motion": block_motion,
                  "motion": motion, "restart": float(motion[0, 0, 3]), "sigma": noise_level(p, stats, size)}
 

@@ -138,7 +138,7 @@ def compile_graph(graph: Graph, sources: dict[str, SourceInfo], fuse: bool = Tru
             if key is not None:
                 computed[key] = out
             if isinstance(stage, GpuStage) and stage.feedback:  # kept to the next frame
-                out.texture, out.dtype, out.state = True, "f2", "out"
+                out.texture, out.dtype, out.state = True, stage.state_format, "out"
                 states[node_id] = (prev, out)
             ref = StageRef(node_id, i, stage, ins, out, node.type)
             local.append(out)
@@ -204,8 +204,8 @@ def _state(node_id: str, body, steps: list[Step], producer, values: list[Value])
             raise CompileError(f"{node_id}: a stage reads @prev but no stage has feedback")
         return None
     i, stage = fb[0], body.stages[fb[0]]
-    prev = Value(f"{node_id}@{i}.prev", node_id, i, stage.out_type, stage.out_size, texture=True, dtype="f2",
-                 state="prev")
+    prev = Value(f"{node_id}@{i}.prev", node_id, i, stage.out_type, stage.out_size, texture=True,
+                 dtype=stage.state_format, state="prev")
     step = State(name=f"state:{node_id}", node=node_id, value=prev)
     steps.append(step)
     producer[prev] = step
@@ -268,7 +268,7 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                 raise CompileError(f"{s.name}: {targets} render targets exceed {max_draw_buffers} draw buffers")
             for v in s.outputs:
                 v.texture = True
-                v.dtype = "f2" if v.state else TYPES[v.type].storage or texture_format(readers.get(v, []))
+                v.dtype = v.dtype if v.state else TYPES[v.type].storage or texture_format(readers.get(v, []))
 
 
 def texture_format(how_read: list[str]) -> str:

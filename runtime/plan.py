@@ -227,7 +227,7 @@ def _describe_pass(s: Pass) -> list[str]:
 
 def _describe_state(s: State) -> list[str]:
     w, h = s.value.size
-    return [f"  state   {s.node}: {s.value.key} {w}x{h} {s.value.type}/f2, last frame's output "
+    return [f"  state   {s.node}: {s.value.key} {w}x{h} {s.value.type}/{s.value.dtype}, last frame's output "
             f"(2 textures kept across frames, ping-pong)"]
 
 

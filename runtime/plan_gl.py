@@ -43,19 +43,20 @@ class PlanGL:
 
     def _sync_states(self, plan: Plan) -> None:
         """Each node's state: two textures (read last frame's, write this frame's, swap), kept
-        across recompiles and uniform edits while its shape stays; a new one starts fresh (-1)."""
-        wanted = {node: (out.size, out.components) for node, (_, out) in plan.states.items()}
+        across recompiles and uniform edits while its shape and format stay; a new one starts
+        fresh (-1; 0 in an 8-bit state)."""
+        wanted = {node: (out.size, out.components, out.dtype) for node, (_, out) in plan.states.items()}
         for node_id in list(self.states):
             if self.states[node_id][0] != wanted.get(node_id):
                 self._release_state(node_id)
-        for node_id, (size, comps) in wanted.items():
+        for node_id, (size, comps, dtype) in wanted.items():
             if node_id not in self.states:
-                pair = [self.gpu.texture(size, comps, "f2") for _ in range(2)]
+                pair = [self.gpu.texture(size, comps, dtype) for _ in range(2)]
                 for tex in pair:
                     fbo = self.gpu.framebuffer([tex])
                     fbo.clear(-1.0, -1.0, -1.0, -1.0)
                     self.gpu.release_framebuffer(fbo)
-                self.states[node_id] = ((size, comps), pair)
+                self.states[node_id] = ((size, comps, dtype), pair)
 
     def _sync_constants(self, plan: Plan) -> None:
         """Constant textures: uploaded when a plan first needs them, kept while plans do."""

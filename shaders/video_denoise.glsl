@@ -1,6 +1,6 @@
 // video_denoise: motion-compensated recursive filter with a noise level estimated from the frames
 // (reference: nodes/video_denoise.py). prev is the node's own output of the last frame
-// (GpuStage.feedback); a fresh state reads -1. Luma here is (R + 2G + B) / 4 (YCoCg), whose
+// (GpuStage.feedback, 8-bit); a fresh state reads 0, alpha too (frames write 1). Luma here is (R + 2G + B) / 4 (YCoCg), whose
 // sums of 8-bit values stay exact in float, so GPU and reference take the same decisions.
 
 const vec3 FG_DN_LUMA = vec3(0.25, 0.5, 0.25);
@@ -9,16 +9,16 @@ const vec3 FG_DN_LUMA = vec3(0.25, 0.5, 0.25);
 // state), .b = 1 on a fresh state. A 1/128-level offset keeps the 8-bit rounding off exact ties.
 vec4 fg_denoise_lowres(sampler2D cur, sampler2D prev, ivec2 p) {
     ivec2 size = textureSize(cur, 0), last = size - 1;
-    bool fresh = texelFetch(prev, ivec2(0), 0).a < 0.0;
+    bool fresh = texelFetch(prev, ivec2(0), 0).a < 0.5;
     vec3 a = vec3(0.0), b = vec3(0.0);
+    // (texel by texel: software GL filters 8-bit texels with 8-bit weights, so a bilinear tap
+    // is not an exact 2x2 mean)
     for (int y = 0; y < 4; y++)
-        for (int x = 0; x < 4; x++)
-            a += texelFetch(cur, min(p * 4 + ivec2(x, y), last), 0).rgb;
-    // the state: 4 bilinear taps, each the mean of 2x2 texels (half weights, exact on a float
-    // texture; clamped at the edge like the fetches)
-    for (int y = 0; y < 2; y++)
-        for (int x = 0; x < 2; x++)
-            b += texture(prev, vec2(min(p * 4 + ivec2(x, y) * 2 + 1, size)) / vec2(size)).rgb * 4.0;
+        for (int x = 0; x < 4; x++) {
+            ivec2 q = min(p * 4 + ivec2(x, y), last);
+            a += texelFetch(cur, q, 0).rgb;
+            b += texelFetch(prev, q, 0).rgb;
+        }
     float bias = 1.0 / (128.0 * 255.0);
     float yc = dot(a, FG_DN_LUMA) / 16.0 + bias;
     float yp = fresh ? yc : dot(b, FG_DN_LUMA) / 16.0 + bias;
@@ -149,6 +149,24 @@ float fg_dn_falloff(float q) {
     return 0.60653066 * t * t;
 }
 
+// The state is 8-bit: what a fused stage after this one sees is what is stored (so fused equals
+// unfused, where the next pass reads the texture).
+vec4 fg_dn_8bit(vec3 v) {
+    return vec4(floor(clamp(v, 0.0, 1.0) * 255.0 + 0.5) / 255.0, 1.0);
+}
+
+// prev at texel-space position x (texel centres at integers), bilinear with float weights from
+// four fetches: software GL filters 8-bit texels with 8-bit weights and returns 8-bit steps.
+vec3 fg_dn_bilinear(sampler2D prev, vec2 x, ivec2 last) {
+    vec2 f0 = floor(x), f = x - f0;
+    ivec2 i = ivec2(f0);
+    vec3 a = texelFetch(prev, clamp(i, ivec2(0), last), 0).rgb;
+    vec3 b = texelFetch(prev, clamp(i + ivec2(1, 0), ivec2(0), last), 0).rgb;
+    vec3 c = texelFetch(prev, clamp(i + ivec2(0, 1), ivec2(0), last), 0).rgb;
+    vec3 d = texelFetch(prev, clamp(i + 1, ivec2(0), last), 0).rgb;
+    return mix(mix(a, b, f.x), mix(c, d, f.x), f.y);
+}
+
 // Full size, the node's state: an edge-preserving 5-tap smoothing whose range follows the noise
 // level (per channel, the block's), then a blend with the last output fetched along the motion
 // (bilinear), luma and chroma (Co, Cg) apart: each keeps up to `strength` (chroma a
@@ -176,7 +194,7 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
     ivec2 b = p / 16, r = p - b * 16;
     vec4 own = texelFetch(motion, b, 0);
     if (own.a > 0.5)  // a restart (fresh state or cut): every block says so
-        return vec4(s, 1.0);
+        return fg_dn_8bit(s);
     // two candidates for the history: the block's vector and that of the neighbour across the
     // nearer block edge (an object's outline seldom follows the blocks); the one nearer wins.
     bool horizontal = abs(float(r.x) - 7.5) > abs(float(r.y) - 7.5);
@@ -187,7 +205,7 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
     // pixel: where they agree (a still camera, a pan) the block's, filtered, is the history.
     vec2 v0 = fg_dn_vector(own), v1 = fg_dn_vector(texelFetch(motion, nb, 0));
     vec2 pc = vec2(p) + 0.5;
-    vec3 h0 = texture(prev, (pc + v0) / vec2(size)).rgb;
+    vec3 h0 = fg_dn_bilinear(prev, pc + v0 - 0.5, last);
     vec3 h1 = texelFetch(prev, clamp(ivec2(floor(pc + v1)), ivec2(0), last), 0).rgb;
     bool differ = any(greaterThan(abs(v1 - v0), vec2(0.0625)));
     vec3 h = differ && dot(abs(s - h1), vec3(1.0)) < dot(abs(s - h0), vec3(1.0)) ? h1 : h0;
@@ -203,10 +221,5 @@ vec4 fg_denoise_main(sampler2D cur, sampler2D prev, sampler2D motion, sampler2D 
     vec3 hcc = vec3(dot(h, FG_DN_LUMA), (h.r - h.b) * 0.5, dot(h, vec3(-0.25, 0.5, -0.25)));
     vec3 o = mix(ycc, hcc, vec3(ky, kc, kc));
     float t = o.x - o.z;
-    return vec4(t + o.y, o.x + o.z, t - o.y, 1.0);
-}
-
-// The node's output: the state (half float) as others see it (an 8-bit target when materialised).
-vec4 fg_denoise_out(vec4 v) {
-    return v;
+    return fg_dn_8bit(vec3(t + o.y, o.x + o.z, t - o.y));
 }

@@ -110,16 +110,19 @@ def _check_stages(gpu, frames, params, cuts: tuple[int, ...] | None = ()):
             assert np.all(g["motion"][..., 3] == float(restart)), i  # every block carries it
             if cuts is not None:  # (random frames are all noise to the estimate: there with a set sigma)
                 assert restart == (i == 0 or i in cuts), i
-            state = vd.main_reference(cur, prev, g["motion"], g["sigma_map"], p).astype(np.float16)
-            assert np.abs(g["state"] - state).max() * 255 <= 0.5, i
+            state = vd.to_8bit(vd.main_reference(cur, prev, g["motion"], g["sigma_map"], p))
+            # 8-bit: a step where a float rounding sits on a tie; more in the rare pixel where such a
+            # step (or a tie of the two history candidates, more frequent in 8 bits) flips a choice
+            err = np.abs(g["state"] - state) * 255
+            assert (err > 0.5).mean() <= 0.01 and (err > 1.5).mean() <= 0.002, (i, (err > 0.5).mean(), err.max())
             prev = g["state"]
     finally:
         engine.close()
 
 
 def test_the_sequence_matches_the_reference_on_a_photo(gpu, astronaut):
-    """Run alone, GPU and reference part only by float roundings (the half-float state, float32
-    against float64), which the recursion carries on: almost all values within a step."""
+    """Run alone, GPU and reference part only by float roundings (float32 against float64, on
+    the 8-bit state's ties), which the recursion carries on: almost all values within a step."""
     frames = noisy_sequence(astronaut[::2, ::2].copy(), 7, 8.0, seed=2)
     got = run_frames(frames, {}, gpu)
     for i, (g, w) in enumerate(zip(got, reference_u8(frames, {}))):
@@ -339,15 +342,15 @@ def test_plan_stages_and_passes():
 
     fused = plan({})
     assert [p.name for p in fused.passes] == ["pass0:dn.lowres", "pass1:dn.stats", "pass2:dn.sigma",
-                                              "pass3:dn.motion", "pass4:dn.main+dn.out"]
+                                              "pass3:dn.motion", "pass4:dn.main"]
     assert [p.size for p in fused.passes] == [(320, 180), (160, 45), (80, 45), (80, 45), (1280, 720)]
     # read back: the sink (8-bit); for the CPU stages the statistics, the quarter-size luma, the
     # vectors and the noise map
     assert fused.transfer_bytes()[1] - 1280 * 720 * 4 == (160 * 45 + 320 * 180 + 80 * 45 * 2) * 4
-    assert len(plan({}, fuse=False).passes) == 6
+    assert len(plan({}, fuse=False).passes) == 5
     prev, out = fused.states["dn"]
-    assert prev.dtype == out.dtype == "f2" and prev.slot == out.slot == -1  # not pooled
-    assert [v.dtype for v in fused.passes[-1].outputs] == ["f2", "f1"]  # the state, the output for the sink
+    assert prev.dtype == out.dtype == "f1" and prev.slot == out.slot == -1  # not pooled
+    assert fused.passes[-1].outputs == [out]  # the 8-bit state is the output the sink reads: one target
     assert "state   dn:" in describe(fused)
 
 

@@ -99,6 +99,11 @@ class GpuStage:
     # two of them ping-ponged by the engine). A fresh state (first frame, a new plan shape, a
     # reset) reads -1 in every channel, a value no frame holds, so the stage can tell.
     feedback: bool = False
+    # The state's texture format: "f2" half float; "f1" 8-bit, for a state that is also the
+    # node's 8-bit output (one render target, not two; software GL fetches it faster), where the
+    # node can live with 8-bit steps in its recursion. Fresh, an 8-bit state reads 0 (the -1
+    # clamped): alpha 0, which frames do not write.
+    state_format: Literal["f2", "f1"] = "f2"
     # Constant textures the node provides (weights, LUTs): uploaded once per plan, kept across
     # uniform edits, passed to the function after the inputs as sampler2D (read with texelFetch).
     constants: tuple["Constant", ...] = ()
