@@ -242,6 +242,20 @@ def test_a_clean_clip_passes_nearly_unchanged(gpu):
     assert min(psnr(o, c) for o, c in zip(outs, clip.clean)) > 38.0
 
 
+@pytest.mark.parametrize("sigma", [1.0, 3.0])
+def test_a_slow_fade_is_followed_by_the_8bit_state(gpu, sigma):
+    """A gradient brightening by a quarter level a frame: an 8-bit recursion keeping 0.8 would
+    stop up to 2.5 levels short (its dead band); this one stays within a few hundredths on
+    average (the blend lets go from two noise deviations, the noise dithers the rounding)."""
+    rng = np.random.default_rng(4)
+    x = np.linspace(0, 30, 64)[None, :, None]
+    clean = [60 + x + 0.25 * i + np.zeros((48, 64, 3)) for i in range(40)]
+    noisy = [np.clip(np.round(c + rng.normal(0, sigma, c.shape)), 0, 255).astype(np.uint8) for c in clean]
+    outs = run_frames(noisy, {}, gpu)
+    bias = [float(np.mean(o[8:-8, 8:-8, :3] - c[8:-8, 8:-8])) for o, c in zip(outs[-16:], clean[-16:])]
+    assert abs(np.mean(bias)) < 0.2 and min(bias) > -0.5, bias
+
+
 def _mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(np.mean((a[..., :3][mask].astype(float) - b[..., :3][mask]) ** 2))
 
