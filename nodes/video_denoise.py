@@ -97,8 +97,8 @@ def build(p: VideoDenoiseParams, ins):
                     lambda q: {"strength": q.strength, "spatial": q.spatial}, feedback=True, state_format="f1",
                     cost=4.0, label="main")
     # The state is 8-bit and is the node's output: one full-size render target, and 8-bit
-    # fetches of the history (a half-float state beside an 8-bit copy for others cost ~10% more
-    # CPU time a frame on llvmpipe, for 0.1 dB; docs/benchmarks.md)
+    # fetches of the history (0.87x the CPU time a frame of a half-float state beside an 8-bit
+    # copy for the readers, on llvmpipe; quality within 0.03 dB: docs/benchmarks.md)
     return Body([lowres, stats, noise, sigma, motion, glob, main], {"out": 6})
 
 
