@@ -413,7 +413,8 @@ def test_talker_guard_share_follows_how_loud_the_other_voices_are(kept_db, lsnr,
     """The talker guard's dry share on what babble looks like to it (the removed signal judged
     speech-like, its level coming and going at the syllable rate): nearly the input when the
     model removes more than it keeps (0 dB), 70 % of the way at 10 dB (0.6 left synthetic
-    speech in babble just under the input's STOI in the benchmark); nothing for steady noise."""
+    speech in babble just under the input's STOI in the benchmark); nothing when the model judges
+    what it removed to be noise (its local SNR -14 dB), however much its level comes and goes."""
     from fusegraph.nodes.lib.audio_guard import TalkerGuard
     g = TalkerGuard()
     for i in range(500):  # 5 s of frames
