@@ -81,6 +81,7 @@ class Engine:
         self._audio_key: Any = None
         self.plan: Plan | None = None
         self.gl = PlanGL(self.gpu)  # the plan's textures, framebuffers, states, constants; draws passes
+        self.gl.specialise = not live  # live: a slider drag must not compile a program per value
         self.timings: dict[str, StepTiming] = {}
         self.trace: list[tuple[str, float, float]] = []  # (row, start s, duration s)
         self.messages: queue.Queue = queue.Queue()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fusegraph.runtime.codegen import constant_name, uniform_name
+from fusegraph.runtime.codegen import constant_name, specialise_class, uniform_name
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.plan import Pass, Plan, Value
 
@@ -25,6 +25,11 @@ class PlanGL:
         self.constants: dict[tuple, Any] = {}  # (node, Constant.key) -> texture, kept while plans use it
         self.parity = 0  # state textures: frame parity p writes states[n][1][p], reads the other
         self._uniforms: dict[tuple[str, str], Any] = {}
+        # Tiled passes: draw each class of sure tiles with a program of its own, the values of the
+        # uniforms after the head compiled in (codegen.specialise_class). Off in live runs, where a
+        # dragged slider would compile a program per value.
+        self.specialise = True
+        self._classes: dict[str, str] = {}  # "pass:classN" -> the fragment source drawn last
 
     # ---- building for a plan -------------------------------------------------------------
     def build(self, plan: Plan) -> None:
@@ -109,11 +114,25 @@ class PlanGL:
             vao.render(vertices=3)
             return
         w, h = p.tiles.size  # a quad per tile: the sure tiles' cheap path, then the border tiles' full one
-        for key, fragment, vertex in ((p.name, p.source, p.sure_vertex),
-                                      (p.name + ":border", p.border_source, p.border_vertex)):
+        if self.specialise:  # each class of sure tiles with its own folded program
+            sure = [(f"{p.name}:class{c}", *self._class_program(p, c, values)) for c in (0, 1)]
+        else:
+            sure = [(p.name, p.source, p.sure_vertex)]
+        for key, fragment, vertex in (*sure, (p.name + ":border", p.border_source, p.border_vertex)):
             prog, vao = self.gpu.program(fragment, vertex)
             self._set_uniforms(prog, p, key, values, clock)
             vao.render(vertices=6, instances=w * h)
+
+    def _class_program(self, p: Pass, cls: int, values) -> tuple[str, str]:
+        """The sources of a tiled pass's class-`cls` sure tiles for the uniform values now. An
+        edit of those values makes another program (kept in the GPU's cache like any other: it
+        may be shared with another engine on the same context, so it is not released here)."""
+        key = f"{p.name}:class{cls}"
+        fragment = specialise_class(p, cls, values)
+        if self._classes.get(key, fragment) != fragment:  # another program: its uniforms are unset
+            self._uniforms = {k: v for k, v in self._uniforms.items() if k[0] != key}
+        self._classes[key] = fragment
+        return fragment, p.class_vertices[cls]
 
     def _set_uniforms(self, prog, p: Pass, key: str, values, clock: tuple[float, int]) -> None:
         for unit in range(p.value_units):
@@ -151,6 +170,7 @@ class PlanGL:
         if self.gpu.stuck:  # a runaway draw holds the context: leave its objects to it
             self.fbos, self.textures = {}, []
             return
+        self._classes.clear()  # their programs stay cached with the plan's others (Gpu.programs)
         for fbo in {id(f): f for pair in self.fbos.values() for f in pair}.values():
             self.gpu.release_framebuffer(fbo)
         for tex in self.textures:
