@@ -25,11 +25,13 @@ class PlanGL:
         self.constants: dict[tuple, Any] = {}  # (node, Constant.key) -> texture, kept while plans use it
         self.parity = 0  # state textures: frame parity p writes states[n][1][p], reads the other
         self._uniforms: dict[tuple[str, str], Any] = {}
+        self._raw: dict[tuple[str, str], Any] = {}  # the objects those values came from
+        self._names: dict[str, tuple] = {}  # pass -> its uniforms' generated names (_set_uniforms)
         # Tiled passes: draw each class of sure tiles with a program of its own, the values of the
         # uniforms after the head compiled in (codegen.specialise_class). Off in live runs, where a
         # dragged slider would compile a program per value.
         self.specialise = True
-        self._classes: dict[str, str] = {}  # "pass:classN" -> the fragment source drawn last
+        self._classes: dict[str, tuple[list, str]] = {}  # "pass:classN" -> (values, fragment) drawn last
 
     # ---- building for a plan -------------------------------------------------------------
     def build(self, plan: Plan) -> None:
@@ -45,6 +47,8 @@ class PlanGL:
             else:
                 self.fbos[p.name] = (self.gpu.framebuffer(targets(0)),) * 2
         self._uniforms.clear()
+        self._raw.clear()
+        self._names.clear()
 
     def _sync_states(self, plan: Plan) -> None:
         """Each node's state: two textures (read last frame's, write this frame's, swap), kept
@@ -128,27 +132,40 @@ class PlanGL:
         edit of those values makes another program (kept in the GPU's cache like any other: it
         may be shared with another engine on the same context, so it is not released here)."""
         key = f"{p.name}:class{cls}"
+        given = [values(m.node, m.stage) for m in p.members[1:]]
+        last = self._classes.get(key)
+        if last is not None and all(a is b for a, b in zip(last[0], given)):  # the same values (Engine memoises)
+            return last[1], p.class_vertices[cls]
         fragment = specialise_class(p, cls, values)
-        if self._classes.get(key, fragment) != fragment:  # another program: its uniforms are unset
+        if last is not None and last[1] != fragment:  # another program: its uniforms are unset
             self._uniforms = {k: v for k, v in self._uniforms.items() if k[0] != key}
-        self._classes[key] = fragment
+            self._raw = {k: v for k, v in self._raw.items() if k[0] != key}
+        self._classes[key] = (given, fragment)
         return fragment, p.class_vertices[cls]
 
     def _set_uniforms(self, prog, p: Pass, key: str, values, clock: tuple[float, int]) -> None:
-        for unit in range(p.value_units):
-            self._set(prog, key, f"t{unit}", unit)
-        for unit, (m, c) in enumerate(p.constants, start=p.value_units):
-            self._set(prog, key, constant_name(m, c.name), unit)
-        self._set(prog, key, "fg_size", (float(p.size[0]), float(p.size[1])))
+        names = self._names.get(p.name)
+        if names is None:  # the generated names, once per plan (not a regex a uniform a frame)
+            fixed = [(f"t{unit}", unit) for unit in range(p.value_units)]
+            fixed += [(constant_name(m, c.name), unit) for unit, (m, c) in enumerate(p.constants, start=p.value_units)]
+            fixed.append(("fg_size", (float(p.size[0]), float(p.size[1]))))
+            names = self._names[p.name] = (fixed, [(m, [(uniform_name(m, u.name), u.name) for u in m.stage.uniforms])
+                                                   for m in p.members])
+        fixed, members = names
+        for name, value in fixed:
+            self._set(prog, key, name, value)
         self._set(prog, key, "fg_time", clock[0])
         self._set(prog, key, "fg_frame", clock[1])
-        for m in p.members:
+        for m, uniforms in members:
             given = values(m.node, m.stage)
-            for u in m.stage.uniforms:
-                self._set(prog, key, uniform_name(m, u.name), given[u.name])
+            for name, u in uniforms:
+                self._set(prog, key, name, given[u])
 
     def _set(self, prog, pass_name: str, name: str, value: Any) -> None:
         key = (pass_name, name)
+        if self._raw.get(key) is value:  # the very object set last time (values memoised by params)
+            return
+        self._raw[key] = value
         if isinstance(value, np.ndarray):
             value = tuple(value.tolist())
         if self._uniforms.get(key) == value:
