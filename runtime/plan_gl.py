@@ -118,7 +118,8 @@ class PlanGL:
             vao.render(vertices=3)
             return
         w, h = p.tiles.size  # a quad per tile: the sure tiles' cheap path, then the border tiles' full one
-        if self.specialise:  # each class of sure tiles with its own folded program
+        if self.specialise and len(p.members) > 1:  # each class of sure tiles with its own folded program
+            # (with the head alone a sure tile is a constant already: a third draw would only cost)
             sure = [(f"{p.name}:class{c}", *self._class_program(p, c, values)) for c in (0, 1)]
         else:
             sure = [(p.name, p.source, p.sure_vertex)]
