@@ -31,7 +31,7 @@ class PlanGL:
         # uniforms after the head compiled in (codegen.specialise_class). Off in live runs, where a
         # dragged slider would compile a program per value.
         self.specialise = True
-        self._classes: dict[str, tuple[list, str]] = {}  # "pass:classN" -> (values, fragment) drawn last
+        self._classes: dict[str, tuple] = {}  # "pass:classN" -> (values, fragment, program) drawn last
 
     # ---- building for a plan -------------------------------------------------------------
     def build(self, plan: Plan) -> None:
@@ -120,29 +120,34 @@ class PlanGL:
         w, h = p.tiles.size  # a quad per tile: the sure tiles' cheap path, then the border tiles' full one
         if self.specialise and len(p.members) > 1:  # each class of sure tiles with its own folded program
             # (with the head alone a sure tile is a constant already: a third draw would only cost)
-            sure = [(f"{p.name}:class{c}", *self._class_program(p, c, values)) for c in (0, 1)]
+            sure = [(f"{p.name}:class{c}", self._class_program(p, c, values)) for c in (0, 1)]
         else:
-            sure = [(p.name, p.source, p.sure_vertex)]
-        for key, fragment, vertex in (*sure, (p.name + ":border", p.border_source, p.border_vertex)):
-            prog, vao = self.gpu.program(fragment, vertex)
+            sure = [(p.name, self.gpu.program(p.source, p.sure_vertex))]
+        for key, (prog, vao) in (*sure, (p.name + ":border", self.gpu.program(p.border_source, p.border_vertex))):
             self._set_uniforms(prog, p, key, values, clock)
             vao.render(vertices=6, instances=w * h)
 
-    def _class_program(self, p: Pass, cls: int, values) -> tuple[str, str]:
-        """The sources of a tiled pass's class-`cls` sure tiles for the uniform values now. An
-        edit of those values makes another program (kept in the GPU's cache like any other: it
-        may be shared with another engine on the same context, so it is not released here)."""
+    def _class_program(self, p: Pass, cls: int, values) -> tuple:
+        """The program of a tiled pass's class-`cls` sure tiles for the uniform values now, this
+        object's own (not the GPU's shared cache): an edit of those values makes a new one and
+        frees the one before, so edits do not pile programs up."""
         key = f"{p.name}:class{cls}"
         given = [values(m.node, m.stage) for m in p.members[1:]]
         last = self._classes.get(key)
         if last is not None and all(a is b for a, b in zip(last[0], given)):  # the same values (Engine memoises)
-            return last[1], p.class_vertices[cls]
+            return last[2]
         fragment = specialise_class(p, cls, values)
-        if last is not None and last[1] != fragment:  # another program: its uniforms are unset
+        if last is not None and last[1] == fragment:
+            self._classes[key] = (given, fragment, last[2])
+            return last[2]
+        program = self.gpu.own_program(fragment, p.class_vertices[cls])
+        if last is not None:
+            self.gpu.release_program(last[2])
+            # a new program starts with its uniforms unset
             self._uniforms = {k: v for k, v in self._uniforms.items() if k[0] != key}
             self._raw = {k: v for k, v in self._raw.items() if k[0] != key}
-        self._classes[key] = (given, fragment)
-        return fragment, p.class_vertices[cls]
+        self._classes[key] = (given, fragment, program)
+        return program
 
     def _set_uniforms(self, prog, p: Pass, key: str, values, clock: tuple[float, int]) -> None:
         names = self._names.get(p.name)
@@ -188,7 +193,9 @@ class PlanGL:
         if self.gpu.stuck:  # a runaway draw holds the context: leave its objects to it
             self.fbos, self.textures = {}, []
             return
-        self._classes.clear()  # their programs stay cached with the plan's others (Gpu.programs)
+        for _, _, program in self._classes.values():
+            self.gpu.release_program(program)
+        self._classes.clear()
         for fbo in {id(f): f for pair in self.fbos.values() for f in pair}.values():
             self.gpu.release_framebuffer(fbo)
         for tex in self.textures:

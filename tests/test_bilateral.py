@@ -128,6 +128,8 @@ def test_sure_tile_classes_drawn_by_their_own_programs_change_nothing(gpu, write
                 outs[k].append(np.array(e.sinks["v"].last, dtype=int))
             classes = sorted(key for key in e.gl._classes)
             assert classes == ([] if k == "one program" else [f"{tiled.name}:class0", f"{tiled.name}:class1"])
+            # the engine's own programs, the edited-away ones freed: none in the shared cache
+            assert not any("const float fg_tile" in key for key in gpu.programs)
         finally:
             e.close()
     mask = to_8bit(threshold.reference(mask8 / 255.0, SOFT))
