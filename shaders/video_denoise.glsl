@@ -1,7 +1,8 @@
 // video_denoise: motion-compensated recursive filter with a noise level estimated from the frames
 // (reference: nodes/video_denoise.py). prev is the node's own output of the last frame
-// (GpuStage.feedback, 8-bit); a fresh state reads 0, alpha too (frames write 1). Luma here is (R + 2G + B) / 4 (YCoCg), whose
-// sums of 8-bit values stay exact in float, so GPU and reference take the same decisions.
+// (GpuStage.feedback, 8-bit); a fresh state reads 0, alpha too (frames write 1). Luma here is
+// (R + 2G + B) / 4 (YCoCg), whose sums of 8-bit values stay exact in float, so GPU and reference
+// take the same decisions.
 
 const vec3 FG_DN_LUMA = vec3(0.25, 0.5, 0.25);
 
