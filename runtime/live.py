@@ -75,6 +75,7 @@ class LiveRunner:
         self._preview: tuple[np.ndarray | None, int] = (None, -1)
         self._tap: str | None = None
         self._pending: list[tuple] = []  # edits made before the engine exists
+        self.on_frame = None  # called with each frame's LiveStats on the engine's thread (keep it short)
 
     # ---- control (UI thread) -----------------------------------------------------------------
     def start(self) -> None:
@@ -257,6 +258,8 @@ class LiveRunner:
             self._stats = stats
             if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
+        if self.on_frame is not None:
+            self.on_frame(stats)
 
     def _describe(self, engine: Engine) -> str:
         """The plan as text, made again only when the plan or the audio path is a new one."""
