@@ -86,7 +86,7 @@ def cpu_share(before: dict, after: dict, seconds: float) -> dict[str, float]:
 
 
 class Recorder:
-    """Collects each published frame's figures (LiveRunner.on_frame, on the engine's thread)."""
+    """Collects each published frame's figures (LiveRunner.frame_listeners, on the engine's thread)."""
 
     def __init__(self):
         self.on = False
@@ -183,7 +183,7 @@ def headless(graph, seconds: float) -> dict:
 
     runner = _runner_factory(graph, (str(PRESET.parent),), PREVIEW_WIDTH)  # as the editor makes it
     rec = Recorder()
-    runner.on_frame = rec
+    runner.frame_listeners.append(rec)
     runner.set_preview(next(n.id for n in graph.nodes if n.type == "video_out"))
     runner.start()
     try:
@@ -225,7 +225,7 @@ def with_window(seconds: float) -> dict:
         app.ctl.open(PRESET)
         app.ctl.run()
         rec = Recorder()
-        app.ctl.runner.on_frame = rec
+        app.ctl.runner.frame_listeners.append(rec)
         loop = ui_loop(app)
         end = time.perf_counter() + WARMUP_S
         while time.perf_counter() < end:

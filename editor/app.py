@@ -26,6 +26,7 @@ import dearpygui.dearpygui as dpg
 from fusegraph.editor import dialogs
 from fusegraph.editor.comment_editor import edit_comment
 from fusegraph.editor.controller import EditorController
+from fusegraph.editor.frame_pacer import FramePacer
 from fusegraph.editor.graph_canvas import GraphCanvas
 from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
@@ -91,8 +92,13 @@ class EditorApp:
         sys.setswitchinterval(0.001)
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
+        self.pacer = FramePacer()  # draws when something changed, at most at the display's rate
+        self.pacer.setup()
+        self._mouse: tuple = ()
+        self._status_at = 0.0
         self._build(width, height)
         self.ctl.listeners.append(self._on_change)
+        self.ctl.on_frame = self.pacer.wake  # a new live frame to show
         dialogs.status[:] = [lambda text: self.ctl.say(text, error=True)]
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
                             vsync=True)  # a real display paces the loop; Xvfb does not wait
@@ -100,6 +106,7 @@ class EditorApp:
         dpg.setup_dearpygui()
         dpg.show_viewport()
         dpg.set_primary_window(self.window, True)
+        self.pacer.start()
         self.canvas.sync()
         self._on_change("file")
 
@@ -486,9 +493,22 @@ class EditorApp:
 
     # ---- the loop --------------------------------------------------------------------------------
     def step(self) -> None:
-        """One UI frame: draw, run the callbacks it raised, update live views."""
+        """One UI frame now (it does not wait for an event): draw, run the callbacks it raised,
+        update live views."""
+        self.pacer.wake()
+        self._frame()
+
+    def turn(self) -> int:
+        """One turn of the window's loop: the next frame, drawn when something changed (input, a
+        new live frame, the pacer's tick) and no sooner than the display's next refresh."""
+        self.pacer.before_frame()
+        self._frame()
+        self.pacer.after_frame()
+        return 1
+
+    def _frame(self) -> None:
         dpg.render_dearpygui_frame()
-        self._run_callbacks()
+        self._notice_input(self._run_callbacks())
         dialogs.heal()
         self.render.poll()
         self.frames += 1
@@ -498,14 +518,28 @@ class EditorApp:
         self.canvas.refresh_looks()
         if self.ctl.running:
             self.timing.update(self.ctl.stats(), [n.id for n in self.ctl.graph.nodes])
-        if self.frames % 10 == 0:
+        if time.perf_counter() >= self._status_at:  # a few times a second, however often it draws
+            self._status_at = time.perf_counter() + 0.25
             self._status()
         if self.probe:
             self.write_probe()
 
-    def _run_callbacks(self) -> None:
-        """Dear PyGui's queued callbacks, each given as many of (sender, app_data, user_data) as it takes."""
-        for job in dpg.get_callback_queue() or []:
+    def _notice_input(self, callbacks: int) -> None:
+        """Input keeps the window drawing at the display's rate for a moment (Dear PyGui settles
+        hovers, popups and drags over several frames); typing keeps it drawing."""
+        mouse = tuple(dpg.get_mouse_pos(local=False))
+        if (mouse != self._mouse or callbacks
+                or any(dpg.is_mouse_button_down(b) for b in (dpg.mvMouseButton_Left, dpg.mvMouseButton_Right,
+                                                              dpg.mvMouseButton_Middle))
+                or self.typing()):
+            self.pacer.keep_awake()
+        self._mouse = mouse
+
+    def _run_callbacks(self) -> int:
+        """Dear PyGui's queued callbacks, each given as many of (sender, app_data, user_data) as it
+        takes, then the keys pressed; returns how many there were."""
+        jobs = dpg.get_callback_queue() or []
+        for job in jobs:
             fn = job[0]
             if fn is None:
                 continue
@@ -519,6 +553,7 @@ class EditorApp:
         keys, self._keys = self._keys, []
         for key in keys:
             self._guarded(self.handle_key, key)
+        return len(jobs) + len(keys)
 
     def _guarded(self, fn, *args) -> None:
         try:
@@ -529,11 +564,12 @@ class EditorApp:
 
     def run(self) -> int:
         while dpg.is_dearpygui_running() and not self.closing:
-            self.step()
+            self.turn()
         self.close()
         return 0
 
     def close(self) -> None:
+        self.pacer.close()
         self.render.close()
         self.ctl.shutdown()
         dpg.destroy_context()

@@ -62,7 +62,7 @@ class LiveRunner:
         self._runaway: dict[str, str] = {}  # node -> why it is bypassed (a frame that never ended)
         self._restarts = (0, "")
         self.nice = nice
-        self.yield_s = 0.0  # a pause after each frame, which a UI may raise while it falls behind
+        self.yield_s = 0.0  # a pause after each frame (a slower pipeline, e.g. in tests)
         self.search_dirs = search_dirs
         self.preview_width = preview_width
         self._engine: Engine | None = None
@@ -75,7 +75,7 @@ class LiveRunner:
         self._preview: tuple[np.ndarray | None, int] = (None, -1)
         self._tap: str | None = None
         self._pending: list[tuple] = []  # edits made before the engine exists
-        self.on_frame = None  # called with each frame's LiveStats on the engine's thread (keep it short)
+        self.frame_listeners: list = []  # called with each frame's LiveStats on the engine's thread (keep it short)
 
     # ---- control (UI thread) -----------------------------------------------------------------
     def start(self) -> None:
@@ -258,8 +258,8 @@ class LiveRunner:
             self._stats = stats
             if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
-        if self.on_frame is not None:
-            self.on_frame(stats)
+        for listener in self.frame_listeners:
+            listener(stats)
 
     def _describe(self, engine: Engine) -> str:
         """The plan as text, made again only when the plan or the audio path is a new one."""

@@ -1,0 +1,102 @@
+"""When the editor draws a frame: at most at the display's rate, and only when something changed.
+
+Dear PyGui redraws the whole window every frame, and on software GL that costs a core. So the
+window waits for events (Dear PyGui's `wait_for_input`: GLFW's glfwWaitEvents, the GIL released)
+and is woken by input, by `wake()` (a new preview frame: any thread may call it; it posts GLFW's
+empty event) and by a slow tick (status, autosave, a render's progress). After input it keeps
+drawing at the display's rate for a moment (Dear PyGui settles hovers, popups and drags over a few
+frames). Where GLFW's functions cannot be found in Dear PyGui's library, it draws every frame, as
+before, capped at the display's rate.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+
+import dearpygui._dearpygui as dpg_core
+import dearpygui.dearpygui as dpg
+
+DEFAULT_HZ = 60.0  # where the display does not say (Xvfb)
+TICK_S = 0.25  # the slowest the window redraws (status bar, autosave, render progress)
+SETTLE_S = 0.3  # drawing on at the display's rate after input
+
+
+class _VidMode(ctypes.Structure):  # GLFWvidmode
+    _fields_ = [(name, ctypes.c_int) for name in ("width", "height", "red", "green", "blue", "refresh")]
+
+
+def _glfw():
+    try:
+        lib = ctypes.CDLL(dpg_core.__file__)
+        post = lib.glfwPostEmptyEvent
+    except (OSError, AttributeError):
+        return None, None
+    return lib, post
+
+
+class FramePacer:
+    def __init__(self):
+        self._lib, self._post = _glfw()
+        self.waits = self._post is not None
+        self.hz = DEFAULT_HZ
+        self.last = 0.0
+        self.awake_until = 0.0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def setup(self) -> None:
+        """Before the viewport is created."""
+        if self.waits:
+            dpg.configure_app(wait_for_input=True)
+
+    def start(self) -> None:
+        """After the viewport is shown: the display's refresh rate, and the tick."""
+        self.hz = self._refresh_rate() or DEFAULT_HZ
+        if self.waits and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="ui-tick", daemon=True)
+            self._ticker.start()
+
+    def _refresh_rate(self) -> float | None:
+        if self._lib is None:
+            return None
+        try:
+            self._lib.glfwGetPrimaryMonitor.restype = ctypes.c_void_p
+            self._lib.glfwGetVideoMode.restype = ctypes.POINTER(_VidMode)
+            self._lib.glfwGetVideoMode.argtypes = [ctypes.c_void_p]
+            monitor = self._lib.glfwGetPrimaryMonitor()
+            mode = self._lib.glfwGetVideoMode(monitor) if monitor else None
+            hz = mode.contents.refresh if mode else 0
+        except (AttributeError, ValueError):
+            return None
+        return float(hz) if 20 <= hz <= 500 else None
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_S):
+            self.wake()
+
+    def wake(self) -> None:
+        """Draw a frame soon (thread-safe)."""
+        if self.waits:
+            self._post()
+
+    def keep_awake(self, seconds: float = SETTLE_S) -> None:
+        self.awake_until = max(self.awake_until, time.perf_counter() + seconds)
+
+    def before_frame(self, now_wanted: bool = False) -> None:
+        """Wait for the display's next slot; then the frame is drawn at once when wanted (or while
+        input settles), else when the next event or wake comes."""
+        rest = self.last + 1.0 / self.hz - time.perf_counter()
+        if rest > 0:
+            time.sleep(rest)
+        if now_wanted or time.perf_counter() < self.awake_until:
+            self.wake()
+
+    def after_frame(self) -> None:
+        self.last = time.perf_counter()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
