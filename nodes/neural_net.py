@@ -4,12 +4,15 @@ Inputs:  in (video)
 Outputs: out (mask, at the model's output size; e.g. 256x144 for "selfie")
 Params:  model (a cached name such as "selfie", or a path to an .onnx file); input size (0: the
          model's own), layout (NHWC/NCHW), channel order, value range or mean/std; which output
-         and channel; activation; threads
+         and channel; activation; threads; sync (live only: latest | delay_video)
 Notes:   the frame is stretched (no letterbox) and normalised on the GPU; only the small
          tensor is read back, and the result returns as a small mask texture. Sessions use one
          intra-op thread without spinning by default, so inference does not fight the rest of
          the frame; execution providers are taken in order when present (CUDA, ROCm, CoreML,
-         DirectML, then CPU). Offline runs are synchronous and exact.
+         DirectML, then CPU). Offline runs are synchronous and exact. Live, inference runs on a
+         thread of its own on the newest frame (runtime/async_stage.py): with `sync: latest` the
+         picture goes on with the newest mask (its age in frames shows on the node), with
+         `delay_video` the picture is held back to the frame the mask was made from (for recording).
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ class NeuralNetParams(Params):
     channel: int = Field(0, ge=0, le=4096, description="which channel of that output")
     activation: Literal["none", "sigmoid", "softmax"] = "none"
     threads: int = Field(1, ge=1, le=64, description="intra-op threads")
+    sync: Literal["latest", "delay_video"] = Field(
+        "latest", description="live: use the newest mask (latest) or hold the video back to match it (delay_video)")
 
 
 def scale_offset(p: NeuralNetParams) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -64,7 +69,7 @@ def build(p: NeuralNetParams, ins):
                  consts=("true" if p.channels == "BGR" else "false",), label="normalize"),
     ]
     infer = CpuStage(("@1",), ("video",), "mask", out_size, lambda q, xs: infer_mask(q, xs[0]),
-                     label="infer", float_inputs=True)
+                     label="infer", float_inputs=True, live=lambda q: q.sync)
     return Body(prep + [infer], {"out": 2})
 
 

@@ -46,6 +46,10 @@ class LiveStats:
     fixes: dict[str, tuple[str, dict]] = field(default_factory=dict)  # "node.port" -> node to insert there
     restarts: int = 0  # times the engine was restarted after a runaway frame
     restart_reason: str = ""  # the last one: which node, and what became of it
+    frames: int = 0  # frames processed since the run started
+    ages: dict[str, int] = field(default_factory=dict)  # node run beside the frame -> its output's age, frames
+    async_ms: dict[str, float] = field(default_factory=dict)  # such a node -> ms of its last run on its thread
+    held_back: int = 0  # frames the picture is held back to match a mask (sync: delay_video)
 
 
 class LiveRunner:
@@ -231,13 +235,16 @@ class LiveRunner:
             if not engine.process(index):
                 start, last = time.perf_counter(), -1  # a file shorter than it said: start over
                 continue
+            held_back = (index - engine.shown) % (count or 1 << 30)  # delay_video: an earlier frame, its mask's
+            index = engine.shown
             frame_ms = (time.perf_counter() - t) * 1000.0
             fps_clock.append(time.perf_counter())
-            self._publish(engine, index, frame_ms, dropped, fps_clock)
+            self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
             if self.yield_s > 0:
                 time.sleep(self.yield_s)
 
-    def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque) -> None:
+    def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque,
+                 held_back: int = 0) -> None:
         node_ms = engine.node_ms()
         old = self._stats.node_ms
         smooth = {n: (1 - SMOOTH) * old.get(n, ms) + SMOOTH * ms for n, ms in node_ms.items()}
@@ -250,7 +257,8 @@ class LiveRunner:
                           errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {}),
                                   **self._runaway},
                           restarts=self._restarts[0], restart_reason=self._restarts[1],
-                          dropped=dropped, frame=index,
+                          dropped=dropped, frame=index, frames=engine.frames_done, ages=dict(engine.ages),
+                          async_ms=dict(engine.async_ms), held_back=held_back,
                           plan_text=self._describe(engine),
                           sound=engine.audio.counters() if engine.audio else {},
                           levels=dict(engine.audio.levels) if engine.audio else {})
