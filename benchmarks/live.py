@@ -95,7 +95,8 @@ class Recorder:
     def __call__(self, stats) -> None:
         if self.on and stats.history:
             self.frames.append({**stats.history[-1], "frame_ms": stats.frame_ms,
-                                "mask_age": getattr(stats, "mask_age", {}).copy()})
+                                "mask_age": dict(stats.ages), "held_back": stats.held_back,
+                                "async_ms": dict(stats.async_ms)})
 
     def window(self, runner, seconds: float, step=None) -> dict:
         """Measure for `seconds` (calling step() in a loop when given: the UI's loop)."""
