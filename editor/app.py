@@ -32,7 +32,7 @@ from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
 from fusegraph.editor.preview import PreviewPanel
 from fusegraph.editor.render_window import RenderWindow
-from fusegraph.editor.timing import TimingPanel
+from fusegraph.editor.timing import TimingPanel, async_status
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
@@ -255,7 +255,8 @@ class EditorApp:
                 lost = [f"{node} {n} {what}" for node, c in stats.sound.items() for what, n in c.items() if n]
                 sound = f"sound lost: {', '.join(lost) if lost else 'none'}  "
             dpg.set_value(self.status_fps, f"| pipeline {stats.fps:5.1f} fps  {stats.frame_ms:6.1f} ms/frame  "
-                                           f"dropped {stats.dropped}  {sound}| UI {ui_fps:4.0f} fps |")
+                                           f"dropped {stats.dropped}  {sound}{async_status(stats)}"
+                                           f"| UI {ui_fps:4.0f} fps |")
         else:
             dpg.set_value(self.status_fps, f"| UI {ui_fps:4.0f} fps |")
         node_errors = self.ctl.node_errors()
