@@ -5,8 +5,11 @@ shipped clip) measured three ways in one run, side by side:
    frame by the Engine with per-step timing (`profile`), as `fusegraph run --profile` would;
 2. live without a window: the LiveRunner the editor makes (same thread priority, preview width);
 3. live in the editor: the real Dear PyGui window on a private Xvfb, in-process, its own loop;
-   first untouched (the UI draws what it needs), then with the pointer moving over the canvas
-   (xdotool), which asks the UI for every frame it can draw.
+   first untouched (the UI draws what it needs: "UI frames/s" is then how often it
+   drew), then with the pointer moving over the canvas (xdotool), which asks the UI for every
+   frame it can draw (at most the display's rate);
+4. live without a window with the network's `sync: delay_video` (the picture held back to the
+   frame its mask was made from).
 
 Per node: the median time per frame live and offline and their ratio; the pipeline's frames per
 second, frames dropped, the preview's age; the UI's frames per second; CPU per thread (% of one
@@ -93,10 +96,11 @@ class Recorder:
         self.frames: list[dict] = []
 
     def __call__(self, stats) -> None:
-        if self.on and stats.history:
+        if self.on and stats.history:  # (getattr: the bench also measures the code before these fields)
             self.frames.append({**stats.history[-1], "frame_ms": stats.frame_ms,
-                                "mask_age": dict(stats.ages), "held_back": stats.held_back,
-                                "async_ms": dict(stats.async_ms)})
+                                "mask_age": dict(getattr(stats, "ages", {})),
+                                "held_back": getattr(stats, "held_back", 0),
+                                "async_ms": dict(getattr(stats, "async_ms", {}))})
 
     def window(self, runner, seconds: float, step=None) -> dict:
         """Measure for `seconds` (calling step() in a loop when given: the UI's loop)."""
@@ -117,11 +121,14 @@ class Recorder:
                 "node_ms": medians(self.frames), "frame_ms": statistics.median(f["frame_ms"] for f in self.frames)
                 if self.frames else float("nan"), "cpu": cpu_share(cpu0, thread_times(), elapsed),
                 "ui_fps": ui_frames / elapsed if step is not None else None,
-                "mask_age": mask_ages(self.frames)}
+                "mask_age": mask_ages(self.frames),
+                "held_back": statistics.mean(f["held_back"] for f in self.frames) if self.frames else 0.0,
+                "async_ms": {n: statistics.median(f["async_ms"][n] for f in self.frames if n in f["async_ms"])
+                             for n in {n for f in self.frames for n in f["async_ms"]}}}
 
 
 def medians(frames: list[dict]) -> dict[str, float]:
-    keys = {k for f in frames for k, v in f.items() if isinstance(v, float) and k != "frame_ms"}
+    keys = {k for f in frames for k, v in f.items() if isinstance(v, float) and k not in ("frame_ms", "held_back")}
     return {k: statistics.median(f.get(k, 0.0) for f in frames) for k in sorted(keys)}
 
 
@@ -179,12 +186,24 @@ def _offline(graph, frames: int) -> dict:
             "fps": 1000.0 / statistics.median(frame_ms)}
 
 
-def headless(graph, seconds: float) -> dict:
+def listen(runner, rec: Recorder) -> None:
+    if hasattr(runner, "frame_listeners"):
+        runner.frame_listeners.append(rec)
+    else:  # the code before (one hook)
+        runner.on_frame = rec
+
+
+def headless(graph, seconds: float, sync: str | None = None) -> dict:
     from fusegraph.editor.controller import PREVIEW_WIDTH, _runner_factory
 
+    if sync is not None:
+        graph = graph.model_copy(deep=True)
+        for node in graph.nodes:
+            if node.type == "neural_net":
+                node.params = node.params.model_copy(update={"sync": sync})
     runner = _runner_factory(graph, (str(PRESET.parent),), PREVIEW_WIDTH)  # as the editor makes it
     rec = Recorder()
-    runner.frame_listeners.append(rec)
+    listen(runner, rec)
     runner.set_preview(next(n.id for n in graph.nodes if n.type == "video_out"))
     runner.start()
     try:
@@ -226,7 +245,7 @@ def with_window(seconds: float) -> dict:
         app.ctl.open(PRESET)
         app.ctl.run()
         rec = Recorder()
-        app.ctl.runner.frame_listeners.append(rec)
+        listen(app.ctl.runner, rec)
         loop = ui_loop(app)
         end = time.perf_counter() + WARMUP_S
         while time.perf_counter() < end:
@@ -270,18 +289,25 @@ def run(seconds: float = SECONDS) -> dict:
     load0 = os.getloadavg()
     off = offline(graph)
     bare = headless(graph, seconds)
+    net = next(n for n in graph.nodes if n.type == "neural_net")
+    has_sync = "sync" in type(net.params).model_fields  # not in the code before it
+    delayed = headless(graph, seconds, "delay_video") if has_sync else None
     ui = with_window(seconds)
     load1 = os.getloadavg()
     cases = {"live, no window": bare, "live, editor": ui["idle"], "live, editor, pointer moving": ui["pointer"]}
+    if delayed is not None:
+        cases["live, no window, sync delay_video"] = delayed
 
     print("\n== live: background_blur.json, 1280x720, the shipped clip (30 fps), preview of the sink's input")
-    rows = [["run", "pipeline fps", "ms/frame", "dropped", "UI fps", "mask age (frames)"],
-            ["offline (profile)", f"{off['fps']:.1f}", f"{off['frame_ms']:.1f}", "-", "-", "-"]]
+    rows = [["run", "pipeline fps", "ms/frame", "dropped", "UI frames/s", "mask age, frames", "held back",
+             "network on its thread ms"],
+            ["offline (profile)", f"{off['fps']:.1f}", f"{off['frame_ms']:.1f}", "-", "-", "0", "-", "-"]]
     for name, r in cases.items():
-        age = ", ".join(f"{n} {a:.1f}" for n, a in r["mask_age"].items()) or "0 (synchronous)"
+        age = ", ".join(f"{a:.2f}" for a in r["mask_age"].values()) or "0 (in the frame)"
         rows.append([name, f"{r['fps']:.1f}", f"{r['frame_ms']:.1f}",
                      f"{r['dropped']} ({100 * r['dropped_share']:.0f}%)",
-                     "-" if r["ui_fps"] is None else f"{r['ui_fps']:.0f}", age])
+                     "-" if r["ui_fps"] is None else f"{r['ui_fps']:.0f}", age, f"{r['held_back']:.2f}",
+                     ", ".join(f"{ms:.1f}" for ms in r["async_ms"].values()) or "-"])
     print(table(rows))
 
     print("\nper node, median ms per frame (live / offline in the same run):")
