@@ -54,6 +54,7 @@ class FramePacer:
         """After the viewport is shown: the display's refresh rate, and the tick."""
         self.hz = self._refresh_rate() or DEFAULT_HZ
         if self.waits and self._ticker is None:
+            self._stop.clear()
             self._ticker = threading.Thread(target=self._tick, name="ui-tick", daemon=True)
             self._ticker.start()
 

@@ -477,6 +477,39 @@ def test_live_preview_shows_processed_pixels_and_takes_edits(ed, tmp_path):
     assert not ctl.running
 
 
+def test_the_window_waits_for_something_to_draw(ed):
+    """Idle, a turn of the window's loop waits (in GLFW, the GIL released) until something wakes
+    it: input, the live runner's new frame, the pacer's tick; here a thread's wake. step() never
+    waits (the tests' and benchmarks' loop)."""
+    import threading
+
+    pacer = ed.pacer
+    if not pacer.waits:
+        pytest.skip("no GLFW empty event in this Dear PyGui: the window draws every frame")
+    pacer.close()  # no tick during this test
+    try:
+        pump(ed, 2)
+        pacer.awake_until = 0.0  # no input to settle
+        woken = []
+
+        def wake_later():
+            time.sleep(0.5)
+            woken.append(True)
+            pacer.wake()
+
+        thread = threading.Thread(target=wake_later)
+        thread.start()
+        turns = 0
+        while not woken:  # a window drawing without waiting would turn ~30 times (60 Hz) meanwhile
+            ed.turn()
+            turns += 1
+        thread.join()
+        assert turns <= 3  # the wait, and perhaps an event of the X server's own
+    finally:
+        pacer.start()
+    pump(ed, 1)
+
+
 def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
     import dearpygui.dearpygui as dpg
 
