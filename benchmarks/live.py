@@ -1,15 +1,17 @@
 """Live at camera rate: the editor's live run of `presets/background_blur.json` (1280x720, the
-shipped clip) measured three ways in one run, side by side:
+shipped clip) measured against the offline engine in one run, side by side:
 
-1. offline: the same plan (the preview's tap on the sink's input, no file written) run frame by
-   frame by the Engine with per-step timing (`profile`), as `fusegraph run --profile` would;
-2. live without a window: the LiveRunner the editor makes (same thread priority, preview width);
+0. offline: the same plan (the preview's tap on the sink's input, no file written) run frame by
+   frame by the Engine with per-step timing (`profile`, as live), in bursts of a few frames
+   between 2-second turns of each live case below (the live run paused meanwhile), so each live
+   figure has an offline one measured under the same load;
+1. live without a window: the LiveRunner the editor makes (same thread priority, preview width);
+2. live without a window with the network's `sync: delay_video` (the picture held back to the
+   frame its mask was made from);
 3. live in the editor: the real Dear PyGui window on a private Xvfb, in-process, its own loop;
    first untouched (the UI draws what it needs: "UI frames/s" is then how often it
    drew), then with the pointer moving over the canvas (xdotool), which asks the UI for every
-   frame it can draw (at most the display's rate);
-4. live without a window with the network's `sync: delay_video` (the picture held back to the
-   frame its mask was made from).
+   frame it can draw (at most the display's rate).
 
 Per node: the median time per frame live and offline and their ratio; the pipeline's frames per
 second, frames dropped, the preview's age; the UI's frames per second; CPU per thread (% of one
@@ -19,7 +21,7 @@ absolute figures with the load average printed beside them.
 from __future__ import annotations
 
 import os
-import shutil
+import queue
 import statistics
 import subprocess
 import sys
@@ -34,8 +36,9 @@ from benchmarks.common import table  # noqa: E402
 
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "background_blur.json"
 WARMUP_S = 4.0
-SECONDS = 10.0
-OFFLINE_FRAMES = 60
+SECONDS = 10.0  # of live running per case
+CHUNK_S = 2.0  # live turns of this long ...
+BURST_FRAMES = 8  # ... with this many offline frames between them
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -102,29 +105,47 @@ class Recorder:
                                 "held_back": getattr(stats, "held_back", 0),
                                 "async_ms": dict(getattr(stats, "async_ms", {}))})
 
-    def window(self, runner, seconds: float, step=None) -> dict:
-        """Measure for `seconds` (calling step() in a loop when given: the UI's loop)."""
-        s0 = runner.stats()
-        cpu0, t0 = thread_times(), time.perf_counter()
-        self.frames, self.on = [], True
-        ui_frames = 0
-        while time.perf_counter() - t0 < seconds:
-            if step is None:
-                time.sleep(0.05)
-            else:
-                ui_frames += step()
-        self.on = False
-        elapsed = time.perf_counter() - t0
-        s1 = runner.stats()
-        return {"fps": len(self.frames) / elapsed, "dropped": s1.dropped - s0.dropped,
-                "dropped_share": (s1.dropped - s0.dropped) / max(1, s1.dropped - s0.dropped + len(self.frames)),
-                "node_ms": medians(self.frames), "frame_ms": statistics.median(f["frame_ms"] for f in self.frames)
-                if self.frames else float("nan"), "cpu": cpu_share(cpu0, thread_times(), elapsed),
-                "ui_fps": ui_frames / elapsed if step is not None else None,
+    def window(self, runner, seconds: float, offline: "Offline", step=None) -> dict:
+        """Measure for `seconds` of live running (calling step() in a loop when given: the UI's
+        loop), in turns of CHUNK_S with a burst of the offline engine between them (the live run
+        paused), so that both see the same load on this shared machine."""
+        self.frames, live_s, dropped, ui_frames = [], 0.0, 0, 0
+        cpu: dict[str, float] = {}
+        off_rows, off_ms = [], []
+        while live_s < seconds:
+            s0, cpu0, t0 = runner.stats(), thread_times(), time.perf_counter()
+            self.on = True
+            while time.perf_counter() - t0 < CHUNK_S:
+                if step is None:
+                    time.sleep(0.05)
+                else:
+                    ui_frames += step()
+            self.on = False
+            took = time.perf_counter() - t0
+            live_s += took
+            dropped += runner.stats().dropped - s0.dropped
+            for k, v in cpu_share(cpu0, thread_times(), took).items():
+                cpu[k] = cpu.get(k, 0.0) + v * took
+            paused = hasattr(runner, "pause") and runner.pause()
+            try:
+                rows, ms = offline.burst(BURST_FRAMES)
+            finally:
+                if paused:
+                    runner.pause(False)
+            off_rows += rows
+            off_ms += ms
+        n = len(self.frames)
+        return {"fps": n / live_s, "dropped": dropped, "dropped_share": dropped / max(1, dropped + n),
+                "node_ms": medians(self.frames),
+                "frame_ms": statistics.median(f["frame_ms"] for f in self.frames) if n else float("nan"),
+                "cpu": dict(sorted(((k, v / live_s) for k, v in cpu.items()), key=lambda kv: -kv[1])),
+                "ui_fps": ui_frames / live_s if step is not None else None,
                 "mask_age": mask_ages(self.frames),
-                "held_back": statistics.mean(f["held_back"] for f in self.frames) if self.frames else 0.0,
-                "async_ms": {n: statistics.median(f["async_ms"][n] for f in self.frames if n in f["async_ms"])
-                             for n in {n for f in self.frames for n in f["async_ms"]}}}
+                "held_back": statistics.mean(f["held_back"] for f in self.frames) if n else 0.0,
+                "async_ms": {k: statistics.median(f["async_ms"][k] for f in self.frames if k in f["async_ms"])
+                             for k in {k for f in self.frames for k in f["async_ms"]}},
+                "offline": {"node_ms": medians(off_rows), "frame_ms": statistics.median(off_ms),
+                            "fps": 1000.0 / statistics.median(off_ms)}}
 
 
 def medians(frames: list[dict]) -> dict[str, float]:
@@ -155,35 +176,54 @@ def preview_tap(graph) -> str:
     return next(l.src for l in graph.links if l.dst_node == sink)
 
 
-def offline(graph, frames: int = OFFLINE_FRAMES) -> dict:
-    """On a thread of its own, as the live engine runs (a GL context left current on the main
-    thread would be in the way of the editor window's own context)."""
-    out: dict = {}
-    thread = threading.Thread(target=lambda: out.update(_offline(graph, frames)), name="offline")
-    thread.start()
-    thread.join()
-    return out
+class Offline:
+    """The same plan run offline (`profile`: synchronised per-step timing, as live), on a thread
+    of its own (a GL context left current on the main thread would be in the way of the editor
+    window's), in bursts between the live measurements."""
 
+    def __init__(self, graph):
+        self.graph = graph
+        self._jobs: queue.Queue = queue.Queue()
+        self._done: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="offline", daemon=True)
+        self._thread.start()
+        self.burst(5)  # compiles, fills caches
 
-def _offline(graph, frames: int) -> dict:
-    from fusegraph.runtime.engine import Engine
+    def burst(self, frames: int) -> tuple[list[dict], list[float]]:
+        """(node ms per frame, frame ms) of the next `frames` frames."""
+        self._jobs.put(frames)
+        result = self._done.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-    engine = Engine(graph, profile=True, search_dirs=(str(PRESET.parent),), record=frozenset())
-    engine.taps = (preview_tap(graph),)
-    engine.open()
-    rows, frame_ms = [], []
-    try:
-        for i in range(frames + 5):
-            t = time.perf_counter()
-            engine.process(i % engine.frame_count())
-            ms = (time.perf_counter() - t) * 1000.0
-            if i >= 5:  # the first frames compile and fill caches
-                rows.append(engine.node_ms())
-                frame_ms.append(ms)
-    finally:
-        engine.close()
-    return {"node_ms": medians(rows), "frame_ms": statistics.median(frame_ms),
-            "fps": 1000.0 / statistics.median(frame_ms)}
+    def _run(self) -> None:
+        from fusegraph.runtime.engine import Engine
+
+        try:
+            engine = Engine(self.graph, profile=True, search_dirs=(str(PRESET.parent),), record=frozenset())
+            engine.taps = (preview_tap(self.graph),)
+            engine.open()
+        except BaseException as exc:
+            self._done.put(exc)
+            return
+        index = 0
+        try:
+            while (frames := self._jobs.get()) is not None:
+                rows, frame_ms = [], []
+                for _ in range(frames):
+                    t = time.perf_counter()
+                    engine.process(index % engine.frame_count())
+                    frame_ms.append((time.perf_counter() - t) * 1000.0)
+                    rows.append(engine.node_ms())
+                    index += 1
+                self._done.put((rows, frame_ms))
+        finally:
+            engine.close()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
 
 
 def listen(runner, rec: Recorder) -> None:
@@ -193,7 +233,7 @@ def listen(runner, rec: Recorder) -> None:
         runner.on_frame = rec
 
 
-def headless(graph, seconds: float, sync: str | None = None) -> dict:
+def headless(graph, seconds: float, offline: Offline, sync: str | None = None) -> dict:
     from fusegraph.editor.controller import PREVIEW_WIDTH, _runner_factory
 
     if sync is not None:
@@ -208,7 +248,7 @@ def headless(graph, seconds: float, sync: str | None = None) -> dict:
     runner.start()
     try:
         time.sleep(WARMUP_S)
-        return rec.window(runner, seconds)
+        return rec.window(runner, seconds, offline)
     finally:
         runner.stop()
 
@@ -226,7 +266,7 @@ def pointer_moves(display: str, seconds: float, box: tuple[int, int, int, int]) 
                             stderr=subprocess.DEVNULL)
 
 
-def with_window(seconds: float) -> dict:
+def with_window(seconds: float, offline: Offline) -> dict:
     from tests.xvfb import start_xvfb  # a private display when there is none
 
     xvfb = None
@@ -250,11 +290,11 @@ def with_window(seconds: float) -> dict:
         end = time.perf_counter() + WARMUP_S
         while time.perf_counter() < end:
             loop()
-        out["idle"] = rec.window(app.ctl.runner, seconds, loop)
-        mover = pointer_moves(os.environ["DISPLAY"], seconds + 1.0, (200, 200, 900, 600))
+        out["idle"] = rec.window(app.ctl.runner, seconds, offline, loop)
+        mover = pointer_moves(os.environ["DISPLAY"], 3 * seconds, (200, 200, 900, 600))
         time.sleep(0.2)
         try:
-            out["pointer"] = rec.window(app.ctl.runner, seconds, loop)
+            out["pointer"] = rec.window(app.ctl.runner, seconds, offline, loop)
         finally:
             mover.kill()
             mover.wait()
@@ -287,38 +327,42 @@ def ratio(a: float, b: float) -> str:
 def run(seconds: float = SECONDS) -> dict:
     graph = load_graph()
     load0 = os.getloadavg()
-    off = offline(graph)
-    bare = headless(graph, seconds)
-    net = next(n for n in graph.nodes if n.type == "neural_net")
-    has_sync = "sync" in type(net.params).model_fields  # not in the code before it
-    delayed = headless(graph, seconds, "delay_video") if has_sync else None
-    ui = with_window(seconds)
+    offline = Offline(graph)
+    try:
+        cases = {"live, no window": headless(graph, seconds, offline)}
+        net = next(n for n in graph.nodes if n.type == "neural_net")
+        if "sync" in type(net.params).model_fields:  # (not in the code before it)
+            cases["live, no window, sync delay_video"] = headless(graph, seconds, offline, "delay_video")
+        ui = with_window(seconds, offline)
+    finally:
+        offline.close()
+    cases["live, editor"], cases["live, editor, pointer moving"] = ui["idle"], ui["pointer"]
     load1 = os.getloadavg()
-    cases = {"live, no window": bare, "live, editor": ui["idle"], "live, editor, pointer moving": ui["pointer"]}
-    if delayed is not None:
-        cases["live, no window, sync delay_video"] = delayed
 
     print("\n== live: background_blur.json, 1280x720, the shipped clip (30 fps), preview of the sink's input")
-    rows = [["run", "pipeline fps", "ms/frame", "dropped", "UI frames/s", "mask age, frames", "held back",
-             "network on its thread ms"],
-            ["offline (profile)", f"{off['fps']:.1f}", f"{off['frame_ms']:.1f}", "-", "-", "0", "-", "-"]]
+    rows = [["run", "pipeline fps", "ms/frame", "offline fps, same time", "dropped", "UI frames/s", "mask age, frames",
+             "held back", "network on its thread ms"]]
     for name, r in cases.items():
         age = ", ".join(f"{a:.2f}" for a in r["mask_age"].values()) or "0 (in the frame)"
-        rows.append([name, f"{r['fps']:.1f}", f"{r['frame_ms']:.1f}",
+        rows.append([name, f"{r['fps']:.1f}", f"{r['frame_ms']:.1f}", f"{r['offline']['fps']:.1f}",
                      f"{r['dropped']} ({100 * r['dropped_share']:.0f}%)",
                      "-" if r["ui_fps"] is None else f"{r['ui_fps']:.0f}", age, f"{r['held_back']:.2f}",
                      ", ".join(f"{ms:.1f}" for ms in r["async_ms"].values()) or "-"])
     print(table(rows))
 
-    print("\nper node, median ms per frame (live / offline in the same run):")
-    nodes = sorted(set(off["node_ms"]) | {n for r in cases.values() for n in r["node_ms"]},
-                   key=lambda n: -off["node_ms"].get(n, 0.0))
-    rows = [["node", "offline", *cases.keys()]]
+    print("\nper node, median ms per frame, live (offline in the bursts between, ratio live/offline):")
+    first = next(iter(cases.values()))["offline"]["node_ms"]
+    nodes = sorted({n for r in cases.values() for n in r["node_ms"]}, key=lambda n: -first.get(n, 0.0))
+    rows = [["node", *cases.keys()]]
     for n in nodes:
-        o = off["node_ms"].get(n, 0.0)
-        rows.append([n, f"{o:.1f}", *(f"{r['node_ms'].get(n, 0.0):.1f} ({ratio(r['node_ms'].get(n, 0.0), o)})"
-                                       for r in cases.values())])
+        cells = []
+        for r in cases.values():
+            live, off = r["node_ms"].get(n, 0.0), r["offline"]["node_ms"].get(n, 0.0)
+            cells.append(f"{live:.1f} ({off:.1f}, {ratio(live, off)})")
+        rows.append([n, *cells])
     print(table(rows))
+    print("(a node run beside the frame, live, counts here only its time in the frame: its input's read-back, "
+          "the hand-over and the mask's upload; its thread's time is in the first table)")
 
     print("\nCPU per thread, % of one core:")
     names = list(dict.fromkeys(k for r in cases.values() for k in r["cpu"]))
@@ -329,7 +373,7 @@ def run(seconds: float = SECONDS) -> dict:
     print(table(rows))
     print(f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} at the start, "
           f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} at the end, on {os.cpu_count()} cores")
-    return {"offline": off, **cases}
+    return cases
 
 
 if __name__ == "__main__":

@@ -72,6 +72,9 @@ class LiveRunner:
         self._engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._go = threading.Event()  # cleared: pause between frames
+        self._go.set()
+        self._held = threading.Event()  # set while paused
         self._lock = threading.Lock()
         self._stats = LiveStats()
         self._history: deque = deque(maxlen=HISTORY)
@@ -90,7 +93,17 @@ class LiveRunner:
         self._thread = threading.Thread(target=self._run, name="fusegraph-live", daemon=True)
         self._thread.start()
 
+    def pause(self, on: bool = True, timeout: float = 30.0) -> bool:
+        """Hold the run between frames, its engine and sources open (on), or go on. Pausing
+        returns once the frame in hand is done (False if it was not within `timeout`)."""
+        if not on:
+            self._go.set()
+            return True
+        self._go.clear()
+        return self._held.wait(timeout) if self.running else True
+
     def stop(self) -> None:
+        self._go.set()
         self._stop.set()
         while self._thread is not None:  # a restart may swap the thread while we wait
             thread = self._thread
@@ -242,6 +255,12 @@ class LiveRunner:
             self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
             if self.yield_s > 0:
                 time.sleep(self.yield_s)
+            if not self._go.is_set():  # paused: the clock stops with it (no frames counted dropped)
+                paused = time.perf_counter()
+                self._held.set()
+                self._go.wait()
+                self._held.clear()
+                start += time.perf_counter() - paused
 
     def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque,
                  held_back: int = 0) -> None:
