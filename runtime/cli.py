@@ -18,7 +18,7 @@ from fusegraph.runtime.resources import resolve_preset, shipped_presets  # stdli
 
 # The rest is imported in main(), inside its handlers: Ctrl+C while numpy, pydantic or the GPU
 # libraries load stops with 130 and no traceback.
-OK, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
+OK, FAILED, INVALID, INTERRUPTED, PIPE_CLOSED = 0, 1, 2, 130, 141
 
 
 FRAME_LIMIT_S = 20.0  # seconds one frame's GPU work may take headless (software GL, 4K: a few seconds)
@@ -222,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fusegraph: stopped", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`fusegraph plan | head`): stop quietly, like a shell tool does on
+        # SIGPIPE. Point stdout at devnull so the interpreter's final flush cannot raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return PIPE_CLOSED
 
 
 def _main(argv: list[str] | None) -> int:

@@ -355,3 +355,13 @@ def test_ctrl_c_finalises_a_playable_video(tmp_path, sig, code):
         frames = [f for f in c.decode(video=0)]
     assert len(frames) >= 1 and (frames[0].width, frames[0].height) == (320, 240)
     assert f"after {len(frames)} frame(s)" in err  # every frame it ran is in the file
+
+
+@pytest.mark.parametrize("args", [["plan", DEFAULT], ["presets", "--paths"]])
+def test_a_closed_pipe_stops_quietly(tmp_path, args):
+    """`fusegraph plan | head -1`: the reader leaves early; no traceback, exit 141 like SIGPIPE."""
+    p = subprocess.Popen([fusegraph_exe(), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before the command prints: its first write fails
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and not os.listdir(tmp_path)
