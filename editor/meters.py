@@ -11,4 +11,3 @@ def meter_text(db: float, width: int = 16) -> str:
 def meter_colour(db: float) -> tuple[int, int, int]:
     """Green, yellow from -12 dBFS, red from -3 (about to clip)."""
     return (230, 70, 60) if db > -3 else (220, 190, 60) if db > -12 else (110, 200, 120)
-
