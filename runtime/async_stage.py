@@ -3,8 +3,8 @@
 The stage runs on a thread of its own, always on the newest input it was given: an input still
 waiting when a newer one comes is replaced (never queued), so the stage's output is at most one
 run behind the frames. Each output carries the index of the frame its input came from; the engine
-composites with the newest output (`latest`) or holds the frame back to it (`delay_video`, see
-Engine.process). onnxruntime releases the GIL while it runs, so on two cores the inference and
+composites with the newest output (`latest`) or holds the frame back to it (`delay_video`:
+runtime/beside_frame.py). onnxruntime releases the GIL while it runs, so on two cores the inference and
 the frame's other work overlap. Offline runs never use this: they run the stage in the frame.
 """
 from __future__ import annotations

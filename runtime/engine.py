@@ -15,8 +15,8 @@ import numpy as np
 
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.contract import TYPES, EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
-from fusegraph.runtime.async_stage import AsyncStage, Output
 from fusegraph.runtime.audio import AudioPath, close_sinks
+from fusegraph.runtime.beside_frame import BesideTheFrame
 from fusegraph.runtime.codegen import own_glsl_error
 from fusegraph.runtime.compiler import closure, compile_graph, live_nodes
 from fusegraph.runtime.errors import FrameTimeout, ShaderCompileError
@@ -84,15 +84,8 @@ class Engine:
         self.cut: set[str] = set()  # live runs: sources that failed to open and what they feed (not run)
         self._opened: dict[str, Any] = {}  # node -> what its source or sink was opened with
         self._last_frames: dict[str, np.ndarray] = {}
-        # live: CPU stages run beside the frame (runtime/async_stage.py), by step name
-        self._async: dict[str, AsyncStage] = {}
-        self._taken: dict[str, Output] = {}  # delay_video: the output each stage shows this frame
-        self._deferred: dict = {}  # latest: value -> the stage beside the frame that makes it, not taken yet
-        self._held: dict[int, tuple] = {}  # delay_video: seq -> (index, source frames) still awaited
-        self.ages: dict[str, int] = {}  # node -> frames between its output's input and the frame shown
-        self.async_ms: dict[str, float] = {}  # node -> ms of its last run on its own thread
+        self.beside = BesideTheFrame(self)  # live: CPU stages run on threads of their own
         self.shown = 0  # the frame index the last process() showed (delay_video: an earlier one)
-        self._head_of: tuple = (None, [])  # (plan, the steps delay_video stages need)
         self.frames_done = 0
         self._t0 = time.perf_counter()
 
@@ -260,7 +253,7 @@ class Engine:
         return 1 if infos and all(i.still for i in infos) else None
 
     def _compile(self) -> None:
-        self._close_async()  # outputs of the old plan's stages do not fit the new one
+        self.beside.close()  # outputs of the old plan's stages do not fit the new one
         self.gl.release_targets()
         failed: set[str] = set()
         taps = tuple(t for t in self.taps if t.split(".", 1)[0] not in self.cut)
@@ -330,7 +323,7 @@ class Engine:
             self.audio = None
         for node_id in list(self.sources):
             self._close_source(node_id)
-        self._close_async()
+        self.beside.close()
         self.sinks = {}
         self.gl.release()
         if self._own_gpu:
@@ -418,24 +411,21 @@ class Engine:
                 w, h = self.sources[node_id].info.size
                 frames[node_id] = self._last_frames.get(node_id, np.zeros((h, w, 4), np.uint8))
             read_ms[node_id] = (time.perf_counter() - t) * 1000.0
-        delayed = [s for s in self.plan.steps if self._live_mode(s) == "delay_video"]
-        self._taken = {}
-        if not delayed:
-            self._held = {}
-        else:  # the frame held back to the one the stages' newest outputs were made from
-            index, frames = self._held[self._run_ahead(delayed, index, frames, read_ms)]
+        # delay_video: the frame held back to the one the network's newest mask was made from (the
+        # steps the network needs ran ahead on this frame: `ahead`, their time adds up)
+        index, frames, ahead = self.beside.start_frame(index, frames, read_ms)
+        if ahead:
             read_ms = {}
         self._index = self.shown = index
-        self._deferred = {}
         for step in self.plan.steps:
-            if self._deferred:
-                self._take_deferred(step)
+            if self.beside.deferred:
+                self.beside.before(step)
             t = time.perf_counter()
             getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
             if self.profile and not self.gpu.timers_trustworthy:
                 self._settle()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0,
-                         add=bool(delayed) and step in self._head)
+                         add=step in ahead)
         self._settle()
         queries, self._queries = self._queries, []
         for step, query in queries:  # GL timer queries, where the driver's are real time
@@ -447,115 +437,15 @@ class Engine:
         self.gl.parity ^= 1  # this frame's states become the next frame's @prev
         return True
 
-    # ---- CPU stages beside the frame (live) ---------------------------------------------------
-    def _live_mode(self, step) -> str | None:
-        """'latest' or 'delay_video' for a CPU stage that runs on its own thread live, else None."""
-        if not self.live or not isinstance(step, CpuStep) or step.ref.stage.live is None:
-            return None
-        mode = step.ref.stage.live(self.params[step.ref.node])
-        return mode if mode in ("latest", "delay_video") else None
-
-    def _stage_thread(self, step: CpuStep) -> AsyncStage:
-        worker = self._async.get(step.name)
-        if worker is None:
-            worker = self._async[step.name] = AsyncStage(step.name, step.ref.stage.run)
-        return worker
-
-    def _close_async(self) -> None:
-        for worker in self._async.values():
-            worker.close()
-        self._async, self._taken, self._held, self.ages = {}, {}, {}, {}
-        self._head_of = (None, [])
+    @property
+    def ages(self) -> dict[str, int]:
+        """Live: node run beside the frame -> frames between its output's input and the frame shown."""
+        return self.beside.ages
 
     @property
-    def _head(self) -> list:
-        """The steps the delay_video stages need (their inputs' steps, transitively) and them."""
-        plan, head = self._head_of
-        if plan is not self.plan:
-            wanted = {s for s in self.plan.steps if self._live_mode(s) == "delay_video"}
-            writer = {v: s for s in self.plan.steps for v in s.writes()}
-            todo = list(wanted)
-            while todo:
-                for v in todo.pop().reads():
-                    dep = writer.get(v)
-                    if dep is not None and dep not in wanted:
-                        wanted.add(dep)
-                        todo.append(dep)
-            head = [s for s in self.plan.steps if s in wanted]
-            self._head_of = (self.plan, head)
-        return head
-
-    def _run_ahead(self, delayed: list[CpuStep], index: int, frames: dict, read_ms: dict) -> int:
-        """delay_video: give the stages frame `index` (only the steps they need run), then choose
-        the frame to show: the newest one the stages have an output for (waiting for the first).
-        Its sources were kept, and the whole plan runs on them; returns its index."""
-        self._index = index
-        seq = 0
-        for step in self._head:
-            t = time.perf_counter()
-            if step in delayed:
-                seq = self._stage_thread(step).submit(index, self.params[step.ref.node],
-                                                      self._cpu_inputs(step, frames))
-            else:
-                getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
-            self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
-        self._held[seq] = (index, frames)  # the stages were given it together: one seq
-        outs = {}
-        for step in delayed:
-            worker = self._stage_thread(step)
-            out = worker.latest()
-            if out is None or out.seq not in self._held:  # the first frames: wait for one
-                out = worker.latest(at_least=min(self._held))
-            outs[step.name] = out
-        shown = min(o.seq for o in outs.values())  # several stages: the oldest (exact for one)
-        if shown not in self._held:  # cannot be, short of a bug: show the newest frame
-            shown = seq
-        self._taken = outs
-        self._held = {q: f for q, f in self._held.items() if q >= shown}
-        while len(self._held) > 8:  # a stage far behind: frames it will not get to go
-            self._held.pop(next(q for q in sorted(self._held) if q != shown))
-        return shown
-
-    def _run_async(self, step: CpuStep, frames: dict[str, np.ndarray]) -> None:
-        """A CPU stage beside the frame. 'latest': this frame's input goes to its thread, and the
-        output is taken when a later step first reads it (the GPU work between gives the stage time
-        to answer this very frame; if it has not, the newest output it has). 'delay_video': the
-        output chosen for the frame shown (_run_ahead)."""
-        if step.name in self._taken:
-            self._take(step, self._taken[step.name])
-            return
-        self._stage_thread(step).submit(self._index, self.params[step.ref.node], self._cpu_inputs(step, frames))
-        self._deferred[step.ref.out] = step
-
-    def _take_deferred(self, step) -> None:
-        """Before `step`: the outputs of stages beside the frame it reads."""
-        for v in step.reads():
-            cpu = self._deferred.pop(v, None)
-            if cpu is not None:
-                t = time.perf_counter()
-                worker = self._async[cpu.name]
-                out = worker.latest() or worker.latest(at_least=worker.seq)  # the first frame waits
-                try:
-                    self._take(cpu, out)
-                except NodeError as exc:
-                    if not self.live:
-                        raise
-                    self.node_errors[cpu.ref.node] = exc.message
-                self.timings[cpu.name].ms += (time.perf_counter() - t) * 1000.0
-
-    def _take(self, step: CpuStep, out: Output) -> None:
-        ref = step.ref
-        if out.error is not None:
-            if isinstance(out.error, NodeError):
-                raise NodeError(out.error.message, node=out.error.node or ref.node)
-            raise out.error
-        age = self._index - out.index
-        if age < 0:  # a looping file started again since
-            age += self.frame_count() or 0
-        self.ages[ref.node] = max(0, age)
-        self.async_ms[ref.node] = self._async[step.name].last_ms
-        self.gl.write(ref.out, self._checked(step, out.value))
-        self.node_errors.pop(ref.node, None)
+    def async_ms(self) -> dict[str, float]:
+        """Live: node run beside the frame -> ms of its last run on its own thread."""
+        return self.beside.async_ms
 
     def _settle(self) -> None:
         """Before the CPU reads what the GPU made, and at the end of a frame: wait (the GIL
@@ -637,8 +527,8 @@ class Engine:
             raise
 
     def _run_cpu(self, step: CpuStep, frames: dict[str, np.ndarray]) -> None:
-        if self._live_mode(step):
-            self._run_async(step, frames)
+        if self.beside.mode(step):  # live: on its own thread (runtime/beside_frame.py)
+            self.beside.run(step, frames)
             return
         ref = step.ref
         try:
