@@ -100,7 +100,8 @@ class Recorder:
 
     def __call__(self, stats) -> None:
         if self.on and stats.history:  # (getattr: the bench also measures the code before these fields)
-            self.frames.append({**stats.history[-1], "frame_ms": stats.frame_ms,
+            timed = getattr(stats, "timed", True)  # per-node times: of the frames they were measured on
+            self.frames.append({**(stats.history[-1] if timed else {}), "frame_ms": stats.frame_ms,
                                 "mask_age": dict(getattr(stats, "ages", {})),
                                 "held_back": getattr(stats, "held_back", 0),
                                 "async_ms": dict(getattr(stats, "async_ms", {}))})
@@ -150,7 +151,7 @@ class Recorder:
 
 def medians(frames: list[dict]) -> dict[str, float]:
     keys = {k for f in frames for k, v in f.items() if isinstance(v, float) and k not in ("frame_ms", "held_back")}
-    return {k: statistics.median(f.get(k, 0.0) for f in frames) for k in sorted(keys)}
+    return {k: statistics.median(f[k] for f in frames if k in f) for k in sorted(keys)}
 
 
 def mask_ages(frames: list[dict]) -> dict[str, float]:

@@ -114,7 +114,7 @@ class TimingPanel:
         self.series: dict[str, int] = {}
         self.last_frame = -1
         with dpg.group(parent=parent):
-            with dpg.plot(label="frame time (ms), stacked by node; newest frame at the right", height=height - 24,
+            with dpg.plot(label="frame time (ms), stacked by node; one frame in 4, newest at the right", height=height - 24,
                           width=-1, no_menus=True, no_box_select=True) as self.plot:
                 dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthWest, horizontal=True)
                 self.x_axis = dpg.add_plot_axis(dpg.mvXAxis, label="frame", no_gridlines=True)

@@ -44,17 +44,19 @@ class AsyncStage:
             self._cond.notify_all()
             return self.seq
 
-    def latest(self, at_least: int | None = None) -> Output | None:
+    def latest(self, at_least: int | None = None, timeout: float | None = None) -> Output | None:
         """The newest output; with at_least (a seq), wait for the output of that submit or a later
-        one, as long as one is coming (submitted and not dropped)."""
+        one, as long as one is coming (submitted and not dropped), up to `timeout` seconds."""
+        end = None if timeout is None else time.perf_counter() + timeout
         with self._cond:
             if at_least is not None:
                 while not self._stop and (self._done is None or self._done.seq < at_least):
                     coming = [q for q in (self.running, self._waiting[0] if self._waiting else None)
                               if q is not None and q >= at_least]
-                    if not coming:
+                    left = None if end is None else end - time.perf_counter()
+                    if not coming or (left is not None and left <= 0):
                         break
-                    self._cond.wait()
+                    self._cond.wait(left)
             return self._done
 
     def _loop(self) -> None:

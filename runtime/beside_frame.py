@@ -4,9 +4,9 @@ A CPU stage declares `live=` (nodes/contract/stages.py; neural_net: its `sync` p
 the engine reads its input back as usual and hands it to the stage's thread (AsyncStage, the
 newest input wins), then:
 
-- `latest`: the output is taken when a later step first reads it, so the GPU work between (the
-  blur) gives the stage time to answer this very frame; if it has not, the frame goes on with the
-  newest output there is. The output's age in frames is kept per node (`ages`).
+- `latest`: the output is taken when a later step first reads it, so the work between (the
+  blur) gives the stage time to answer this very frame; if it has not, the frame waits for it up
+  to about one more run of the stage (at most 10 ms), then goes on with the newest output there is. The output's age in frames is kept per node (`ages`).
 - `delay_video`: the steps the stage needs run on the newest frame (`run_ahead`), then the whole
   plan on the newest frame the stage has answered, its sources kept meanwhile: each picture is
   paired with its own output, equal to the offline frame of that index, at the cost of latency.
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from fusegraph.runtime.engine import Engine
 
 HELD_FRAMES = 8  # delay_video: source frames kept at most while the stage catches up
+FRESH_WAIT_S = 0.010  # latest: the longest a frame waits for its own output
 
 
 class BesideTheFrame:
@@ -136,12 +137,16 @@ class BesideTheFrame:
                 continue
             t = time.perf_counter()
             worker = self.stages[cpu.name]
-            out = worker.latest() or worker.latest(at_least=worker.seq)  # the first frame waits
+            # this frame's own output when it is due within about one run of the stage (the
+            # frame's GPU work was only queued meanwhile); else the newest; the first frame waits
+            out = worker.latest(at_least=worker.seq, timeout=min(FRESH_WAIT_S, 1.5 * worker.last_ms / 1000.0))
+            out = out or worker.latest(at_least=worker.seq)
             try:
                 self._take(cpu, out)
             except NodeError as exc:  # live: the node is marked, the frame goes on
                 e.node_errors[cpu.ref.node] = exc.message
-            e.timings[cpu.name].ms += (time.perf_counter() - t) * 1000.0
+            if e.timed or not e.profile:
+                e.timings[cpu.name].ms += (time.perf_counter() - t) * 1000.0
 
     def _take(self, step: CpuStep, out: Output) -> None:
         e, ref = self.engine, step.ref

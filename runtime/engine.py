@@ -66,6 +66,10 @@ class Engine:
         self.gpu = gpu or Gpu()
         self._own_gpu = gpu is None
         self.fuse, self.profile, self.live = fuse, profile, live
+        # profile: time the steps of one frame in this many (live: the wait after each step that
+        # synchronised timing needs costs ~18% of a frame on llvmpipe); `timed`: the last frame was
+        self.profile_every = 1
+        self.timed = False
         self.search_dirs = search_dirs  # input files not found from the CWD are looked for here
         self.params = {n.id: n.params for n in graph.nodes}
         self.sources: dict[str, Source] = {}
@@ -168,7 +172,7 @@ class Engine:
         self.audio, self._audio_key = path, key
         path.video_sink = self.sinks.get
         path.plan_only = not open_sinks  # `fusegraph plan`: devices are described, not started
-        if self.profile:
+        if self.profile and not self.live:  # (a live run would grow its trace for ever)
             path.trace, path.trace_t0 = self.trace, self._t0
         path.open_sources()
 
@@ -411,6 +415,7 @@ class Engine:
                 w, h = self.sources[node_id].info.size
                 frames[node_id] = self._last_frames.get(node_id, np.zeros((h, w, 4), np.uint8))
             read_ms[node_id] = (time.perf_counter() - t) * 1000.0
+        self.timed = self.profile and self.frames_done % self.profile_every == 0
         # delay_video: the frame held back to the one the network's newest mask was made from (the
         # steps the network needs ran ahead on this frame: `ahead`, their time adds up)
         index, frames, ahead = self.beside.start_frame(index, frames, read_ms)
@@ -422,7 +427,7 @@ class Engine:
                 self.beside.before(step)
             t = time.perf_counter()
             getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
-            if self.profile and not self.gpu.timers_trustworthy:
+            if self.timed and not self.gpu.timers_trustworthy:
                 self._settle()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0,
                          add=step in ahead)
@@ -468,7 +473,7 @@ class Engine:
 
     def _run_pass(self, step: Pass, index: int, frames: dict[str, np.ndarray]) -> None:
         self._unsettled.append(step)
-        if self.profile and self.gpu.timers_trustworthy:
+        if self.timed and self.gpu.timers_trustworthy:
             query = self.gpu.ctx.query(time=True)
             with query:
                 self._draw(step)
@@ -498,11 +503,14 @@ class Engine:
             self.node_errors[node] = exc.message
 
     def _record(self, step, start: float, extra_ms: float = 0.0, add: bool = False) -> None:
-        """add: the step ran earlier in this frame too (delay_video's look ahead): its time adds up."""
+        """add: the step ran earlier in this frame too (delay_video's look ahead): its time adds up.
+        A profiled frame that is not timed (profile_every) keeps the last timed frame's times."""
+        if self.profile and not self.timed:
+            return
         end = time.perf_counter()
         ms = (end - start) * 1000.0 + extra_ms
         self.timings[step.name].ms = self.timings[step.name].ms + ms if add else ms
-        if self.profile:
+        if self.profile and not self.live:  # (a live run would grow its trace for ever)
             self.trace.append((step.name, start - self._t0 - extra_ms / 1000.0, end - start + extra_ms / 1000.0))
 
     def _upload(self, step: Upload, frame: np.ndarray) -> None:

@@ -24,9 +24,10 @@ from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.output_paths import describe_outputs
 from fusegraph.runtime.plan import Pass
 
+PROFILE_EVERY = 4  # per-node times measured on one frame in this many (their waits slow a frame)
 FRAME_LIMIT_S = 3.0  # a frame whose GPU work takes longer is a runaway shader (see _run)
-SMOOTH = 0.15  # weight of the newest frame in the smoothed per-node times
-HISTORY = 120  # frames kept for the frame-time plot
+SMOOTH = 0.45  # weight of the newest timed frame in the smoothed per-node times
+HISTORY = 30  # timed frames kept for the frame-time plot (the last 120 frames)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class LiveStats:
     ages: dict[str, int] = field(default_factory=dict)  # node run beside the frame -> its output's age, frames
     async_ms: dict[str, float] = field(default_factory=dict)  # such a node -> ms of its last run on its thread
     held_back: int = 0  # frames the picture is held back to match a mask (sync: delay_video)
+    timed: bool = False  # this frame's per-node times were measured (one in PROFILE_EVERY)
 
 
 class LiveRunner:
@@ -174,6 +176,7 @@ class LiveRunner:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
                             frame_limit=self.frame_limit, bypass=tuple(self._runaway), record=self.record)
             engine.taps = (self._tap,) if self._tap else ()
+            engine.profile_every = PROFILE_EVERY
             engine.open()
         except (GraphInvalid, NodeError) as exc:
             self._fail(str(exc), exc)
@@ -264,10 +267,13 @@ class LiveRunner:
 
     def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque,
                  held_back: int = 0) -> None:
-        node_ms = engine.node_ms()
         old = self._stats.node_ms
-        smooth = {n: (1 - SMOOTH) * old.get(n, ms) + SMOOTH * ms for n, ms in node_ms.items()}
-        self._history.append(node_ms)
+        if engine.timed or not old:
+            node_ms = engine.node_ms()
+            smooth = {n: (1 - SMOOTH) * old.get(n, ms) + SMOOTH * ms for n, ms in node_ms.items()}
+            self._history.append(node_ms)
+        else:  # the per-node times of the last timed frame stand
+            smooth = old
         passes = [(s.name, s.nodes, engine.timings[s.name].ms) for s in engine.plan.steps if isinstance(s, Pass)]
         fps = (len(clock) - 1) / (clock[-1] - clock[0]) if len(clock) > 1 and clock[-1] > clock[0] else 0.0
         frame = engine.tap_frames.get(self._tap) if self._tap else None
@@ -277,7 +283,7 @@ class LiveRunner:
                                   **self._runaway},
                           restarts=self._restarts[0], restart_reason=self._restarts[1],
                           dropped=dropped, frame=index, frames=engine.frames_done, ages=dict(engine.ages),
-                          async_ms=dict(engine.async_ms), held_back=held_back,
+                          async_ms=dict(engine.async_ms), held_back=held_back, timed=engine.timed,
                           plan_text=self._describe(engine),
                           sound=engine.audio.counters() if engine.audio else {},
                           levels=dict(engine.audio.levels) if engine.audio else {})
