@@ -39,7 +39,7 @@ class BesideTheFrame:
         self.held: dict[int, tuple] = {}  # delay_video: seq -> (index, source frames) still awaited
         self.ages: dict[str, int] = {}  # node -> frames between its output's input and the frame shown
         self.async_ms: dict[str, float] = {}  # node -> ms of its last run on its own thread
-        self._head: tuple = (None, [])  # (plan, the steps delay_video stages need)
+        self._head: tuple = (None, [])  # ((plan, delay_video steps), the steps they need)
 
     def mode(self, step) -> str | None:
         """'latest' or 'delay_video' for a CPU stage run on its own thread (live), else None."""
@@ -76,8 +76,9 @@ class BesideTheFrame:
     def head(self) -> list:
         """The steps the delay_video stages need (their inputs' steps, transitively) and them."""
         plan = self.engine.plan
-        if self._head[0] is not plan:
-            wanted = {s for s in plan.steps if self.mode(s) == "delay_video"}
+        wanted = {s for s in plan.steps if self.mode(s) == "delay_video"}  # (an edit may change it)
+        key = (plan, frozenset(s.name for s in wanted))
+        if self._head[0] != key:
             writer = {v: s for s in plan.steps for v in s.writes()}
             todo = list(wanted)
             while todo:
@@ -86,7 +87,7 @@ class BesideTheFrame:
                     if dep is not None and dep not in wanted:
                         wanted.add(dep)
                         todo.append(dep)
-            self._head = (plan, [s for s in plan.steps if s in wanted])
+            self._head = (key, [s for s in plan.steps if s in wanted])
         return self._head[1]
 
     def _run_ahead(self, delayed: list[CpuStep], index: int, frames: dict, read_ms: dict) -> int:

@@ -147,6 +147,28 @@ def test_live_latest_composites_the_newest_mask_and_says_how_old(gpu, clip):
         assert np.array_equal(picture, offline[s][2]), f"frame {s}"
 
 
+def test_sync_changes_while_running(gpu, clip):
+    """`sync` is an edit between frames (no recompile): latest -> delay_video -> latest."""
+    offline = run_frames(gpu, blur_doc(clip, "latest"), 10, live=False)
+    engine = Engine(parse_graph(blur_doc(clip, "latest")), gpu=gpu, live=True)
+    engine.open()
+    try:
+        plan = engine.plan
+        shown = []
+        for i in range(10):
+            if i in (3, 7):
+                engine.set_param("segment", "sync", "delay_video" if i == 3 else "latest")
+            assert engine.process(i)
+            shown.append(engine.shown)
+            if 3 <= i < 7:  # held back: each picture is the offline one of the frame shown
+                assert engine.ages["segment"] == 0
+                assert np.array_equal(engine.sinks["view"].last, offline[engine.shown][2]), f"frame {i}"
+        assert engine.plan is plan and shown[-3:] == [7, 8, 9]
+        assert shown[3:7] == sorted(shown[3:7]) and shown[6] >= 3  # the network was given frames 3-6
+    finally:
+        engine.close()
+
+
 def test_live_runner_reports_mask_age_thread_time_and_hold_back(clip):
     for sync in ("latest", "delay_video"):
         runner = LiveRunner(parse_graph(blur_doc(clip, sync)), preview_width=128)
