@@ -4,9 +4,10 @@ Dear PyGui redraws the whole window every frame, and on software GL that costs a
 window waits for events (Dear PyGui's `wait_for_input`: GLFW's glfwWaitEvents, the GIL released)
 and is woken by input, by `wake()` (a new preview frame: any thread may call it; it posts GLFW's
 empty event) and by a slow tick (status, autosave, a render's progress). After input it keeps
-drawing at the display's rate for a moment (Dear PyGui settles hovers, popups and drags over a few
-frames). Where GLFW's functions cannot be found in Dear PyGui's library, it draws every frame, as
-before, capped at the display's rate.
+drawing at the display's rate for 0.3 s and at least six frames (Dear PyGui settles hovers, popups
+and drags over several frames, and takes in one event of a key per frame: on a slow machine 0.3 s
+may be one frame). Where GLFW's functions cannot be found in Dear PyGui's library, it draws every
+frame, as before, capped at the display's rate.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import dearpygui.dearpygui as dpg
 
 DEFAULT_HZ = 60.0  # where the display does not say (Xvfb)
 TICK_S = 0.25  # the slowest the window redraws (status bar, autosave, render progress)
-SETTLE_S = 0.3  # drawing on at the display's rate after input
+SETTLE_S = 0.3  # drawing on at the display's rate after input ...
+SETTLE_FRAMES = 6  # ... and for at least this many frames (Dear PyGui takes in one event of a key
+# per frame: a key's release, or Ctrl's after Ctrl+V, waits in its queue for the next frames)
 
 
 class _VidMode(ctypes.Structure):  # GLFWvidmode
@@ -42,6 +45,7 @@ class FramePacer:
         self.hz = DEFAULT_HZ
         self.last = 0.0
         self.awake_until = 0.0
+        self.awake_frames = 0
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -81,8 +85,9 @@ class FramePacer:
         if self.waits:
             self._post()
 
-    def keep_awake(self, seconds: float = SETTLE_S) -> None:
+    def keep_awake(self, seconds: float = SETTLE_S, frames: int = SETTLE_FRAMES) -> None:
         self.awake_until = max(self.awake_until, time.perf_counter() + seconds)
+        self.awake_frames = max(self.awake_frames, frames)
 
     def before_frame(self, now_wanted: bool = False) -> None:
         """Wait for the display's next slot; then the frame is drawn at once when wanted (or while
@@ -90,7 +95,8 @@ class FramePacer:
         rest = self.last + 1.0 / self.hz - time.perf_counter()
         if rest > 0:
             time.sleep(rest)
-        if now_wanted or time.perf_counter() < self.awake_until:
+        if now_wanted or self.awake_frames > 0 or time.perf_counter() < self.awake_until:
+            self.awake_frames = max(0, self.awake_frames - 1)
             self.wake()
 
     def after_frame(self) -> None:

@@ -489,7 +489,7 @@ def test_the_window_waits_for_something_to_draw(ed):
     pacer.close()  # no tick during this test
     try:
         pump(ed, 2)
-        pacer.awake_until = 0.0  # no input to settle
+        pacer.awake_until, pacer.awake_frames = 0.0, 0  # no input to settle
         woken = []
 
         def wake_later():
