@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.media, 
 
 from benchmarks.common import median, table  # noqa: E402
 from fusegraph.nodes import REGISTRY  # noqa: E402
+from fusegraph.nodes.bilateral import TILE  # noqa: E402
 from fusegraph.nodes.lib.model_registry import resolve  # noqa: E402
 from fusegraph.nodes.contract import OpenContext  # noqa: E402
 from fusegraph.nodes.video_source import VideoParams, open_video  # noqa: E402
@@ -113,6 +114,8 @@ def bilateral_one(gpu: Gpu, tmp: Path, size: tuple[int, int], frames: int, round
         tiles_value = next((m.out for _, m in members(engines["early"].plan, "refine", "tiles")), None)
         out_value = {k: e.plan.outputs["refine.out"] for k, e in engines.items()}
         pass_ms = {k: [] for k in engines}
+        cpu_ms = {k: [] for k in engines}  # the filter pass drawn again alone: CPU time of every llvmpipe thread
+        filter_passes = {k: [p for p in e.plan.passes if p.name in filt[k]] for k, e in engines.items()}
         tiles_ms: list[float] = []
         refine_ms = {k: [] for k in engines}  # every pass of the bilateral node (guide, tiles, filter)
         outs: dict[str, list] = {k: [] for k in engines}
@@ -124,6 +127,12 @@ def bilateral_one(gpu: Gpu, tmp: Path, size: tuple[int, int], frames: int, round
                 for i in range(frames):
                     assert e.process(i)
                     pass_ms[k].append(sum(e.timings[n].ms for n in filt[k]))
+                    e.gpu.ctx.finish()
+                    c = time.process_time()
+                    for p in filter_passes[k]:
+                        e._draw(p)
+                    e.gpu.ctx.finish()
+                    cpu_ms[k].append((time.process_time() - c) * 1000.0)
                     if k == "early":
                         tiles_ms.append(sum(e.timings[n].ms for n in tiles_pass))
                     refine_ms[k].append(sum(e.timings[p.name].ms for p in e.plan.passes
@@ -147,10 +156,12 @@ def bilateral_one(gpu: Gpu, tmp: Path, size: tuple[int, int], frames: int, round
         other.append(float(d[~sure].max()) if (~sure).any() else 0.0)
         near_share.append(float(sure.mean()))
     ms = {k: median(v) for k, v in pass_ms.items()}
+    cpu = {k: median(v) for k, v in cpu_ms.items()}
     all_ms = {k: median(v) for k, v in refine_ms.items()}
     b = statistics.mean(border) if border else float("nan")
     return {"size": size, "ms": ms, "tiles_ms": median(tiles_ms), "refine_ms": all_ms,
             "ratio": ms["full"] / ms["early"], "ratio_all": all_ms["full"] / all_ms["early"], "border": b,
+            "cpu": cpu, "cpu_ratio": cpu["full"] / cpu["early"],
             # what a sure pixel costs next to a full one, if border pixels cost what the full filter's do
             "sure_cost": (ms["early"] - b * ms["full"]) / ((1.0 - b) * ms["full"]),
             "border_range": (min(border), max(border)) if border else (float("nan"),) * 2,
@@ -164,13 +175,14 @@ def bilateral(gpu: Gpu, tmp: Path, frames: int = 6, rounds: int = 4) -> list[dic
     refine = {k: v for k, v in node_of_type(preset_doc(), "bilateral").get("params", {}).items() if k != "early_out"}
     print(f"\n== bilateral: early-out vs full filter (neural_net -> bilateral(guide = frame) -> preview; preset "
           f"params {refine}); {frames} clip frames x {rounds} rounds, profile mode (glFinish after each step) ==")
-    rows = [["size", "filter ms: full", "early", "ratio", "early: tiles pass ms", "node ms: full", "early",
-             "ratio", "border tiles", "implied sure-px cost", "max |early-full|: full ~0/1", "elsewhere", "px ~0/1"]]
+    rows = [["size", "filter ms: full", "early", "ratio", "filter CPU ms: full", "early", "ratio", "early: tiles pass ms",
+             "node ms: full", "early", "ratio", "border tiles", "implied sure-px cost", "max |early-full|: full ~0/1",
+             "elsewhere", "px ~0/1"]]
     for r in res:
         w, h = r["size"]
         lo, hi = r["border_range"]
         rows.append([f"{w}x{h}", f"{r['ms']['full']:.1f}", f"{r['ms']['early']:.1f}", f"{r['ratio']:.2f}x",
-                     f"{r['tiles_ms']:.2f}", f"{r['refine_ms']['full']:.1f}", f"{r['refine_ms']['early']:.1f}",
+                     f"{r['cpu']['full']:.1f}", f"{r['cpu']['early']:.1f}", f"{r['cpu_ratio']:.2f}x", f"{r['tiles_ms']:.2f}", f"{r['refine_ms']['full']:.1f}", f"{r['refine_ms']['early']:.1f}",
                      f"{r['ratio_all']:.2f}x", f"{100 * r['border']:.1f}% ({100 * lo:.0f}-{100 * hi:.0f}%)",
                      f"{100 * r['sure_cost']:.0f}%",
                      f"{r['diff_sure'] * 255:.2f}/255 ({'ok' if r['diff_sure'] <= ONE + 1e-6 else 'FAIL'})",
@@ -178,10 +190,13 @@ def bilateral(gpu: Gpu, tmp: Path, frames: int = 6, rounds: int = 4) -> list[dic
     print(table(rows))
     big = res[-1]
     print(f"target: >= 3x at 1080p; measured {big['ratio']:.2f}x on the filter pass "
-          f"({'met' if big['ratio'] >= 3 else 'NOT met'}), {big['ratio_all']:.2f}x on all of the node's passes")
+          f"({'met' if big['ratio'] >= 3 else 'NOT met'}), {big['ratio_all']:.2f}x on all of the node's passes; "
+          f"in CPU time {big['cpu_ratio']:.2f}x ({'met' if big['cpu_ratio'] >= 3 else 'NOT met'})")
     print("passes timed: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in res[0]["passes"].items())
           + "; node ms: every pass holding a bilateral stage (guide downsize, tiles, filter)")
-    print("(border tiles: share of 8x8 output tiles that ran the full weighted sum, mean and range over frames; "
+    print(f"(border tiles: share of {TILE}x{TILE} output tiles that ran the full weighted sum, mean and range over frames; "
+          "filter CPU ms: the filter pass drawn once more alone after each frame, the process's CPU time (every "
+          "llvmpipe thread), which other load on the machine moves much less than wall time; "
           "implied sure-px cost: what a pixel of a sure tile costs next to one of the full filter, from the times "
           "and the border share, if a border pixel costs what a full-filter pixel does (0% = free); '~0/1': where "
           "the full output is within 1/255 of 0 or 1, the early-out must match it to 1/255; elsewhere is reported, "
@@ -277,6 +292,9 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
     prof.open()
     try:
         times: dict[str, list[float]] = {k: [] for k in ("fusegraph", "profile", "decode", *peers)}
+        # CPU time of the whole process (every thread: llvmpipe's, the reader's, OpenCV's, onnxruntime's):
+        # the work a frame takes, which other processes on the machine move much less than wall time
+        cpu: dict[str, list[float]] = {k: [] for k in ("fusegraph", "decode", *peers)}
         steps: dict[str, list[float]] = {s.name: [] for s in prof.plan.steps}
         for i in range(3):  # warm up everything
             fg.process(i)
@@ -286,7 +304,9 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
 
         def run_fg(r):
             for i in range(frames):
+                c = time.process_time()
                 times["fusegraph"].append(synced(fg, i))
+                cpu["fusegraph"].append((time.process_time() - c) * 1000.0)
 
         def run_prof(r):
             for i in range(frames):
@@ -297,17 +317,19 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
         def run_decode(r):
             dec = open_video(VideoParams(path=clip), OpenContext("decode"))
             for i in range(frames):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 dec.read(i)
                 times["decode"].append((time.perf_counter() - t) * 1000.0)
+                cpu["decode"].append((time.process_time() - c) * 1000.0)
             dec.close()
 
         def run_peer(name):
             def go(r):
                 for f in decoded:
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     peers[name](f)
                     times[name].append((time.perf_counter() - t) * 1000.0)
+                    cpu[name].append((time.process_time() - c) * 1000.0)
             return go
 
         order = [run_fg, run_decode, *(run_peer(k) for k in peers), run_prof]
@@ -326,6 +348,8 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
     ms = {k: median(v) for k, v in times.items()}
     dec = ms["decode"]
     total = {"fusegraph": ms["fusegraph"], **{k: ms[k] + dec for k in peers}}
+    cpu_ms = {k: median(v) for k, v in cpu.items()}
+    cpu_total = {"fusegraph": cpu_ms["fusegraph"], **{k: cpu_ms[k] + cpu_ms["decode"] for k in peers}}
     labels = {"plain": "a. plain: mask up bilinear, GaussianBlur sigma 12 full size, float blend",
               "fast": "b. fast: as a, the blur at 320x180 (sigma 3) and resized up",
               "equal": f"c. equal quality: a + ximgproc.jointBilateralFilter(d={jbf[0]}, "
@@ -333,14 +357,15 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
     print(f"\n== background blur, the whole pipeline at {w}x{h}: fusegraph (presets/background_blur.json, source "
           f"a video of the clip, sink a full-size preview) vs the same job in OpenCV + onnxruntime; {frames} frames "
           f"x {rounds} rounds, interleaved ==")
-    rows = [["contestant", "compute ms", "+ decode ms", "ms/frame", "vs fusegraph",
+    rows = [["contestant", "compute ms", "+ decode ms", "ms/frame", "vs fusegraph", "CPU ms/frame", "vs fusegraph",
              "mean |out - fusegraph|: frame / outline (last frame)"]]
     rows.append(["fusegraph (video source decodes inside process())", "-", "(inside)", f"{total['fusegraph']:.1f}",
-                 "1.00x", "-"])
+                 "1.00x", f"{cpu_total['fusegraph']:.1f}", "1.00x", "-"])
     for k in peers:
         diff = np.abs(last[k].astype(np.int16) - last["fusegraph"].astype(np.int16))
         rows.append([labels[k], f"{ms[k]:.1f}", f"{dec:.1f}", f"{total[k]:.1f}",
-                     f"{total[k] / total['fusegraph']:.2f}x",
+                     f"{total[k] / total['fusegraph']:.2f}x", f"{cpu_total[k]:.1f}",
+                     f"{cpu_total[k] / cpu_total['fusegraph']:.2f}x",
                      f"{diff.mean():.1f} / {diff[edge].mean() if edge.any() else float('nan'):.1f} (of 255)"])
     print(table(rows))
     print(f"decode: {dec:.1f} ms/frame, PyAV through the video node's own reader, measured on the same file in the "
@@ -348,12 +373,13 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
           f"like with like. Peers: onnxruntime on {resolve(params['model']).name}, one intra-op thread, no spinning "
           f"(as our node); OpenCV with its default threads ({cv2.getNumThreads()}). fusegraph also does the "
           f"composite's feather and light wrap, which the peers skip. Outline: where peer a's mask is within "
-          f"0.05..0.95 ({100 * edge.mean():.1f}% of the frame).")
+          f"0.05..0.95 ({100 * edge.mean():.1f}% of the frame). CPU ms: process time of all threads over the same "
+          f"frames (the peers' decode added likewise): the work done, which the machine's other load moves less.")
     checks = [("fusegraph <= 33 ms/frame", total["fusegraph"] <= 33.0, f"{total['fusegraph']:.1f} ms"),
               (">= 2x faster than c (equal quality)", total["equal"] / total["fusegraph"] >= 2.0,
                f"{total['equal'] / total['fusegraph']:.2f}x"),
               ("no slower than b (fast)", total["fast"] >= total["fusegraph"],
-               f"{total['fast'] / total['fusegraph']:.2f}x")]
+               f"{total['fast'] / total['fusegraph']:.2f}x; in CPU time {cpu_total['fast'] / cpu_total['fusegraph']:.2f}x")]
     for name, ok, got in checks:
         print(f"target {name}: {'met' if ok else 'NOT met'} ({got})")
     step_ms = {k: median(v) for k, v in steps.items()}
@@ -364,7 +390,7 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
           f"decode included, as far as the engine does it on this thread):")
     print(table([["step", "ms (median)", "share"],
                  *[[k, f"{v:.2f}", f"{100 * v / frame_ms:.0f}%"] for k, v in step_ms.items()]]))
-    return {"ms": total, "compute_ms": ms, "steps": step_ms, "passes": plan_passes}
+    return {"ms": total, "compute_ms": ms, "cpu_ms": cpu_total, "steps": step_ms, "passes": plan_passes}
 
 
 # ---- 3. traffic ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pydantic import Field
 from fusegraph.nodes.lib.reference import to_8bit
 from fusegraph.nodes.resize import ResizeParams
 from fusegraph.nodes.resize import reference as resize_reference
+from fusegraph.nodes.resize import resize_stage
 from fusegraph.nodes.contract import Body, GpuStage, NodeSpec, Params, Port, Uniform
 
 TILE = 16  # output pixels per early-out tile side
@@ -45,8 +46,7 @@ def build(p: BilateralParams, ins):
     out_size = ins["guide"].size if guided else mask_size
     stages: list[GpuStage] = []
     if guided:  # the guide averaged down to the mask's grid: what each mask texel "looks like"
-        stages.append(GpuStage("thick", "fg_resize", "resize.glsl", ("guide",), ("video",), "video", mask_size,
-                               consts=("2",), cost=2, label="guide"))
+        stages.append(resize_stage("guide", "video", out_size, mask_size, "area", cost=2, label="guide"))
         guide, low, gtype = "guide", "@0", "video"
     else:  # edge-preserving on the mask itself
         guide, gtype = "mask", "mask"
@@ -69,10 +69,11 @@ def build(p: BilateralParams, ins):
         stages.append(GpuStage("thick", "fg_bilateral_tiles", "bilateral.glsl", ("mask",), ("mask",), "mask", tiles,
                                (Uniform("tolerance", "float"), Uniform("out_size", "vec2")),
                                lambda q: {"tolerance": q.tolerance, "out_size": (float(out_size[0]), float(out_size[1]))},
-                               consts=(str(p.radius), f"ivec2({span[0]}, {span[1]})"), cost=1, label="tiles"))
+                               consts=(str(TILE), str(p.radius), f"ivec2({span[0]}, {span[1]})"), cost=1,
+                               label="tiles"))
         stages.append(GpuStage("thick", "fg_bilateral_tiled", "bilateral.glsl",
                                (packed, guide, f"@{len(stages) - 1}"), ("video", gtype, "mask"), "mask",
-                               out_size, filt, values, consts=(str(p.radius),), cost=taps, label="filter",
+                               out_size, filt, values, consts=(str(TILE), str(p.radius)), cost=taps, label="filter",
                                tiled_by=2, tile_size=TILE))  # the full sum is drawn over border tiles only
     else:
         stages.append(GpuStage("thick", "fg_bilateral", "bilateral.glsl", (packed, guide),

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from fusegraph.nodes.lib import onnx_session
 from fusegraph.nodes.contract import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.resize import resize_stage
 
 Positive = Annotated[float, Field(gt=0.0)]
 RANGES = {"0..1": (1.0, 0.0), "-1..1": (2.0, -1.0), "0..255": (255.0, 0.0)}
@@ -61,8 +62,7 @@ def build(p: NeuralNetParams, ins):
     size = net.input_size(p.layout, p.input_width, p.input_height)
     out_size = net.output_size(p.layout, p.output, p.channel, size)
     prep = [
-        GpuStage("thick", "fg_resize", "resize.glsl", ("in",), ("video",), "video", size,
-                 consts=("2",), cost=2, label="resize"),  # area: a clean stretch down to the model
+        resize_stage("in", "video", ins["in"].size, size, "area", cost=2, label="resize"),  # a clean stretch
         GpuStage("thin", "fg_normalize", "neural_net.glsl", ("@0",), ("video",), "video", size,
                  (Uniform("scale", "vec3"), Uniform("offset", "vec3")),
                  lambda q: dict(zip(("scale", "offset"), scale_offset(q))),

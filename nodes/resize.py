@@ -5,7 +5,8 @@ Outputs: out (same type as in)
 Params:  width, height (0 keeps the aspect ratio from the other; both 0 keeps the size),
          filter (bilinear, nearest, area: the mean of the source texels under the output
          texel, for clean downscales)
-Notes:   thick (a gather from the source). The filter is compiled in (an enum).
+Notes:   thick (a gather from the source). The filter is compiled in (an enum); an area mean at a
+         whole ratio also compiles the ratio in (unrolled loops: about 3x faster on software GL).
 """
 from __future__ import annotations
 
@@ -41,9 +42,20 @@ def out_size(p: ResizeParams, size: tuple[int, int]) -> tuple[int, int]:
 def build(p: ResizeParams, ins):
     kind = ins["in"].type
     size = out_size(p, ins["in"].size)
-    stage = GpuStage("thick", "fg_resize", "resize.glsl", ("in",), (kind,), kind, size,
-                     consts=(str(FILTERS[p.filter]),), cost=4)
-    return Body([stage], {"out": 0})
+    return Body([resize_stage("in", kind, ins["in"].size, size, p.filter, cost=4)], {"out": 0})
+
+
+def resize_stage(src: str, kind: str, in_size: tuple[int, int], size: tuple[int, int], filter: str,
+                 cost: float = 4, label: str = "") -> GpuStage:
+    """The stage resizing input `src` (in_size) to `size`; what other nodes use to make a smaller
+    copy of a picture (a network's input, a guide). An area mean at a whole ratio (1280x720 to
+    256x144) gets a shader with the ratio compiled in: the same sums, about 3x faster on software GL."""
+    (iw, ih), (w, h) = in_size, size
+    if filter == "area" and iw % w == 0 and ih % h == 0 and iw // w <= MAX_AREA and ih // h <= MAX_AREA:
+        return GpuStage("thick", "fg_resize_box", "resize.glsl", (src,), (kind,), kind, size,
+                        consts=(str(iw // w), str(ih // h)), cost=cost, label=label)
+    return GpuStage("thick", "fg_resize", "resize.glsl", (src,), (kind,), kind, size,
+                    consts=(str(FILTERS[filter]),), cost=cost, label=label)
 
 
 def _area(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -16,19 +16,32 @@ void main() {
 }
 """
 TILE_VERTEX = """#version 330 core
-// one quad per tile of the tile mask t{unit}; sure tiles collapse to a point (nothing drawn)
+// Instanced quads over the tile mask t{unit}, one instance per tile: a tile starting a run of
+// tiles of its class along its row draws the run's quad, if this draw covers that class
+// ({which}); every other tile collapses to a point (nothing drawn). A few long quads, not one
+// per tile: software GL pays per triangle. The class reaches the fragment shader as fg_tile.
 uniform sampler2D t{unit};
 uniform vec2 fg_size;
+flat out float fg_tile;
 void main() {{
     ivec2 grid = textureSize(t{unit}, 0);
     ivec2 tile = ivec2(gl_InstanceID % grid.x, gl_InstanceID / grid.x);
     float c = texelFetch(t{unit}, tile, 0).r;
+    bool covered = (c > 0.25 && c < 0.75) == {border};
+    bool starts = tile.x == 0 || texelFetch(t{unit}, tile - ivec2(1, 0), 0).r != c;
+    int end = tile.x + 1;
+    if (covered && starts)
+        while (end < grid.x && texelFetch(t{unit}, ivec2(end, tile.y), 0).r == c)
+            end++;
+    fg_tile = c;
     int v = gl_VertexID;
-    vec2 corner = vec2(v == 1 || v == 2 || v == 4 ? 1.0 : 0.0, v == 2 || v == 4 || v == 5 ? 1.0 : 0.0);
+    vec2 corner = vec2(v == 1 || v == 2 || v == 4 ? float(end - tile.x) : 0.0, v == 2 || v == 4 || v == 5 ? 1.0 : 0.0);
     vec2 px = min((vec2(tile) + corner) * {tile}.0, fg_size);
-    gl_Position = c > 0.25 && c < 0.75 ? vec4(px / fg_size * 2.0 - 1.0, 0.0, 1.0) : vec4(0.0, 0.0, 0.0, 1.0);
+    gl_Position = covered && starts ? vec4(px / fg_size * 2.0 - 1.0, 0.0, 1.0) : vec4(0.0, 0.0, 0.0, 1.0);
 }}
 """
+
+
 def ident(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
@@ -77,14 +90,23 @@ def first_units(values: list[Value]) -> dict[Value, int]:
 
 
 def generate_tiled(p: Pass) -> None:
-    """For a pass whose head is tiled: the border draw's shaders (the main one is generate(p))."""
+    """A pass whose head is tiled is two draws of per-tile quads: the sure tiles with the head's
+    cheap path, the border tiles with its full path (FG_BORDER_TILES). No pixel is drawn twice and
+    each fragment has its tile's class as `flat in float fg_tile` (FG_TILED), so the cheap path
+    needs no fetch of its own: sure pixels cost what the thin stages fused after the head cost."""
     head = p.members[0]
     if head.stage.tiled_by is None:
         return
     p.tiles = head.inputs[head.stage.tiled_by]
     unit = first_units(p.samplers)[p.tiles]
-    p.border_source = p.source.replace("#version 330 core\n", "#version 330 core\n#define FG_BORDER_TILES\n", 1)
-    p.tile_vertex = TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size)
+    version = "#version 330 core\n"
+    tiled = version + "#define FG_TILED\nflat in float fg_tile;  // this fragment's tile class (the tile mask's)\n"
+    p.source = p.source.replace(version, tiled, 1)
+    p.border_source = p.source.replace(version, version + "#define FG_BORDER_TILES\n", 1)
+    vertex = lambda border: TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size,  # noqa: E731
+                                               which="border: 0 < class < 1" if border else "sure: 0 or 1",
+                                               border="true" if border else "false")
+    p.sure_vertex, p.border_vertex = vertex(False), vertex(True)
 
 
 def generate(p: Pass) -> tuple[str, list[Span]]:

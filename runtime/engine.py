@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,12 @@ def to_uint8(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return a
     return (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _timed(fn, *args) -> tuple:
+    """fn(*args) and the ms it took (on a worker thread)."""
+    t = time.perf_counter()
+    return fn(*args), (time.perf_counter() - t) * 1000.0
 
 
 class Engine:
@@ -90,6 +97,10 @@ class Engine:
         self._last_frames: dict[str, np.ndarray] = {}
         self.beside = BesideTheFrame(self)  # live: CPU stages run on threads of their own
         self.shown = 0  # the frame index the last process() showed (delay_video: an earlier one)
+        # offline, unprofiled: a CPU stage (a network) runs on a worker while the GPU draws the
+        # passes that do not need its result; its result is uploaded before the first step that does
+        self._cpu_pool: ThreadPoolExecutor | None = None
+        self._running: dict = {}  # CPU stage output value -> (step, future of (result, ms))
         self.frames_done = 0
         self._t0 = time.perf_counter()
 
@@ -296,14 +307,14 @@ class Engine:
         makes is that node's ShaderCompileError, with its author's line numbers."""
         for p in plan.passes:
             try:
-                self.gpu.program(p.source)
+                self.gpu.program(p.source, *([p.sure_vertex] if p.tiles is not None else []))
             except ShaderError as exc:
                 found = own_glsl_error(exc.log, p.spans)
                 if found is None:
                     raise  # in fusegraph's own GLSL: a bug, with the numbered source
                 raise ShaderCompileError(found[1], node=found[0]) from None
             if p.tiles is not None:
-                self.gpu.program(p.border_source, p.tile_vertex)
+                self.gpu.program(p.border_source, p.border_vertex)
 
     def close(self, ok: bool = True) -> None:
         """ok: finalise outputs; not ok (a failure): discard partial outputs."""
@@ -325,6 +336,9 @@ class Engine:
             except Exception as exc:
                 errors.append(exc)
             self.audio = None
+        if self._cpu_pool is not None:
+            self._cpu_pool.shutdown(wait=True)
+            self._cpu_pool, self._running = None, {}
         for node_id in list(self.sources):
             self._close_source(node_id)
         self.beside.close()
@@ -422,15 +436,19 @@ class Engine:
         if ahead:
             read_ms = {}
         self._index = self.shown = index
+        self._running.clear()  # a frame that failed part way leaves nothing for this one
         for step in self.plan.steps:
-            if self.beside.deferred:
+            if self.beside.deferred:  # live: the network's mask, taken as late as it can be
                 self.beside.before(step)
+            if self._running:  # offline: the network's result, from its worker
+                self._collect(step.reads())
             t = time.perf_counter()
             getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
             if self.timed and not self.gpu.timers_trustworthy:
                 self._settle()  # synchronised timing: the step's GPU work is inside its interval
             self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0,
                          add=step in ahead)
+        self._collect()
         self._settle()
         queries, self._queries = self._queries, []
         for step, query in queries:  # GL timer queries, where the driver's are real time
@@ -489,9 +507,13 @@ class Engine:
     def _run_tolerant(self, step: CpuStep | SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
         """Run a CPU stage or a sink; live, a failure marks the node and the rest keeps running
         (a CPU stage's output texture holds its last good value). A stuck GPU is not tolerated."""
+        self._tolerate(step, lambda: self._run_cpu(step, frames) if isinstance(step, CpuStep)
+                       else self._sink(step, index, frames))
+
+    def _tolerate(self, step: CpuStep | SinkStep, run) -> None:
         node = step.ref.node if isinstance(step, CpuStep) else step.node
         try:
-            self._run_cpu(step, frames) if isinstance(step, CpuStep) else self._sink(step, index, frames)
+            run()
             if not getattr(step, "tap", ""):  # a tap reads another node's value: not its success
                 self.node_errors.pop(node, None)
         except FrameTimeout:
@@ -539,8 +561,33 @@ class Engine:
             self.beside.run(step, frames)
             return
         ref = step.ref
+        params = self.params[ref.node]
+        inputs = self._cpu_inputs(step, frames)
+        if not (self.live or self.profile):  # overlapped with the passes that do not need it (_collect)
+            if self._cpu_pool is None:
+                self._cpu_pool = ThreadPoolExecutor(1, thread_name_prefix="cpu-stages")
+            self._running[ref.out] = (step, self._cpu_pool.submit(_timed, ref.stage.run, params, inputs))
+            return
+        self._upload_cpu(step, lambda: ref.stage.run(params, inputs))
+
+    def _collect(self, values=None) -> None:
+        """Upload the results of CPU stages still running that make `values` (None: all)."""
+        for v in [v for v in self._running if values is None or v in values]:
+            step, future = self._running.pop(v)
+
+            def finish(step: CpuStep = step, future: Future = future) -> None:
+                out, run_ms = future.result()  # or the stage's error
+                t = time.perf_counter()
+                self._upload_cpu(step, lambda: out)
+                self.timings[step.name].ms += run_ms + (time.perf_counter() - t) * 1000.0  # + its read-back
+
+            self._tolerate(step, finish)
+
+    def _upload_cpu(self, step: CpuStep, result) -> None:
+        """Check the stage's result (result() gives it or raises its error) and upload it."""
+        ref = step.ref
         try:
-            out = ref.stage.run(self.params[ref.node], self._cpu_inputs(step, frames))
+            out = result()
         except NodeError as exc:
             exc.node = exc.node or ref.node
             raise

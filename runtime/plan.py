@@ -109,9 +109,10 @@ class Pass(Step):
     outputs: list[Value] = field(default_factory=list)  # render targets, in location order
     samplers: list[Value] = field(default_factory=list)  # textures read, in unit order
     source: str = ""  # generated GLSL
-    tiles: Value | None = None  # the head's tile mask: a second draw covers its unsure tiles
-    border_source: str = ""  # the fragment shader of that draw
-    tile_vertex: str = ""  # its vertex shader (instanced quads, sure tiles collapsed)
+    tiles: Value | None = None  # the head's tile mask: drawn as quads over its sure, then its border tiles
+    sure_vertex: str = ""  # the sure tiles' vertex shader (instanced quads; `source` their fragments)
+    border_source: str = ""  # the border tiles' fragment shader (the head's full path)
+    border_vertex: str = ""  # their vertex shader
     break_reason: str = ""  # why this pass did not join the one before
     constants: list[tuple[StageRef, Constant]] = field(default_factory=list)  # after the samplers' units
     spans: list = field(default_factory=list)  # codegen.Span: where each shader source sits in `source`

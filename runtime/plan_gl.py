@@ -103,13 +103,16 @@ class PlanGL:
                 unit += 1
         for unit, (m, c) in enumerate(p.constants, start=p.value_units):
             self.constants[(m.node, c.key)].use(location=unit)
-        prog, vao = self.gpu.program(p.source)
-        self._set_uniforms(prog, p, p.name, values, clock)
-        vao.render(vertices=3)
-        if p.tiles is not None:  # again over the unsure tiles, with the full path
-            prog, vao = self.gpu.program(p.border_source, p.tile_vertex)
-            self._set_uniforms(prog, p, p.name + ":border", values, clock)
-            w, h = p.tiles.size
+        if p.tiles is None:  # one triangle over everything
+            prog, vao = self.gpu.program(p.source)
+            self._set_uniforms(prog, p, p.name, values, clock)
+            vao.render(vertices=3)
+            return
+        w, h = p.tiles.size  # a quad per tile: the sure tiles' cheap path, then the border tiles' full one
+        for key, fragment, vertex in ((p.name, p.source, p.sure_vertex),
+                                      (p.name + ":border", p.border_source, p.border_vertex)):
+            prog, vao = self.gpu.program(fragment, vertex)
+            self._set_uniforms(prog, p, key, values, clock)
             vao.render(vertices=6, instances=w * h)
 
     def _set_uniforms(self, prog, p: Pass, key: str, values, clock: tuple[float, int]) -> None:

@@ -1,13 +1,12 @@
 // bilateral: joint bilateral upsampling of a mask with early-out tiles (reference: nodes/bilateral.py)
-const int FG_TILE = 16;
 
-// Sure background (0), sure foreground (1) or border (0.5) for one 16x16 output tile:
-// the min and max of the mask over every texel the tile's pixels would read.
-vec4 fg_bilateral_tiles(sampler2D mask, ivec2 t, int r, ivec2 span, float tolerance, vec2 out_size) {
+// Sure background (0), sure foreground (1) or border (0.5) for one tile x tile block of output
+// pixels: the min and max of the mask over every texel the tile's pixels would read.
+vec4 fg_bilateral_tiles(sampler2D mask, ivec2 t, int tile, int r, ivec2 span, float tolerance, vec2 out_size) {
     ivec2 msz = textureSize(mask, 0);
     vec2 ratio = vec2(msz) / out_size;
-    ivec2 p0 = t * FG_TILE;
-    ivec2 p1 = min(p0 + FG_TILE, ivec2(out_size)) - 1;
+    ivec2 p0 = t * tile;
+    ivec2 p1 = min(p0 + tile, ivec2(out_size)) - 1;
     ivec2 lo = ivec2(floor((vec2(p0) + 0.5) * ratio - 0.5 + 0.5)) - r;
     ivec2 hi = ivec2(floor((vec2(p1) + 0.5) * ratio - 0.5 + 0.5)) + r;
     lo = max(lo, ivec2(0));
@@ -58,13 +57,15 @@ vec4 fg_bilateral(sampler2D lowmask, sampler2D guide, ivec2 p, int r, float sigm
 }
 
 
-// The early-out: the pass is drawn everywhere with the sure value, then again over the border
-// tiles only (FG_BORDER_TILES, instanced quads) with the full sum; see GpuStage.tiled_by.
-vec4 fg_bilateral_tiled(sampler2D lowmask, sampler2D guide, sampler2D tiles, ivec2 p, int r,
+// The early-out: drawn as quads over the sure tiles, which take the tile's value, and over the
+// border tiles (FG_BORDER_TILES), which take the full sum; see GpuStage.tiled_by.
+vec4 fg_bilateral_tiled(sampler2D lowmask, sampler2D guide, sampler2D tiles, ivec2 p, int tile, int r,
                         float sigma_space, float sigma_color) {
-#ifdef FG_BORDER_TILES
+#if defined(FG_BORDER_TILES)
     return fg_bilateral(lowmask, guide, p, r, sigma_space, sigma_color);
+#elif defined(FG_TILED)
+    return vec4(step(0.5, fg_tile));  // the tile's class, from the vertex shader: no fetch
 #else
-    return vec4(step(0.5, texelFetch(tiles, p / FG_TILE, 0).r));
+    return vec4(step(0.5, texelFetch(tiles, p / tile, 0).r));
 #endif
 }

@@ -162,13 +162,83 @@ def test_cpu_stage_between_gpu_passes(run_graph, write_png, astronaut, monkeypat
     assert np.abs(cpu_out - gpu_out).max() <= 1
 
 
+def test_offline_passes_not_needing_a_cpu_stage_are_drawn_while_it_runs(gpu, write_png, astronaut, monkeypatch):
+    """Offline, a CPU stage (a network) runs on a worker while the passes that do not need its
+    result are drawn; its result is uploaded before the first step that reads it. The stage here
+    waits until the blur has been drawn: without the overlap it would wait in vain."""
+    import threading
+    from dataclasses import replace
+
+    from fusegraph.nodes import REGISTRY, threshold
+    from fusegraph.nodes.contract import Body, CpuStage, NodeError
+    from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.loader import parse_graph
+
+    blur_drawn = threading.Event()
+    seen = []
+
+    def run(q, xs):
+        seen.append(blur_drawn.wait(timeout=20))
+        if q.level > 0.9:
+            raise NodeError("no such level")
+        return threshold.reference(xs[0].astype(np.float64), q).astype(np.float32)
+
+    def cpu_build(p, ins):
+        return Body([CpuStage(("in",), ("mask",), "mask", ins["in"].size, run)], {"out": 0})
+
+    monkeypatch.setitem(REGISTRY, "threshold", replace(REGISTRY["threshold"], role="cpu", build=cpu_build))
+    rgb = astronaut[::4, ::4].copy()
+    doc = graph_doc([{"id": "src", "type": "image", "params": {"path": write_png(rgb)}},
+                     {"id": "k", "type": "threshold", "params": {"level": 0.4, "softness": 0.2}},
+                     {"id": "b", "type": "blur", "params": {"sigma": 2.0}},
+                     {"id": "c", "type": "composite"},
+                     {"id": "view", "type": "preview", "params": {"max_width": 3840}}],
+                    [("src.out", "k.in"), ("src.out", "b.in"), ("src.out", "c.fg"), ("b.out", "c.bg"),
+                     ("k.out", "c.mask"), ("c.out", "view.in")])
+    outs = {}
+    for overlap in (True, False):
+        blur_drawn.clear()
+        engine = Engine(parse_graph(doc), gpu=gpu, profile=not overlap)  # profiled: one step after another
+        draw = engine._draw
+
+        def draw_and_tell(p, draw=draw):
+            draw(p)
+            if any(m.node == "b" for m in p.members):
+                blur_drawn.set()
+
+        engine._draw = draw_and_tell
+        if not overlap:
+            blur_drawn.set()  # it could not be drawn before the stage ends: do not wait for it
+        engine.open()
+        try:
+            steps = [s.name for s in engine.plan.steps]
+            assert steps.index("cpu:k") < min(i for i, n in enumerate(steps) if n.startswith("pass") and "b." in n)
+            assert engine.process(0)
+            outs[overlap] = np.array(engine.sinks["view"].last)
+            assert engine.timings["cpu:k"].ms > 0
+        finally:
+            engine.close()
+    assert seen == [True, True]
+    assert np.array_equal(outs[True], outs[False])  # the same frame either way
+
+    doc["nodes"][1]["params"]["level"] = 0.95  # the stage fails on its worker: the error names the node
+    engine = Engine(parse_graph(doc), gpu=gpu)
+    engine.open()
+    try:
+        with pytest.raises(NodeError, match="no such level") as err:
+            engine.process(0)
+        assert err.value.node == "k"
+    finally:
+        engine.close(ok=False)
+
+
 def test_the_same_work_on_the_same_value_is_done_once():
     """The network's downsized frame and the bilateral's low guide are one pass, not two."""
     from fusegraph.runtime.loader import load_graph
 
     graph = load_graph("presets/background_blur.json")
     plan = compile_graph(graph, {"source": SourceInfo((1280, 720), 30.0, 10)})
-    resizes = [m for p in plan.passes for m in p.members if m.stage.fn == "fg_resize"]
+    resizes = [m for p in plan.passes for m in p.members if m.stage.fn.startswith("fg_resize")]
     assert len(resizes) == 1 and resizes[0].node == "segment"
     pack = next(m for p in plan.passes for m in p.members if m.stage.fn == "fg_bilateral_pack")
     assert pack.inputs[0] is resizes[0].out

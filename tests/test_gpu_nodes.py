@@ -68,11 +68,19 @@ def test_blur_auto_scale_works_at_reduced_resolution():
     {"width": 37, "height": 29, "filter": "bilinear"}, {"width": 100, "height": 0, "filter": "nearest"},
     {"width": 16, "height": 12, "filter": "area"}, {"width": 130, "height": 97, "filter": "bilinear"},
     {"width": 0, "height": 20, "filter": "area"},
+    {"width": 32, "height": 16, "filter": "area"},  # whole ratios (2x3 and 8x16): the unrolled box shader
 ])
 def test_resize_matches_reference(run_graph, write_png, astronaut, params):
     for name, rgb in images(astronaut):
         got = run_filter(run_graph, write_png, rgb, "resize", params)
         assert_close(got, resize.reference(to_float(rgb), resize.ResizeParams(**params)))
+
+
+def test_area_resize_at_a_whole_ratio_compiles_the_ratio_in():
+    box = resize.resize_stage("in", "video", (1280, 720), (256, 144), "area")
+    assert (box.fn, box.consts) == ("fg_resize_box", ("5", "5"))
+    assert resize.resize_stage("in", "video", (1280, 720), (300, 144), "area").fn == "fg_resize"
+    assert resize.resize_stage("in", "video", (1280, 720), (256, 144), "bilinear").fn == "fg_resize"
 
 
 @pytest.mark.parametrize("params", [{}, {"level": 0.3, "softness": 0.0}, {"level": 0.7, "softness": 0.2, "invert": True}])

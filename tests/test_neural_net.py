@@ -175,3 +175,47 @@ def test_background_blur_preset_on_a_video_keeps_the_person_sharp(tmp_path):
         wall = (0, 360, 0, x0 - 8) if x0 > 100 else (0, 360, x0 + side + 8, 640)
         assert sharpness(got[i], face) > 0.6 * sharpness(src[i], face)  # the person stays sharp
         assert sharpness(got[i], wall) < 0.1 * sharpness(src[i], wall)  # the wall is blurred
+
+
+@pytest.mark.parametrize("source", [{"type": "video", "params": {"path": "media/person.mp4"}},
+                                    {"type": "pattern", "params": {"width": 640, "height": 360}}],
+                         ids=["shipped clip", "pattern"])
+def test_background_blur_fast_paths_change_no_output(gpu, source):
+    """The whole preset as it runs offline (tiled early-out drawn as run quads, the network on a
+    worker while the blur is drawn): the same bytes as the same graph run step by step (profiled),
+    within 1/255 of the unfused graph, and within 1/255 of the full filter where that is sure."""
+    from pathlib import Path
+
+    doc = load_graph("presets/background_blur.json").model_dump(mode="json", by_alias=True)
+    doc["nodes"][0].update(source)
+    doc["nodes"][-1].update(type="preview", params={"max_width": 3840})
+    full_doc = load_graph("presets/background_blur.json").model_dump(mode="json", by_alias=True)
+    full_doc["nodes"] = [dict(n) for n in doc["nodes"]]
+    full_doc["links"] = doc["links"]
+    full_doc["nodes"][2] = {**doc["nodes"][2], "params": {**doc["nodes"][2]["params"], "early_out": False}}
+    presets = str(Path(__file__).resolve().parent.parent / "presets")
+    runs = {"offline": (doc, {}), "profiled": (doc, {"profile": True}), "unfused": (doc, {"fuse": False}),
+            "full filter": (full_doc, {})}
+    outs, masks = {}, {}
+    for name, (d, kw) in runs.items():
+        engine = Engine(parse_graph(d), gpu=gpu, search_dirs=(presets,), **kw)
+        if name == "full filter":
+            engine.taps = ("refine.out",)
+        engine.open()
+        try:
+            if name == "offline":
+                assert any(p.tiles is not None for p in engine.plan.passes)
+            outs[name], masks[name] = [], []
+            for i in (0, 5):
+                assert engine.process(i)
+                outs[name].append(np.array(engine.sinks["out"].last, dtype=int))
+                masks[name].append(engine.tap_frames.get("refine.out"))
+        finally:
+            engine.close()
+    for i in range(2):
+        assert np.array_equal(outs["offline"][i], outs["profiled"][i])
+        assert np.abs(outs["offline"][i] - outs["unfused"][i]).max() <= 1
+        m = masks["full filter"][i].astype(int)
+        sure = (m <= 1) | (m >= 254)
+        assert 0.5 < sure.mean() < 0.99  # a person with an outline in the picture
+        assert np.abs(outs["offline"][i] - outs["full filter"][i]).max(-1)[sure].max() <= 1
