@@ -537,12 +537,13 @@ class EditorApp:
 
     def _notice_input(self, callbacks: int) -> None:
         """Input keeps the window drawing at the display's rate for a moment (Dear PyGui settles
-        hovers, popups and drags over several frames); typing keeps it drawing."""
+        hovers, popups and drags over several frames); typing, the quick add and a question keep
+        it drawing (a field takes the keyboard a frame after it is asked to)."""
         mouse = tuple(dpg.get_mouse_pos(local=False))
         if (mouse != self._mouse or callbacks
                 or any(dpg.is_mouse_button_down(b) for b in (dpg.mvMouseButton_Left, dpg.mvMouseButton_Right,
                                                               dpg.mvMouseButton_Middle))
-                or self.typing()):
+                or self.typing() or self.quick.shown or dialogs.current or dialogs.file_dialogs):
             self.pacer.keep_awake()
         self._mouse = mouse
 
