@@ -601,11 +601,18 @@ class EditorApp:
             "selected_comments": sorted(self.canvas.selected_comments),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
-            "quick_add": self.quick.shown, "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
+            "quick_add": self.quick.shown,
+            "text_active": self.text_active(),  # a field takes the keyboard a frame after it shows
+            "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
             "render": self.render.probe(),
             "file_dialog": dialogs.file_dialogs[0].geometry() if dialogs.file_dialogs else None,
         }
+
+    def text_active(self) -> bool:
+        """A text field has the keyboard (one of the window's, or the file dialog's)."""
+        field = dialogs.file_dialogs[0].field if dialogs.file_dialogs else None
+        return self.typing() or bool(field and dpg.does_item_exist(field) and dpg.is_item_active(field))
 
     def _inspector_geometry(self) -> dict:
         out = {}
