@@ -707,6 +707,8 @@ class GraphCanvas:
         for msg in self.ctl.node_errors().get(node_id, []):
             lines.append(f"ERROR {msg}")
         stats = self.ctl.stats()
+        if stats and stats.plan_text:
+            lines += [f"runs: {note}" for note in timing.plan_notes(stats.plan_text, node_id)]
         if stats and node_id in stats.node_ms:
             ms = stats.node_ms[node_id]
             lines.append(f"time: {ms:.2f} ms smoothed ({100 * ms / timing.BUDGET_MS:.0f}% of the 33 ms budget)")

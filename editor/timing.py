@@ -6,6 +6,7 @@ TimingPanel below draws them with Dear PyGui.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import dearpygui.dearpygui as dpg
@@ -90,6 +91,12 @@ def split_text(bands: list[Band], passes: list[tuple[str, list[str], float]], no
         lines.append(f"fused pass #{b.index} ({b.name}): {b.ms:.2f} ms last frame, one GPU pass for "
                      f"{', '.join(b.nodes)};\n  split by each stage's per-pixel cost: {shares}")
     return "\n".join(lines)
+
+
+def plan_notes(plan_text: str, node_id: str) -> list[str]:
+    """What the plan says of a node's stages in brackets (e.g. neural_net's backend and why)."""
+    found = re.findall(rf"(?<![\w-]){re.escape(node_id)}\.[^\s\[]+ \[([^\]]+)\]", plan_text)
+    return list(dict.fromkeys(found))
 
 
 def stacked(history: list[dict[str, float]], order: list[str]) -> tuple[list[float], list[tuple[str, list[float], list[float]]]]:

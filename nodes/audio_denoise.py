@@ -12,8 +12,10 @@ Params:  model (deepfilternet3: the better one on every noise of the benchmark, 
          cancel 50 or 60 Hz mains hum and its harmonics by itself; 50 / 60: that mains
          frequency; off), declick (repair short clicks before denoising; off by default: it can
          take plosives for clicks)
-Notes:   learns the noise while running (no noise sample needed); estimates the SNR and eases
-         off towards the untouched input where the speech is already clean. 10 ms frames.
+Notes:   learns the noise while running (no noise sample needed); eases off towards the
+         untouched input where the speech is already clean (an SNR estimate) and, with
+         deepfilternet3, where the noise is other voices (babble, a café: the model cannot tell
+         them from the speaker and would cut the speaker's words). 10 ms frames.
          Needs 48 kHz audio: put a resample node in front of other rates. One independent state
          per channel.
 """

@@ -4,25 +4,32 @@ Inputs:  in (video)
 Outputs: out (mask, at the model's output size; e.g. 256x144 for "selfie")
 Params:  model (a cached name such as "selfie", or a path to an .onnx file); input size (0: the
          model's own), layout (NHWC/NCHW), channel order, value range or mean/std; which output
-         and channel; activation; threads; sync (live only: latest | delay_video)
+         and channel; activation; threads; backend (auto, onnxruntime, gl); sync (live, onnxruntime:
+         latest | delay_video)
 Notes:   the frame is stretched (no letterbox) and normalised on the GPU; only the small
          tensor is read back, and the result returns as a small mask texture. Sessions use one
          intra-op thread without spinning by default, so inference does not fight the rest of
          the frame; execution providers are taken in order when present (CUDA, ROCm, CoreML,
-         DirectML, then CPU). Offline runs are synchronous and exact. Live, inference runs on a
-         thread of its own on the newest frame (runtime/async_stage.py): with `sync: latest` the
-         picture goes on with the newest mask (its age in frames shows on the node), with
-         `delay_video` the picture is held back to the frame the mask was made from (for recording).
+         DirectML, then CPU). Offline runs are synchronous and exact. Backend gl: the network
+         itself runs as fused shader passes (nodes/lib/nn), nothing read back; auto takes
+         onnxruntime on software GL (faster there) or when the model does not compile to passes,
+         and `fusegraph plan` says which and why. Live, onnxruntime's inference runs on a thread
+         of its own on the newest frame (runtime/beside_frame.py): with `sync: latest` the picture
+         goes on with the newest mask (its age in frames shows on the node), with `delay_video`
+         the picture is held back to the frame the mask was made from (for recording).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field
 
 from fusegraph.nodes.lib import onnx_session
+from fusegraph.nodes.lib.model_registry import resolve
 from fusegraph.nodes.contract import Body, CpuStage, GpuStage, NodeError, NodeSpec, Params, Port, Uniform
+from fusegraph.nodes.lib.nn.ir import NetError
 from fusegraph.nodes.resize import resize_stage
 
 Positive = Annotated[float, Field(gt=0.0)]
@@ -43,8 +50,12 @@ class NeuralNetParams(Params):
     channel: int = Field(0, ge=0, le=4096, description="which channel of that output")
     activation: Literal["none", "sigmoid", "softmax"] = "none"
     threads: int = Field(1, ge=1, le=64, description="intra-op threads")
+    backend: Literal["auto", "onnxruntime", "gl"] = Field(
+        "auto", description="gl: the network as GPU passes; auto: onnxruntime on software GL or when the model "
+        "does not compile to passes (fusegraph plan says which and why)")
     sync: Literal["latest", "delay_video"] = Field(
-        "latest", description="live: use the newest mask (latest) or hold the video back to match it (delay_video)")
+        "latest", description="live, onnxruntime: use the newest mask (latest) or hold the video back to match it "
+        "(delay_video)")
 
 
 def scale_offset(p: NeuralNetParams) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -68,9 +79,26 @@ def build(p: NeuralNetParams, ins):
                  lambda q: dict(zip(("scale", "offset"), scale_offset(q))),
                  consts=("true" if p.channels == "BGR" else "false",), label="normalize"),
     ]
+    choice = _choose(p, size)
+    if choice.backend == "gl":
+        from fusegraph.nodes.lib.nn.stages import net_stages
+        prep[1] = replace(prep[1], out_type="tensor1", label=f"normalize [gl: {choice.reason}]")
+        try:
+            stages = net_stages(choice.compiled, "@1", 2, p.output, p.channel, p.activation, p.model)
+        except NetError as exc:
+            raise NodeError(str(exc)) from None
+        return Body(prep + stages, {"out": len(prep) + len(stages) - 1})
     infer = CpuStage(("@1",), ("video",), "mask", out_size, lambda q, xs: infer_mask(q, xs[0]),
-                     label="infer", float_inputs=True, live=lambda q: q.sync)
+                     label=f"infer [onnxruntime: {choice.reason}]", float_inputs=True, live=lambda q: q.sync)
     return Body(prep + [infer], {"out": 2})
+
+
+def _choose(p: NeuralNetParams, size: tuple[int, int]):
+    from fusegraph.nodes.lib.nn.backend import choose
+    try:
+        return choose(p.backend, p.model, str(resolve(p.model)), size)
+    except NetError as exc:  # backend gl asked for, the model does not compile: the user's to mend
+        raise NodeError(f"{exc}; use backend onnxruntime or auto") from None
 
 
 def infer_mask(p: NeuralNetParams, tensor: np.ndarray) -> np.ndarray:
@@ -99,5 +127,6 @@ def infer_mask(p: NeuralNetParams, tensor: np.ndarray) -> np.ndarray:
 SPEC = NodeSpec(
     type="neural_net", category="ai", role="cpu", Params=NeuralNetParams, doc=__doc__,
     inputs=(Port("in", "video"),), outputs=(Port("out", "mask"),), build=build,
-    structure=lambda p: (p.model, p.input_width, p.input_height, p.layout, p.output, p.channel, p.channels),
+    structure=lambda p: (p.model, p.input_width, p.input_height, p.layout, p.output, p.channel, p.channels,
+                         p.backend, p.activation if p.backend != "onnxruntime" else None),
 )

@@ -93,12 +93,44 @@ def cmd_plan(args) -> int:
             print(engine.audio.describe())
         if outputs := describe_outputs(engine.graph):
             print(outputs)
+        if args.layers:
+            print(_net_layers(engine))
         if args.glsl:
             for p in engine.plan.passes:
                 print(f"\n// ===== {p.name}\n{p.source}")
     finally:
         engine.close(ok=False)
     return OK
+
+
+def _net_layers(engine) -> str:
+    """Each neural_net node: the backend chosen and why, and the passes its network compiles to."""
+    from fusegraph.nodes.lib.model_registry import resolve
+    from fusegraph.nodes.lib.nn.backend import MRT, choose
+    from fusegraph.nodes.lib.nn.compile import compile_file
+    from fusegraph.nodes.lib.nn.ir import NetError
+    from fusegraph.nodes.lib.nn.report import layers
+    from fusegraph.nodes.lib.onnx_session import open_model
+
+    out = []
+    for node in engine.graph.nodes:
+        if node.type != "neural_net" or node.id not in engine.plan.nodes:
+            continue
+        p = node.params
+        size = open_model(p.model, p.threads).input_size(p.layout, p.input_width, p.input_height)
+        path = str(resolve(p.model))
+        choice = choose(p.backend, p.model, path, size)
+        out.append(f"{node.id} (neural_net, model {p.model}): backend {choice.backend} ({choice.reason})"
+                   + ("" if choice.backend == "gl" else "; with backend gl it would run as:"))
+        args = (path, p.model, size)
+        mt = engine.gpu.max_texture
+        try:
+            out.append(layers(compile_file(*args, fused=True, mrt=MRT, max_texture=mt),
+                              compile_file(*args, fused=True, mrt=1, max_texture=mt),
+                              compile_file(*args, fused=False, mrt=MRT, max_texture=mt)))
+        except NetError as exc:
+            out.append(f"  it cannot: {exc}")
+    return "\n".join(out) or "no neural_net node in the plan"
 
 
 def cmd_run(args) -> int:
@@ -197,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
     plan.add_argument("--no-fuse", action="store_true")
     plan.add_argument("--glsl", action="store_true", help="also print each pass's generated GLSL")
+    plan.add_argument("--layers", action="store_true",
+                      help="also list each neural_net's ONNX nodes, the GPU pass each lands in, shapes and reads")
     plan.set_defaults(func=cmd_plan)
     schema = sub.add_parser("schema", help="print the JSON Schema of graph files")
     schema.set_defaults(func=cmd_schema)

@@ -268,7 +268,7 @@ def _materialise(steps: list[Step], max_draw_buffers: int) -> None:
                 raise CompileError(f"{s.name}: {targets} render targets exceed {max_draw_buffers} draw buffers")
             for v in s.outputs:
                 v.texture = True
-                v.dtype = "f2" if v.state else texture_format(readers.get(v, []))
+                v.dtype = "f2" if v.state else TYPES[v.type].storage or texture_format(readers.get(v, []))
 
 
 def texture_format(how_read: list[str]) -> str:

@@ -7,6 +7,7 @@ import ctypes.util
 import moderngl
 import numpy as np
 
+from fusegraph.nodes.lib.nn.backend import gpu_seen
 from fusegraph.runtime.codegen import VERTEX
 
 DTYPE = {"src": "f1", "f1": "f1", "f2": "f2", "f4": "f4"}
@@ -82,6 +83,7 @@ class Gpu:
         renderer = self.ctx.info.get("GL_RENDERER", "").lower()
         self.renderer = self.ctx.info.get("GL_RENDERER", "")
         self.max_texture = int(self.ctx.info.get("GL_MAX_TEXTURE_SIZE", 16384))
+        gpu_seen(self.renderer, self.max_texture)  # neural_net's `auto` judges the GPU by it
         # llvmpipe's timer queries do not measure real time: time there with glFinish instead.
         self.timers_trustworthy = not any(s in renderer for s in SOFTWARE_RENDERERS)
         self.fences = Fences()  # one per context: the functions act on the current context

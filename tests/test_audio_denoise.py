@@ -334,3 +334,74 @@ def test_a_model_change_asks_for_a_restart(dfn3_archive):
     proc = DenoiseProcessor(AudioDenoiseParams(), AudioFormat(RATE, 1))
     assert proc.set_params(AudioDenoiseParams(strength=0.5)) is True
     assert proc.set_params(AudioDenoiseParams(model="rnnoise")) is False  # another latency: rebuilt
+
+
+def espeak_babble(n: int, seed: int = 11) -> np.ndarray:
+    """Competing talkers: four espeak-ng voices at once (other sentences than any target here),
+    each looped from a random start, each at its own level within +-3 dB; unit RMS."""
+    exe = shutil.which("espeak-ng")
+    if not exe:
+        pytest.skip("espeak-ng is not installed (Debian package espeak-ng; ./fg installs it)")
+    from scipy.signal import resample_poly
+    rng = np.random.default_rng(seed)
+    lines = ("A large size in stockings is hard to sell. The boy was there when the sun rose.",
+             "A rod is used to catch pink salmon. Kick the ball straight and follow through.",
+             "The source of the huge river is the clear spring. Smoky fires lack flame and heat.",
+             "Help the woman get back to her feet. A pot of tea helps to pass the evening.")
+    out = np.zeros(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (voice, text) in enumerate(zip(("en-us", "en-gb+f2", "en-us+m3", "en-gb+f4"), lines)):
+            path = os.path.join(tmp, f"{k}.wav")
+            subprocess.run([exe, "-v", voice, "-p", str(30 + 12 * k), "-w", path, text], check=True, capture_output=True)
+            with wave.open(path) as w:
+                rate = w.getframerate()
+                x = np.frombuffer(w.readframes(w.getnframes()), np.int16) / 32768.0
+            g = np.gcd(rate, RATE)
+            x = np.tile(resample_poly(x, RATE // g, rate // g), n // len(x) + 2)
+            start = int(rng.integers(0, len(x) - n))
+            seg = x[start:start + n]
+            out += seg / np.sqrt(np.mean(seg ** 2)) * 10 ** (rng.uniform(-3, 3) / 20)
+    return (out / np.sqrt(np.mean(out ** 2))).astype(np.float32)
+
+
+@pytest.mark.parametrize("snr_db", [0, 5])
+def test_does_no_harm_in_babble(recorded, dfn3_archive, snr_db):
+    """Other voices as the noise: the model cannot tell them from the target and cuts parts of
+    it (without the guards its STOI falls below the input's); the talker guard hears that what
+    the model removed is speech and eases off: PESQ and STOI at or above the input's."""
+    pesq = pytest.importorskip("pesq", reason="pesq (the test extra) is not installed").pesq
+    stoi = pytest.importorskip("pystoi", reason="pystoi (the test extra) is not installed").stoi
+    from scipy.signal import resample_poly
+
+    speech = recorded
+    noise = espeak_babble(len(speech))
+    x = speech + noise * np.sqrt(np.mean(speech ** 2) / 10 ** (snr_db / 10))
+
+    def score(sig):
+        ref16, sig16 = resample_poly(speech, 1, 3), resample_poly(sig, 1, 3)
+        return pesq(16000, ref16, sig16, "wb"), stoi(ref16, sig16, 16000)
+
+    (p_in, s_in), (p_out, s_out) = score(x), score(run(x))
+    p_raw, s_raw = score(run(x, guard=False))
+    assert s_raw < s_in, (s_in, s_raw)  # the harm the guard is there for
+    assert p_out >= p_in and s_out >= s_in, (p_in, p_out, s_in, s_out)
+
+
+def test_talker_guard_hears_voices_not_steady_noise_or_typing(recorded, dfn3_archive):
+    """The talker guard's dry share: high in babble, nothing in pink noise or keystrokes."""
+    n = len(recorded)
+    rng = np.random.default_rng(12)
+    pink = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) / np.sqrt(np.maximum(np.fft.rfftfreq(n, 1 / RATE), 20.0)), n)
+    keys = np.zeros(n)
+    for s in rng.integers(0, n - 240, int(8 * n / RATE)):  # ~8 keystrokes a second
+        keys[s:s + 240] += rng.uniform(0.3, 1.0) * np.exp(-np.arange(240) / 40.0) * rng.standard_normal(240)
+    shares = {}
+    for name, noise in (("babble", espeak_babble(n)), ("pink", pink), ("typing", keys)):
+        x = recorded + (noise * np.sqrt(np.mean(recorded ** 2) / np.mean(noise ** 2) / 10 ** 0.5)).astype(np.float32)
+        d = SpeechDenoiser(RATE, 1)
+        seen = []
+        for i in range(0, n, 10 * FRAME):  # the share every 100 ms
+            d.process(x[i:i + 10 * FRAME, None])
+            seen.append(d.chans[0].talkers.share)
+        shares[name] = float(np.median(seen[10:]))  # after the first second
+    assert shares["babble"] > 0.5 and shares["pink"] < 0.05 and shares["typing"] < 0.05, shares

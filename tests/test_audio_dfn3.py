@@ -123,6 +123,22 @@ def test_attenuation_limit_mixes_the_input_back(model):
     np.testing.assert_allclose(b, (1 - g) * a + g * dry, atol=1e-5)
 
 
+def test_listen_is_the_encoders_estimate_alone(model):
+    """listen() (the talker guard's ear: the encoder only) gives the local SNR process() computes,
+    frame for frame; well above white noise's (at the bottom, -15 dB) on a voice in noise."""
+    x = voiced(1.0)
+    full, ear = Dfn3Stream(model), Dfn3Stream(model, encoder_only=True)
+    assert set(ear.s) == {"enc"}
+    got = []
+    for i in range(0, len(x), HOP):
+        full.process(x[i:i + HOP])
+        got.append(ear.listen(x[i:i + HOP]))
+        assert got[-1] == pytest.approx(full.lsnr, abs=1e-6)
+    noise = (0.03 * np.random.default_rng(5).standard_normal(RATE)).astype(np.float32)
+    heard = [ear.listen(noise[i:i + HOP]) for i in range(0, RATE, HOP)]
+    assert np.median(heard[50:]) < -13 and np.median(got[20:]) > np.median(heard[50:]) + 5
+
+
 def test_a_broken_archive_is_one_clear_error(tmp_path):
     bad = tmp_path / "DeepFilterNet3_onnx.tar.gz"
     bad.write_bytes(b"not a tar file")

@@ -20,6 +20,7 @@ class PortType:
     from_vec4: str = "{}"
     to_vec4: str = "{}"
     textures: int = 1  # textures one value spans (a packed tensor spans several)
+    storage: str = ""  # a fixed texture format ("f4": float32); "" lets the compiler choose by its readers
     pin_colour: tuple[int, int, int] = (200, 200, 200)
     pin_shape: str = "circle"  # circle, quad, triangle (filled)
 
@@ -36,6 +37,10 @@ TYPES: dict[str, PortType] = {t.name: t for t in (
     PortType("mask", gpu=True, components=1, glsl="float", from_vec4="{}.r", to_vec4="vec4({}, 0.0, 0.0, 1.0)",
              pin_colour=(120, 220, 120), pin_shape="quad"),
     PortType("audio", gpu=False, pin_colour=(255, 160, 60), pin_shape="triangle"),
+    # a network's packed tensor (nodes/lib/nn): four channels per texel over 1-4 textures, float32
+    # (half floats drift past the accuracy the compiler is held to: docs/design.md)
+    *(PortType(f"tensor{n}", gpu=True, components=4, glsl="vec4", textures=n, storage="f4",
+               pin_colour=(220, 120, 220), pin_shape="quad") for n in range(1, 5)),
 )}
 
 PortTypeName = Literal[tuple(TYPES)]  # type: ignore[valid-type]  ("video", "mask", "audio")

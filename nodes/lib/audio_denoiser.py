@@ -11,7 +11,9 @@ The chain, per channel, on 10 ms frames (480 samples at 48 kHz) cut from the str
    moves from the untouched input (0) to the full effect (1); ``limit_db`` keeps a floor of
    the input under the output, for steady noise only (``TransientFloor``: a keystroke the
    model took out does not come back); ``SnrGuard`` estimates the SNR with the model as voice
-   detector and eases off towards the input where the speech is already clean (do no harm).
+   detector and eases off towards the input where the speech is already clean, and
+   ``TalkerGuard`` (DeepFilterNet3 only) where the noise is other voices: a second encoder of
+   the model judges what the model removed, and when that is speech eases off (do no harm).
 
 Latency: the core's delay (960 samples for RNNoise, 1440 for DeepFilterNet3) plus the 10 ms
 frame. Output never depends on how the input is cut into blocks: all work is on whole frames.
@@ -26,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from fusegraph.nodes.lib.audio_declick import Declicker
-from fusegraph.nodes.lib.audio_guard import SnrGuard, TransientFloor
+from fusegraph.nodes.lib.audio_guard import SnrGuard, TalkerGuard, TransientFloor
 from fusegraph.nodes.lib.audio_hum import HumMode, HumRemover
 from fusegraph.nodes.lib.dfn3 import DELAY as DFN3_DELAY
 from fusegraph.nodes.lib.rnnoise import DELAY as RNN_DELAY
@@ -43,10 +45,12 @@ DEFAULT_MODEL: ModelName = "deepfilternet3"
 
 class RnnoiseCore:
     """RNNoise behind the chain's core contract: process(frame) -> wet frame, `delay` samples late;
-    `guard_db`: the SNR range over which the do-no-harm guard eases it off (measured)."""
+    `guard_db`: the SNR range over which the do-no-harm guard eases it off (measured);
+    `listens`: whether listen(removed) gives the talker guard a local SNR of what was removed."""
 
     delay = RNN_DELAY
     guard_db = (18.0, 28.0)
+    listens = False  # no estimate of its own for the talker guard (see TalkerGuard)
 
     def __init__(self) -> None:
         self.rnn = RNNoise()
@@ -79,11 +83,13 @@ class Dfn3Core:
 
     delay = DFN3_DELAY
     guard_db = (28.0, 38.0)
+    listens = True  # listen(): the talker guard's ear
 
     def __init__(self, archive: Path) -> None:
         from fusegraph.nodes.lib.dfn3 import Dfn3Stream
 
         self.stream = Dfn3Stream(dfn3_model(archive))
+        self.listener = Dfn3Stream(dfn3_model(archive), encoder_only=True)  # judges what was removed
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         out = self.stream.process(frame)
@@ -91,6 +97,14 @@ class Dfn3Core:
             self.stream.reset()
             out = np.zeros(len(frame), np.float32)
         return out
+
+    def listen(self, removed: np.ndarray) -> float:
+        """The model's local SNR (dB) of what it removed: high when that was speech."""
+        lsnr = self.listener.listen(removed)
+        if not np.isfinite(lsnr):
+            self.listener.reset()
+            return -15.0
+        return lsnr
 
     def close(self) -> None:
         pass
@@ -111,6 +125,7 @@ class _Channel:
     declick: Declicker
     core: RnnoiseCore | Dfn3Core
     guard: SnrGuard
+    talkers: TalkerGuard
     floor: TransientFloor
     raw: np.ndarray  # the last `delay` raw input samples (the dry path's delay line)
     clean: np.ndarray  # the same for the hum/click-cleaned input
@@ -150,8 +165,9 @@ class SpeechDenoiser:
 
     def _new_channel(self) -> _Channel:
         core = self._core()
-        return _Channel(HumRemover(self.hum_mode), Declicker(), core, SnrGuard(*core.guard_db), TransientFloor(),
-                        np.zeros(self.latency, np.float32), np.zeros(self.latency, np.float32))
+        return _Channel(HumRemover(self.hum_mode), Declicker(), core, SnrGuard(*core.guard_db), TalkerGuard(),
+                        TransientFloor(), np.zeros(self.latency, np.float32), np.zeros(self.latency, np.float32))
+
     def _target_mix(self) -> tuple[float, float]:
         """(how much of the cleaned input goes into the dry path, dry share of the output)."""
         s = float(self.strength)
@@ -204,11 +220,15 @@ class SpeechDenoiser:
             removed = then - wet
             p_in, p_wet, p_removed = (float(np.dot(v, v)) / FRAME for v in (then, wet, removed))
             gg = g * c.floor.update(p_in, p_removed) if self.strength >= 1.0 else g
-            if self.guard:  # clean speech: ease off towards the input
+            if self.guard:  # clean speech, or other voices as the noise: ease off towards the input
                 # (not while the delay line still holds its initial zeros: no digital silence)
                 c.frames += 1
-                w = c.guard.update(p_in, p_wet) if c.frames * FRAME > self.latency else c.guard.share
-                gg = 1.0 - (1.0 - gg) * (1.0 - w)
+                started = c.frames * FRAME > self.latency
+                w = c.guard.update(p_in, p_wet) if started else c.guard.share
+                t = 0.0
+                if c.core.listens:  # the talker guard (a core that can judge what it removed)
+                    t = c.talkers.update(p_wet, p_removed, c.core.listen(removed)) if started else c.talkers.share
+                gg = 1.0 - (1.0 - gg) * (1.0 - w) * (1.0 - t)
             out[:, ch] = np.clip(gg * dry + (1 - gg) * wet, -1.0, 1.0)
         return out
 

@@ -111,9 +111,9 @@ class Dfn3Model:
             model = onnx.load_model_from_string(files[f"{name}.onnx"])
             self.graphs[name] = make_streaming(model, shapes)
 
-    def sessions(self) -> dict[str, StreamingSession]:
+    def sessions(self, names=("enc", "erb_dec", "df_dec")) -> dict[str, StreamingSession]:
         outs = {"enc": ["e0", "e1", "e2", "e3", "emb", "c0", "lsnr"], "erb_dec": ["m"], "df_dec": ["coefs"]}
-        return {n: StreamingSession(m, st, outs[n]) for n, (m, st) in self.graphs.items()}
+        return {n: StreamingSession(*self.graphs[n], outs[n]) for n in names}
 
 
 class Dfn3Stream:
@@ -121,11 +121,12 @@ class Dfn3Stream:
 
     atten_lim_db caps the attenuation by mixing the noisy spectrum back in (libDF's
     atten_lim; 100 = no cap). `lsnr` is the model's local SNR estimate for the last frame (dB).
+    encoder_only: a stream that only listens (listen(), not process()).
     """
 
-    def __init__(self, model: Dfn3Model, atten_lim_db: float = 100.0):
+    def __init__(self, model: Dfn3Model, atten_lim_db: float = 100.0, encoder_only: bool = False):
         self.m = model
-        self.s = model.sessions()
+        self.s = model.sessions(("enc",) if encoder_only else ("enc", "erb_dec", "df_dec"))
         n = model.fft
         i = np.arange(n, dtype=np.float64)
         self.window = np.sin(0.5 * np.pi * np.sin(0.5 * np.pi * (i + 0.5) / (n // 2)) ** 2)
@@ -172,6 +173,16 @@ class Dfn3Stream:
         low = low / np.sqrt(self.unit_norm)
         feat_spec = np.stack([low.real, low.imag]).astype(np.float32).reshape(1, 2, 1, -1)
         return feat_erb, feat_spec
+
+    def listen(self, x: np.ndarray) -> float:
+        """The encoder alone on the next 480 samples: the model's local SNR estimate (dB, about
+        -15 to 35) without enhancing anything (no decoders, no synthesis; about a third of the cost
+        of process). Fed what another stream removed, it says whether that was speech."""
+        spec = self._analysis(np.asarray(x, np.float64))
+        feat_erb, feat_spec = self._features(spec)
+        lsnr = self.s["enc"].run({"feat_erb": feat_erb, "feat_spec": feat_spec})[-1]
+        self.lsnr = float(lsnr.reshape(-1)[0])
+        return self.lsnr
 
     def process(self, x: np.ndarray) -> np.ndarray:
         m = self.m
