@@ -93,7 +93,6 @@ class EditorApp:
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
         self.pacer = FramePacer()  # draws when something changed, at most at the display's rate
-        self.pacer.setup()
         self._mouse: tuple = ()
         self._status_at = 0.0
         self._build(width, height)
@@ -506,7 +505,6 @@ class EditorApp:
     def step(self) -> None:
         """One UI frame now (it does not wait for an event): draw, run the callbacks it raised,
         update live views."""
-        self.pacer.wake()
         self._frame()
 
     def turn(self) -> int:

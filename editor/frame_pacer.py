@@ -1,13 +1,15 @@
 """When the editor draws a frame: at most at the display's rate, and only when something changed.
 
-Dear PyGui redraws the whole window every frame, and on software GL that costs a core. So the
-window waits for events (Dear PyGui's `wait_for_input`: GLFW's glfwWaitEvents, the GIL released)
-and is woken by input, by `wake()` (a new preview frame: any thread may call it; it posts GLFW's
-empty event) and by a slow tick (status, autosave, a render's progress). After input it keeps
-drawing at the display's rate for 0.3 s and at least six frames (Dear PyGui settles hovers, popups
-and drags over several frames, and takes in one event of a key per frame: on a slow machine 0.3 s
-may be one frame). Where GLFW's functions cannot be found in Dear PyGui's library, it draws every
-frame, as before, capped at the display's rate.
+Dear PyGui redraws the whole window every frame, and on software GL that costs a core. So between
+frames the window waits in GLFW (glfwWaitEventsTimeout from Dear PyGui's own library, the GIL
+released) until input comes, `wake()` is called (a new preview frame: any thread may call it; it
+posts GLFW's empty event) or a quarter of a second passes (status, autosave, a render's progress;
+it also bounds a wake lost by GLFW 3.3 on X11, which can miss an empty event posted from another
+thread); Dear PyGui itself only polls. After input it keeps drawing at the display's rate for
+0.3 s and at least six frames (Dear PyGui settles hovers, popups and drags over several frames, and
+takes in one event of a key per frame: on a slow machine 0.3 s may be one frame). Where GLFW's
+functions cannot be found in Dear PyGui's library, it draws every frame, as before, capped at the
+display's rate.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ import threading
 import time
 
 import dearpygui._dearpygui as dpg_core
-import dearpygui.dearpygui as dpg
 
 DEFAULT_HZ = 60.0  # where the display does not say (Xvfb)
 TICK_S = 0.25  # the slowest the window redraws (status bar, autosave, render progress)
@@ -32,9 +33,10 @@ class _VidMode(ctypes.Structure):  # GLFWvidmode
 def _glfw():
     try:
         lib = ctypes.CDLL(dpg_core.__file__)
-        post = lib.glfwPostEmptyEvent
+        post, wait = lib.glfwPostEmptyEvent, lib.glfwWaitEventsTimeout
     except (OSError, AttributeError):
         return None, None
+    wait.argtypes, wait.restype = [ctypes.c_double], None
     return lib, post
 
 
@@ -47,20 +49,11 @@ class FramePacer:
         self.awake_until = 0.0
         self.awake_frames = 0
         self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
-
-    def setup(self) -> None:
-        """Before the viewport is created."""
-        if self.waits:
-            dpg.configure_app(wait_for_input=True)
 
     def start(self) -> None:
-        """After the viewport is shown: the display's refresh rate, and the tick."""
+        """After the viewport is shown: the display's refresh rate."""
         self.hz = self._refresh_rate() or DEFAULT_HZ
-        if self.waits and self._ticker is None:
-            self._stop.clear()
-            self._ticker = threading.Thread(target=self._tick, name="ui-tick", daemon=True)
-            self._ticker.start()
+        self._stop.clear()
 
     def _refresh_rate(self) -> float | None:
         if self._lib is None:
@@ -76,10 +69,6 @@ class FramePacer:
             return None
         return float(hz) if 20 <= hz <= 500 else None
 
-    def _tick(self) -> None:
-        while not self._stop.wait(TICK_S):
-            self.wake()
-
     def wake(self) -> None:
         """Draw a frame soon (thread-safe)."""
         if self.waits:
@@ -91,19 +80,18 @@ class FramePacer:
 
     def before_frame(self, now_wanted: bool = False) -> None:
         """Wait for the display's next slot; then the frame is drawn at once when wanted (or while
-        input settles), else when the next event or wake comes."""
+        input settles), else when the next event or wake comes, or the tick."""
         rest = self.last + 1.0 / self.hz - time.perf_counter()
         if rest > 0:
             time.sleep(rest)
         if now_wanted or self.awake_frames > 0 or time.perf_counter() < self.awake_until:
             self.awake_frames = max(0, self.awake_frames - 1)
-            self.wake()
+        elif self.waits and not self._stop.is_set():
+            self._lib.glfwWaitEventsTimeout(TICK_S)  # ctypes lets the GIL go meanwhile
 
     def after_frame(self) -> None:
         self.last = time.perf_counter()
 
     def close(self) -> None:
+        """No more waiting (the window is going)."""
         self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            self._ticker = None
