@@ -287,26 +287,34 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
 
     graph = parse_graph(doc)
     fg = Engine(graph, gpu=gpu)  # the timed one
+    one = Engine(graph, gpu=gpu)  # the same, its sure tiles in one program (as live runs draw them, and as before)
+    one.gl.specialise = False
     prof = Engine(graph, gpu=gpu, profile=True)  # per-step times (synchronised after each step)
     fg.open()
+    one.open()
     prof.open()
     try:
-        times: dict[str, list[float]] = {k: [] for k in ("fusegraph", "profile", "decode", *peers)}
+        times: dict[str, list[float]] = {k: [] for k in ("fusegraph", "one", "profile", "decode", *peers)}
         # CPU time of the whole process (every thread: llvmpipe's, the reader's, OpenCV's, onnxruntime's):
         # the work a frame takes, which other processes on the machine move much less than wall time
-        cpu: dict[str, list[float]] = {k: [] for k in ("fusegraph", "decode", *peers)}
+        cpu: dict[str, list[float]] = {k: [] for k in ("fusegraph", "one", "decode", *peers)}
         steps: dict[str, list[float]] = {s.name: [] for s in prof.plan.steps}
         for i in range(3):  # warm up everything
             fg.process(i)
+            one.process(i)
             prof.process(i)
             for p in peers.values():
                 p(decoded[i])
 
-        def run_fg(r):
-            for i in range(frames):
-                c = time.process_time()
-                times["fusegraph"].append(synced(fg, i))
-                cpu["fusegraph"].append((time.process_time() - c) * 1000.0)
+        def run_engine(name, engine):
+            def go(r):
+                for i in range(frames):
+                    c = time.process_time()
+                    times[name].append(synced(engine, i))
+                    cpu[name].append((time.process_time() - c) * 1000.0)
+            return go
+
+        run_fg, run_one = run_engine("fusegraph", fg), run_engine("one", one)
 
         def run_prof(r):
             for i in range(frames):
@@ -332,24 +340,27 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
                     cpu[name].append((time.process_time() - c) * 1000.0)
             return go
 
-        order = [run_fg, run_decode, *(run_peer(k) for k in peers), run_prof]
+        order = [run_fg, run_decode, *(run_peer(k) for k in peers), run_one, run_prof]
         for r in range(rounds):  # interleaved; the order rotates each round
             k = r % len(order)
             for fn in order[k:] + order[:k]:
                 fn(r)
         last = {"fusegraph": cv2.cvtColor(np.asarray(fg.sinks["out"].last), cv2.COLOR_RGBA2BGR)}
+        same = np.array_equal(np.asarray(fg.sinks["out"].last), np.asarray(one.sinks["out"].last))
         last.update({k: p(decoded[frames - 1]) for k, p in peers.items()})
         m = peers["plain"].mask(decoded[frames - 1])
         edge = (m > 0.05) & (m < 0.95)  # the person's outline, where the contestants differ most
         plan_passes = [p.name for p in fg.plan.passes]
     finally:
         fg.close()
+        one.close()
         prof.close()
     ms = {k: median(v) for k, v in times.items()}
     dec = ms["decode"]
-    total = {"fusegraph": ms["fusegraph"], **{k: ms[k] + dec for k in peers}}
+    total = {"fusegraph": ms["fusegraph"], "one": ms["one"], **{k: ms[k] + dec for k in peers}}
     cpu_ms = {k: median(v) for k, v in cpu.items()}
-    cpu_total = {"fusegraph": cpu_ms["fusegraph"], **{k: cpu_ms[k] + cpu_ms["decode"] for k in peers}}
+    cpu_total = {"fusegraph": cpu_ms["fusegraph"], "one": cpu_ms["one"],
+                 **{k: cpu_ms[k] + cpu_ms["decode"] for k in peers}}
     labels = {"plain": "a. plain: mask up bilinear, GaussianBlur sigma 12 full size, float blend",
               "fast": "b. fast: as a, the blur at 320x180 (sigma 3) and resized up",
               "equal": f"c. equal quality: a + ximgproc.jointBilateralFilter(d={jbf[0]}, "
@@ -361,6 +372,10 @@ def pipeline(gpu: Gpu, tmp: Path, size: tuple[int, int] = (1280, 720), frames: i
              "mean |out - fusegraph|: frame / outline (last frame)"]]
     rows.append(["fusegraph (video source decodes inside process())", "-", "(inside)", f"{total['fusegraph']:.1f}",
                  "1.00x", f"{cpu_total['fusegraph']:.1f}", "1.00x", "-"])
+    rows.append(["fusegraph, its sure tiles in one program (as live runs draw them)", "-",
+                 "(inside)", f"{total['one']:.1f}", f"{total['one'] / total['fusegraph']:.2f}x",
+                 f"{cpu_total['one']:.1f}", f"{cpu_total['one'] / cpu_total['fusegraph']:.2f}x",
+                 "0.0 (same bytes)" if same else "DIFFERENT"])
     for k in peers:
         diff = np.abs(last[k].astype(np.int16) - last["fusegraph"].astype(np.int16))
         rows.append([labels[k], f"{ms[k]:.1f}", f"{dec:.1f}", f"{total[k]:.1f}",

@@ -16,32 +16,40 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def time_frames(engine: Engine, frames: int, warmup: int = 3, start: int = 0, after=None) -> list[float]:
+def time_frames(engine: Engine, frames: int, warmup: int = 3, start: int = 0, after=None,
+                cpu: list[float] | None = None) -> list[float]:
     """Wall-clock ms per frame, the GPU synchronised at the end of each frame (llvmpipe's timer
     queries do not report real time, so we measure with glFinish). after(engine): called after
-    each timed frame, outside the timing (e.g. to read that frame's per-step timings)."""
+    each timed frame, outside the timing (e.g. to read that frame's per-step timings). cpu: gets
+    each frame's CPU ms (the process's, every thread: llvmpipe's rasterisers too), which other
+    load on the machine moves much less than wall time."""
     for i in range(warmup):
         engine.process(start + i)
     engine.gpu.ctx.finish()
     out = []
     for i in range(frames):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         engine.process(start + warmup + i)
         engine.gpu.ctx.finish()
         out.append((time.perf_counter() - t) * 1000.0)
+        if cpu is not None:
+            cpu.append((time.process_time() - c) * 1000.0)
         if after is not None:
             after(engine)
     return out
 
 
-def alternate(engines: dict[str, Engine], rounds: int, frames: int, after=None) -> dict[str, list[float]]:
+def alternate(engines: dict[str, Engine], rounds: int, frames: int, after=None,
+              cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """ms per frame of each engine, the engines taking turns round after round so that all see
-    the same machine load. after(name, engine): called after each timed frame."""
+    the same machine load (the order reversed every other round). after(name, engine): called
+    after each timed frame. cpu: gets each engine's CPU ms per frame, by name."""
     times: dict[str, list[float]] = {k: [] for k in engines}
     for r in range(rounds):
-        for name, e in engines.items():
+        for name, e in (engines.items() if r % 2 == 0 else reversed(engines.items())):
             times[name] += time_frames(e, frames, warmup=2, start=r * (frames + 2),
-                                       after=None if after is None else (lambda e, n=name: after(n, e)))
+                                       after=None if after is None else (lambda e, n=name: after(n, e)),
+                                       cpu=None if cpu is None else cpu.setdefault(name, []))
     return times
 
 

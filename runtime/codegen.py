@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from fusegraph.nodes.contract import TYPES, ShaderSource, convert
 from fusegraph.runtime.plan import Pass, StageRef, Value
 from fusegraph.runtime.resources import shader_source
@@ -27,7 +29,7 @@ void main() {{
     ivec2 grid = textureSize(t{unit}, 0);
     ivec2 tile = ivec2(gl_InstanceID % grid.x, gl_InstanceID / grid.x);
     float c = texelFetch(t{unit}, tile, 0).r;
-    bool covered = (c > 0.25 && c < 0.75) == {border};
+    bool covered = {covered};
     bool starts = tile.x == 0 || texelFetch(t{unit}, tile - ivec2(1, 0), 0).r != c;
     int end = tile.x + 1;
     if (covered && starts)
@@ -103,10 +105,48 @@ def generate_tiled(p: Pass) -> None:
     tiled = version + "#define FG_TILED\nflat in float fg_tile;  // this fragment's tile class (the tile mask's)\n"
     p.source = p.source.replace(version, tiled, 1)
     p.border_source = p.source.replace(version, version + "#define FG_BORDER_TILES\n", 1)
-    vertex = lambda border: TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size,  # noqa: E731
-                                               which="border: 0 < class < 1" if border else "sure: 0 or 1",
-                                               border="true" if border else "false")
-    p.sure_vertex, p.border_vertex = vertex(False), vertex(True)
+    vertex = lambda which: TILE_VERTEX.format(unit=unit, tile=head.stage.tile_size,  # noqa: E731
+                                              which=which, covered=COVERS[which])
+    p.sure_vertex, p.border_vertex = vertex("sure"), vertex("border")
+    p.class_vertices = (vertex("class 0"), vertex("class 1"))
+
+
+# Which tiles a draw of a tiled pass covers, by the tile mask's value c (0, 0.5 or 1).
+COVERS = {"sure": "!(c > 0.25 && c < 0.75)", "border": "c > 0.25 && c < 0.75",
+          "class 0": "c < 0.25", "class 1": "c > 0.75"}
+VECTORS = {"vec2": 2, "vec3": 3, "vec4": 4}
+
+
+def _literal(glsl_type: str, value) -> str | None:
+    """A uniform's value as a GLSL literal of its type; None for a type not baked (arrays)."""
+    if glsl_type == "bool":
+        return "true" if value else "false"
+    if glsl_type == "int":
+        return str(int(value))
+    if glsl_type == "float":
+        return repr(float(value))  # repr: the shortest text that reads back as the same double
+    n = VECTORS.get(glsl_type)
+    if n is None or len(value) != n:
+        return None
+    return f"{glsl_type}({', '.join(repr(float(x)) for x in value)})"
+
+
+def specialise_class(p: Pass, cls: int, values) -> str:
+    """The fragment shader of a tiled pass's sure tiles of one class (0 or 1), for the stages'
+    uniform values now: the head's value there is the constant `cls`, and the uniforms of the
+    stages fused after it are constants too, so the GLSL compiler folds what they do with a
+    constant (a composite over a sure mask is its foreground or its background) and drops the
+    fetches whose results no longer matter. values(node, stage) gives a stage's uniform values.
+    The result changes with those values: a uniform edit makes another program."""
+    src = p.source.replace("flat in float fg_tile;", f"const float fg_tile = {float(cls)!r};", 1)
+    for m in p.members[1:]:
+        given = values(m.node, m.stage)
+        for u in m.stage.uniforms:
+            lit = _literal(u.glsl_type, np.asarray(given[u.name]).tolist())
+            if lit is not None:
+                decl = _declare_uniform(m, u.name, u.glsl_type)
+                src = src.replace(decl, f"const {u.glsl_type} {uniform_name(m, u.name)} = {lit};", 1)
+    return src
 
 
 def generate(p: Pass) -> tuple[str, list[Span]]:

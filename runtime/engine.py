@@ -86,6 +86,7 @@ class Engine:
         self._audio_key: Any = None
         self.plan: Plan | None = None
         self.gl = PlanGL(self.gpu)  # the plan's textures, framebuffers, states, constants; draws passes
+        self.gl.specialise = not live  # live: a slider drag must not compile a program per value
         self.timings: dict[str, StepTiming] = {}
         self.trace: list[tuple[str, float, float]] = []  # (row, start s, duration s)
         self.messages: queue.Queue = queue.Queue()
@@ -101,6 +102,7 @@ class Engine:
         # passes that do not need its result; its result is uploaded before the first step that does
         self._cpu_pool: ThreadPoolExecutor | None = None
         self._running: dict = {}  # CPU stage output value -> (step, future of (result, ms))
+        self._values: dict[int, tuple] = {}
         self.frames_done = 0
         self._t0 = time.perf_counter()
 
@@ -301,6 +303,7 @@ class Engine:
             self.good_params[node_id] = self.params[node_id]
         self.gl.build(plan)
         self.timings = {s.name: StepTiming(s.name, s.nodes) for s in self.plan.steps}
+        self._values = {}  # id(stage) -> (params, stage, its uniform values): _stage_values
 
     def _programs(self, plan: Plan) -> None:
         """Compile every pass's program (cached by source); an error in GLSL a node carries or
@@ -541,7 +544,16 @@ class Engine:
         self.gpu.write(self.gl.tex(step.value), frame)
 
     def _draw(self, p: Pass) -> None:
-        self.gl.draw(p, lambda node, stage: stage.values(self.params[node]), (self._index / self.fps, self._index))
+        self.gl.draw(p, self._stage_values, (self._index / self.fps, self._index))
+
+    def _stage_values(self, node: str, stage) -> dict:
+        """A stage's uniform values, computed again only when its node's params change (an edit
+        replaces the params object, never changes it), so unchanged uniforms cost no work a frame."""
+        params = self.params[node]
+        hit = self._values.get(id(stage))
+        if hit is None or hit[0] is not params or hit[1] is not stage:
+            hit = self._values[id(stage)] = (params, stage, stage.values(params))
+        return hit[2]
 
     def _sink(self, step: SinkStep, index: int, frames: dict[str, np.ndarray]) -> None:
         if not step.tap and step.node not in self.sinks:  # a file sink this live run does not record

@@ -114,14 +114,22 @@ class Gpu:
         key = source if vertex is VERTEX else vertex + source
         cached = self.programs.get(key)
         if cached is None:
-            try:
-                prog = self.ctx.program(vertex_shader=vertex, fragment_shader=source)
-            except moderngl.Error as exc:
-                numbered = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(source.splitlines()))
-                raise ShaderError(f"{exc}\n--- generated source ---\n{numbered}", str(exc), source) from None
-            cached = (prog, self.ctx.vertex_array(prog, []))
-            self.programs[key] = cached
+            cached = self.programs[key] = self.own_program(source, vertex)
         return cached
+
+    def own_program(self, source: str, vertex: str = VERTEX) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        """A program outside the cache, for its caller alone to use and release (release_program)."""
+        try:
+            prog = self.ctx.program(vertex_shader=vertex, fragment_shader=source)
+        except moderngl.Error as exc:
+            numbered = "\n".join(f"{i + 1:4d}  {line}" for i, line in enumerate(source.splitlines()))
+            raise ShaderError(f"{exc}\n--- generated source ---\n{numbered}", str(exc), source) from None
+        return prog, self.ctx.vertex_array(prog, [])
+
+    @staticmethod
+    def release_program(program: tuple[moderngl.Program, moderngl.VertexArray]) -> None:
+        program[1].release()
+        program[0].release()
 
     def texture(self, size: tuple[int, int], components: int, dtype: str) -> moderngl.Texture:
         tex = self.ctx.texture(size, components, dtype=DTYPE[dtype])

@@ -113,6 +113,7 @@ class Pass(Step):
     sure_vertex: str = ""  # the sure tiles' vertex shader (instanced quads; `source` their fragments)
     border_source: str = ""  # the border tiles' fragment shader (the head's full path)
     border_vertex: str = ""  # their vertex shader
+    class_vertices: tuple[str, ...] = ()  # the vertex shaders drawing only class-0 and only class-1 tiles
     break_reason: str = ""  # why this pass did not join the one before
     constants: list[tuple[StageRef, Constant]] = field(default_factory=list)  # after the samplers' units
     spans: list = field(default_factory=list)  # codegen.Span: where each shader source sits in `source`

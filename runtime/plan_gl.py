@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fusegraph.runtime.codegen import constant_name, uniform_name
+from fusegraph.runtime.codegen import constant_name, specialise_class, uniform_name
 from fusegraph.runtime.gpu import Gpu
 from fusegraph.runtime.plan import Pass, Plan, Value
 
@@ -25,6 +25,13 @@ class PlanGL:
         self.constants: dict[tuple, Any] = {}  # (node, Constant.key) -> texture, kept while plans use it
         self.parity = 0  # state textures: frame parity p writes states[n][1][p], reads the other
         self._uniforms: dict[tuple[str, str], Any] = {}
+        self._raw: dict[tuple[str, str], Any] = {}  # the objects those values came from
+        self._names: dict[str, tuple] = {}  # pass -> its uniforms' generated names (_set_uniforms)
+        # Tiled passes: draw each class of sure tiles with a program of its own, the values of the
+        # uniforms after the head compiled in (codegen.specialise_class). Off in live runs, where a
+        # dragged slider would compile a program per value.
+        self.specialise = True
+        self._classes: dict[str, tuple] = {}  # "pass:classN" -> (values, fragment, program) drawn last
 
     # ---- building for a plan -------------------------------------------------------------
     def build(self, plan: Plan) -> None:
@@ -40,6 +47,8 @@ class PlanGL:
             else:
                 self.fbos[p.name] = (self.gpu.framebuffer(targets(0)),) * 2
         self._uniforms.clear()
+        self._raw.clear()
+        self._names.clear()
 
     def _sync_states(self, plan: Plan) -> None:
         """Each node's state: two textures (read last frame's, write this frame's, swap), kept
@@ -109,27 +118,60 @@ class PlanGL:
             vao.render(vertices=3)
             return
         w, h = p.tiles.size  # a quad per tile: the sure tiles' cheap path, then the border tiles' full one
-        for key, fragment, vertex in ((p.name, p.source, p.sure_vertex),
-                                      (p.name + ":border", p.border_source, p.border_vertex)):
-            prog, vao = self.gpu.program(fragment, vertex)
+        if self.specialise and len(p.members) > 1:  # each class of sure tiles with its own folded program
+            # (with the head alone a sure tile is a constant already: a third draw would only cost)
+            sure = [(f"{p.name}:class{c}", self._class_program(p, c, values)) for c in (0, 1)]
+        else:
+            sure = [(p.name, self.gpu.program(p.source, p.sure_vertex))]
+        for key, (prog, vao) in (*sure, (p.name + ":border", self.gpu.program(p.border_source, p.border_vertex))):
             self._set_uniforms(prog, p, key, values, clock)
             vao.render(vertices=6, instances=w * h)
 
+    def _class_program(self, p: Pass, cls: int, values) -> tuple:
+        """The program of a tiled pass's class-`cls` sure tiles for the uniform values now, this
+        object's own (not the GPU's shared cache): an edit of those values makes a new one and
+        frees the one before, so edits do not pile programs up."""
+        key = f"{p.name}:class{cls}"
+        given = [values(m.node, m.stage) for m in p.members[1:]]
+        last = self._classes.get(key)
+        if last is not None and all(a is b for a, b in zip(last[0], given)):  # the same values (Engine memoises)
+            return last[2]
+        fragment = specialise_class(p, cls, values)
+        if last is not None and last[1] == fragment:
+            self._classes[key] = (given, fragment, last[2])
+            return last[2]
+        program = self.gpu.own_program(fragment, p.class_vertices[cls])
+        if last is not None:
+            self.gpu.release_program(last[2])
+            # a new program starts with its uniforms unset
+            self._uniforms = {k: v for k, v in self._uniforms.items() if k[0] != key}
+            self._raw = {k: v for k, v in self._raw.items() if k[0] != key}
+        self._classes[key] = (given, fragment, program)
+        return program
+
     def _set_uniforms(self, prog, p: Pass, key: str, values, clock: tuple[float, int]) -> None:
-        for unit in range(p.value_units):
-            self._set(prog, key, f"t{unit}", unit)
-        for unit, (m, c) in enumerate(p.constants, start=p.value_units):
-            self._set(prog, key, constant_name(m, c.name), unit)
-        self._set(prog, key, "fg_size", (float(p.size[0]), float(p.size[1])))
+        names = self._names.get(p.name)
+        if names is None:  # the generated names, once per plan (not a regex a uniform a frame)
+            fixed = [(f"t{unit}", unit) for unit in range(p.value_units)]
+            fixed += [(constant_name(m, c.name), unit) for unit, (m, c) in enumerate(p.constants, start=p.value_units)]
+            fixed.append(("fg_size", (float(p.size[0]), float(p.size[1]))))
+            names = self._names[p.name] = (fixed, [(m, [(uniform_name(m, u.name), u.name) for u in m.stage.uniforms])
+                                                   for m in p.members])
+        fixed, members = names
+        for name, value in fixed:
+            self._set(prog, key, name, value)
         self._set(prog, key, "fg_time", clock[0])
         self._set(prog, key, "fg_frame", clock[1])
-        for m in p.members:
+        for m, uniforms in members:
             given = values(m.node, m.stage)
-            for u in m.stage.uniforms:
-                self._set(prog, key, uniform_name(m, u.name), given[u.name])
+            for name, u in uniforms:
+                self._set(prog, key, name, given[u])
 
     def _set(self, prog, pass_name: str, name: str, value: Any) -> None:
         key = (pass_name, name)
+        if self._raw.get(key) is value:  # the very object set last time (values memoised by params)
+            return
+        self._raw[key] = value
         if isinstance(value, np.ndarray):
             value = tuple(value.tolist())
         if self._uniforms.get(key) == value:
@@ -151,6 +193,9 @@ class PlanGL:
         if self.gpu.stuck:  # a runaway draw holds the context: leave its objects to it
             self.fbos, self.textures = {}, []
             return
+        for _, _, program in self._classes.values():
+            self.gpu.release_program(program)
+        self._classes.clear()
         for fbo in {id(f): f for pair in self.fbos.values() for f in pair}.values():
             self.gpu.release_framebuffer(fbo)
         for tex in self.textures:

@@ -85,3 +85,62 @@ def test_early_out_equals_full_filter_where_it_is_sure():
     assert rest.max() <= p.tolerance + 1e-9  # a sure tile's whole window is within tolerance
     cls = bilateral.tile_classes(mask, (640, 360), p)
     assert 0.02 < (cls == 0.5).mean() < 0.6  # the person's outline, not the whole frame
+
+
+@pytest.mark.parametrize("mix", [{"feather": 0.35, "light_wrap": 0.2},  # sure tiles fold to a copy / the background
+                                 {"opacity": 0.6, "choke": -0.3, "feather": 0.3, "mode": "screen"}],  # they cannot
+                         ids=["folds", "does not fold"])
+def test_sure_tile_classes_drawn_by_their_own_programs_change_nothing(gpu, write_png, astronaut, mix):
+    """Offline, each class of sure tiles is drawn by a program with the fused stages' uniforms
+    compiled in (codegen.specialise_class): the same bytes as one program for every sure tile (live),
+    within 1/255 of the numpy references of the chain, and again after a uniform edit (a new program)."""
+    from fusegraph.nodes import composite
+    from fusegraph.runtime.engine import Engine
+    from fusegraph.runtime.loader import parse_graph
+
+    rng = np.random.default_rng(7)
+    rgb = astronaut[::2, ::2].copy()
+    mask8 = np.zeros((32, 32), np.uint8)
+    mask8[8:26, 6:20] = 255  # sure foreground, sure background and an outline
+    mask8[14:18, 10:14] = rng.integers(0, 256, (4, 4))
+    back = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # a low-resolution background, sampled bilinearly
+    nodes = [{"id": "m", "type": "image", "params": {"path": write_png(np.repeat(mask8[..., None], 3, -1))}},
+             {"id": "t", "type": "threshold", "params": SOFT.model_dump()},
+             {"id": "b", "type": "bilateral", "params": {}},
+             {"id": "g", "type": "image", "params": {"path": write_png(rgb)}},
+             {"id": "bg", "type": "image", "params": {"path": write_png(back)}},
+             {"id": "mix", "type": "composite", "params": mix},
+             {"id": "v", "type": "preview", "params": {"max_width": 3840}}]
+    links = [("m.out", "t.in"), ("t.out", "b.mask"), ("g.out", "b.guide"), ("g.out", "mix.fg"),
+             ("bg.out", "mix.bg"), ("b.out", "mix.mask"), ("mix.out", "v.in")]
+    engines = {k: Engine(parse_graph(graph_doc(nodes, links)), gpu=gpu) for k in ("classes", "one program")}
+    engines["one program"].gl.specialise = False
+    outs = {k: [] for k in engines}
+    for k, e in engines.items():
+        e.open()
+        try:
+            tiled = next(p for p in e.plan.passes if p.tiles is not None)
+            assert [m.node for m in tiled.members] == ["b", "mix"]  # the composite fused after the filter
+            for i, opacity in enumerate((mix.get("opacity", 1.0), 0.8)):
+                if i:
+                    e.set_param("mix", "opacity", opacity)  # a uniform edit: the class programs change
+                assert e.process(i)
+                outs[k].append(np.array(e.sinks["v"].last, dtype=int))
+            classes = sorted(key for key in e.gl._classes)
+            assert classes == ([] if k == "one program" else [f"{tiled.name}:class0", f"{tiled.name}:class1"])
+            # the engine's own programs, the edited-away ones freed: none in the shared cache
+            assert not any("const float fg_tile" in key for key in gpu.programs)
+        finally:
+            e.close()
+    mask = to_8bit(threshold.reference(mask8 / 255.0, SOFT))
+    filtered = to_8bit(bilateral.reference(mask, to_float(rgb), bilateral.BilateralParams()))
+    for i, opacity in enumerate((mix.get("opacity", 1.0), 0.8)):
+        d = np.abs(outs["classes"][i] - outs["one program"][i])
+        # exact where the fold leaves a copy or the background; constants folded into arithmetic
+        # may round a last bit the other way (a few pixels in 10^5)
+        assert d.max() <= (0 if "light_wrap" in mix else 1)
+        p = composite.CompositeParams(**{**mix, "opacity": opacity})
+        want = to_8bit(composite.reference(to_float(rgb), to_float(back), filtered, p))
+        err = np.abs(outs["classes"][i] / 255.0 - want)
+        # the background is sampled bilinearly with llvmpipe's 8-bit weights (up to 1.5/255 off)
+        assert err.max() <= 2 / 255 + 1e-9

@@ -181,8 +181,9 @@ def test_background_blur_preset_on_a_video_keeps_the_person_sharp(tmp_path):
                                     {"type": "pattern", "params": {"width": 640, "height": 360}}],
                          ids=["shipped clip", "pattern"])
 def test_background_blur_fast_paths_change_no_output(gpu, source):
-    """The whole preset as it runs offline (tiled early-out drawn as run quads, the network on a
-    worker while the blur is drawn): the same bytes as the same graph run step by step (profiled),
+    """The whole preset as it runs offline (tiled early-out drawn as run quads, each class of sure
+    tiles by its own folded program, the network on a worker while the blur is drawn): the same
+    bytes as the same graph run step by step (profiled) and as one program for all sure tiles,
     within 1/255 of the unfused graph, and within 1/255 of the full filter where that is sure."""
     from pathlib import Path
 
@@ -195,12 +196,13 @@ def test_background_blur_fast_paths_change_no_output(gpu, source):
     full_doc["nodes"][2] = {**doc["nodes"][2], "params": {**doc["nodes"][2]["params"], "early_out": False}}
     presets = str(Path(__file__).resolve().parent.parent / "presets")
     runs = {"offline": (doc, {}), "profiled": (doc, {"profile": True}), "unfused": (doc, {"fuse": False}),
-            "full filter": (full_doc, {})}
+            "full filter": (full_doc, {}), "one sure program": (doc, {})}
     outs, masks = {}, {}
     for name, (d, kw) in runs.items():
         engine = Engine(parse_graph(d), gpu=gpu, search_dirs=(presets,), **kw)
         if name == "full filter":
             engine.taps = ("refine.out",)
+        engine.gl.specialise = name != "one sure program"  # as live runs draw: sure tiles of both classes at once
         engine.open()
         try:
             if name == "offline":
@@ -214,6 +216,7 @@ def test_background_blur_fast_paths_change_no_output(gpu, source):
             engine.close()
     for i in range(2):
         assert np.array_equal(outs["offline"][i], outs["profiled"][i])
+        assert np.array_equal(outs["offline"][i], outs["one sure program"][i])
         assert np.abs(outs["offline"][i] - outs["unfused"][i]).max() <= 1
         m = masks["full filter"][i].astype(int)
         sure = (m <= 1) | (m >= 254)
