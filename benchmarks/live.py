@@ -75,7 +75,7 @@ def group(tid: int, name: str) -> str:
         return "MainThread (UI)"
     if name in ("python", "python3"):  # threads no one named: FFmpeg's decoder threads, onnxruntime's
         return "native, unnamed"
-    return name.split("_")[0]
+    return name.split(" [")[0]  # (a step's name may carry its label's note in brackets)
 
 
 def cpu_share(before: dict, after: dict, seconds: float) -> dict[str, float]:
