@@ -405,3 +405,19 @@ def test_talker_guard_hears_voices_not_steady_noise_or_typing(recorded, dfn3_arc
             seen.append(d.chans[0].talkers.share)
         shares[name] = float(np.median(seen[10:]))  # after the first second
     assert shares["babble"] > 0.5 and shares["pink"] < 0.05 and shares["typing"] < 0.05, shares
+
+
+@pytest.mark.parametrize("kept_db, lsnr, least, most", [(-8.0, -4.0, 0.97, 1.0), (8.0, -4.0, 0.69, 0.71),
+                                                         (8.0, -14.0, 0.0, 0.01)])
+def test_talker_guard_share_follows_how_loud_the_other_voices_are(kept_db, lsnr, least, most):
+    """The talker guard's dry share on what babble looks like to it (the removed signal judged
+    speech-like, its level coming and going at the syllable rate): nearly the input when the
+    model removes more than it keeps (0 dB), 70 % of the way at 10 dB (0.6 left synthetic
+    speech in babble just under the input's STOI in the benchmark); nothing when the model judges
+    what it removed to be noise (its local SNR -14 dB), however much its level comes and goes."""
+    from fusegraph.nodes.lib.audio_guard import TalkerGuard
+    g = TalkerGuard()
+    for i in range(500):  # 5 s of frames
+        removed = 1e-4 * 10 ** (8 * np.sin(2 * np.pi * 4 * i / 100) / 10)  # +-8 dB at 4 Hz
+        share = g.update(removed * 10 ** (kept_db / 10), removed, lsnr)
+    assert least <= share <= most, share

@@ -134,14 +134,15 @@ class TalkerGuard:
     depends on how loud the other voices are: at 0 dB SNR the model only does harm (nearly the
     input is best), at 10 dB it still helps (about half and half scores best). The ratio of
     what the model kept to what it removed (2 s) stands in for the SNR. The dry share is
-    top(kept/removed: 1 at -5 dB and below, 0.6 at +3 dB and above) x ramp(L, -8 .. -5 dB) x
+    top(kept/removed: 1 at -5 dB and below, 0.7 at +3 dB and above) x ramp(L, -8 .. -5 dB) x
     ramp(M, 3 .. 5.5 dB), smoothed over 0.15 s. Per channel, no look-ahead.
     """
 
     L_DB = (-8.0, -5.0)
     M_DB = (3.0, 5.5)
     KEPT_DB = (-5.0, 3.0)
-    TOP = (1.0, 0.6)  # the most dry share at KEPT_DB's two ends
+    TOP = (1.0, 0.7)  # the most dry share at KEPT_DB's two ends (0.6 left synthetic speech in
+    # babble at 10 dB 0.001 under the input's STOI; 0.7 is above it, at 0.013 PESQ there)
 
     def __init__(self) -> None:
         self.lam_l = float(np.exp(-FRAME / (2.0 * RATE)))
