@@ -7,13 +7,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import audio_quality, background, batch, editor, fusion, nn, shader, soak, video_denoise  # noqa: E402
+from benchmarks import (audio_quality, background, batch, editor, fusion, live, nn, shader, soak,  # noqa: E402
+                        video_denoise)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", choices=["fusion", "shader", "background", "soak", "video_denoise", "audio", "batch",
-                                       "editor", "nn"],
+                                       "editor", "live", "nn"],
                     help="run one benchmark")
     ap.add_argument("--soak-frames", type=int, default=10_000)
     ap.add_argument("--address", help="batch: a Ray cluster to measure (default: a local one of 2 CPUs)")
@@ -34,6 +35,8 @@ def main() -> int:
         batch.run(address=args.address)
     if args.only in (None, "editor"):
         editor.run()
+    if args.only in (None, "live"):
+        live.run()
     if args.only in (None, "nn"):
         nn.run()
     return 0

@@ -26,12 +26,13 @@ import dearpygui.dearpygui as dpg
 from fusegraph.editor import dialogs
 from fusegraph.editor.comment_editor import edit_comment
 from fusegraph.editor.controller import EditorController
+from fusegraph.editor.frame_pacer import FramePacer
 from fusegraph.editor.graph_canvas import GraphCanvas
 from fusegraph.editor.inspector import Inspector
 from fusegraph.editor.palette import Palette, QuickAdd
 from fusegraph.editor.preview import PreviewPanel
 from fusegraph.editor.render_window import RenderWindow
-from fusegraph.editor.timing import TimingPanel
+from fusegraph.editor.timing import TimingPanel, async_status
 from fusegraph.nodes import REGISTRY
 from fusegraph.runtime.resources import default_preset, is_shipped_preset
 
@@ -91,8 +92,12 @@ class EditorApp:
         sys.setswitchinterval(0.001)
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
+        self.pacer = FramePacer()  # draws when something changed, at most at the display's rate
+        self._mouse: tuple = ()
+        self._status_at = 0.0
         self._build(width, height)
         self.ctl.listeners.append(self._on_change)
+        self.ctl.on_frame = self.pacer.wake  # a new live frame to show
         dialogs.status[:] = [lambda text: self.ctl.say(text, error=True)]
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
                             vsync=True)  # a real display paces the loop; Xvfb does not wait
@@ -100,6 +105,8 @@ class EditorApp:
         dpg.setup_dearpygui()
         dpg.show_viewport()
         dpg.set_primary_window(self.window, True)
+        self._bare_background()
+        self.pacer.start()
         self.canvas.sync()
         self._on_change("file")
 
@@ -143,6 +150,15 @@ class EditorApp:
                 dpg.add_key_press_handler(key, callback=self._on_ctrl)
                 dpg.add_key_down_handler(key, callback=self._on_ctrl)
             dpg.add_mouse_click_handler(dpg.mvMouseButton_Right, callback=self._on_right_click)
+
+    def _bare_background(self) -> None:
+        """The main window's panes draw no background of their own over the window's (the same
+        colour): on software GL those fills, one over the other across the whole window, cost
+        a quarter of a frame."""
+        with dpg.theme() as theme:
+            with dpg.theme_component(dpg.mvAll):
+                dpg.add_theme_color(dpg.mvThemeCol_ChildBg, (0, 0, 0, 0))
+        dpg.bind_item_theme(self.window, theme)
 
     def _menus(self) -> None:
         with dpg.menu_bar() as self.menu_bar:
@@ -238,7 +254,8 @@ class EditorApp:
                 lost = [f"{node} {n} {what}" for node, c in stats.sound.items() for what, n in c.items() if n]
                 sound = f"sound lost: {', '.join(lost) if lost else 'none'}  "
             dpg.set_value(self.status_fps, f"| pipeline {stats.fps:5.1f} fps  {stats.frame_ms:6.1f} ms/frame  "
-                                           f"dropped {stats.dropped}  {sound}| UI {ui_fps:4.0f} fps |")
+                                           f"dropped {stats.dropped}  {sound}{async_status(stats)}"
+                                           f"| UI {ui_fps:4.0f} fps |")
         else:
             dpg.set_value(self.status_fps, f"| UI {ui_fps:4.0f} fps |")
         node_errors = self.ctl.node_errors()
@@ -486,9 +503,21 @@ class EditorApp:
 
     # ---- the loop --------------------------------------------------------------------------------
     def step(self) -> None:
-        """One UI frame: draw, run the callbacks it raised, update live views."""
+        """One UI frame now (it does not wait for an event): draw, run the callbacks it raised,
+        update live views."""
+        self._frame()
+
+    def turn(self) -> int:
+        """One turn of the window's loop: the next frame, drawn when something changed (input, a
+        new live frame, the pacer's tick) and no sooner than the display's next refresh."""
+        self.pacer.before_frame()
+        self._frame()
+        self.pacer.after_frame()
+        return 1
+
+    def _frame(self) -> None:
         dpg.render_dearpygui_frame()
-        self._run_callbacks()
+        self._notice_input(self._run_callbacks())
         dialogs.heal()
         self.render.poll()
         self.frames += 1
@@ -498,14 +527,29 @@ class EditorApp:
         self.canvas.refresh_looks()
         if self.ctl.running:
             self.timing.update(self.ctl.stats(), [n.id for n in self.ctl.graph.nodes])
-        if self.frames % 10 == 0:
+        if time.perf_counter() >= self._status_at:  # a few times a second, however often it draws
+            self._status_at = time.perf_counter() + 0.25
             self._status()
         if self.probe:
             self.write_probe()
 
-    def _run_callbacks(self) -> None:
-        """Dear PyGui's queued callbacks, each given as many of (sender, app_data, user_data) as it takes."""
-        for job in dpg.get_callback_queue() or []:
+    def _notice_input(self, callbacks: int) -> None:
+        """Input keeps the window drawing at the display's rate for a moment (Dear PyGui settles
+        hovers, popups and drags over several frames); typing, the quick add and a question keep
+        it drawing (a field takes the keyboard a frame after it is asked to)."""
+        mouse = tuple(dpg.get_mouse_pos(local=False))
+        if (mouse != self._mouse or callbacks
+                or any(dpg.is_mouse_button_down(b) for b in (dpg.mvMouseButton_Left, dpg.mvMouseButton_Right,
+                                                              dpg.mvMouseButton_Middle))
+                or self.typing() or self.quick.shown or dialogs.current or dialogs.file_dialogs):
+            self.pacer.keep_awake()
+        self._mouse = mouse
+
+    def _run_callbacks(self) -> int:
+        """Dear PyGui's queued callbacks, each given as many of (sender, app_data, user_data) as it
+        takes, then the keys pressed; returns how many there were."""
+        jobs = dpg.get_callback_queue() or []
+        for job in jobs:
             fn = job[0]
             if fn is None:
                 continue
@@ -519,6 +563,7 @@ class EditorApp:
         keys, self._keys = self._keys, []
         for key in keys:
             self._guarded(self.handle_key, key)
+        return len(jobs) + len(keys)
 
     def _guarded(self, fn, *args) -> None:
         try:
@@ -529,11 +574,12 @@ class EditorApp:
 
     def run(self) -> int:
         while dpg.is_dearpygui_running() and not self.closing:
-            self.step()
+            self.turn()
         self.close()
         return 0
 
     def close(self) -> None:
+        self.pacer.close()
         self.render.close()
         self.ctl.shutdown()
         dpg.destroy_context()
@@ -553,11 +599,18 @@ class EditorApp:
             "selected_comments": sorted(self.canvas.selected_comments),
             "can_undo": doc.can_undo, "dirty": doc.dirty,
             "status": self.ctl.message, "modal": dialogs.current_title[:], "buttons": dialogs.button_rects(), "mouse": list(dpg.get_mouse_pos(local=False)),
-            "quick_add": self.quick.shown, "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
+            "quick_add": self.quick.shown,
+            "text_active": self.text_active(),  # a field takes the keyboard a frame after it shows
+            "quick_items": self.quick.matches("") if self.quick.shown else [], "running": self.ctl.running, "ui_fps": self.ctl.ui_fps(),
             "path": str(doc.path) if doc.path else None, **self._menu_geometry(),
             "render": self.render.probe(),
             "file_dialog": dialogs.file_dialogs[0].geometry() if dialogs.file_dialogs else None,
         }
+
+    def text_active(self) -> bool:
+        """A text field has the keyboard (one of the window's, or the file dialog's)."""
+        field = dialogs.file_dialogs[0].field if dialogs.file_dialogs else None
+        return self.typing() or bool(field and dpg.does_item_exist(field) and dpg.is_item_active(field))
 
     def _inspector_geometry(self) -> dict:
         out = {}

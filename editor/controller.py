@@ -29,21 +29,16 @@ from fusegraph.runtime.validate import check_graph
 log = logging.getLogger(__name__)
 
 AUTOSAVE_SECONDS = 5.0
-PREVIEW_WIDTH = 480
-
-
-ENGINE_NICE = 10  # the engine thread yields the CPU to the UI (software GL shares the same cores)
-UI_FPS_TARGET = 30.0
-MAX_YIELD_S = 0.1
+PREVIEW_WIDTH = 400  # the preview panel's width (editor/app.py): frames come at the size they are shown
 
 
 def _runner_factory(graph: Graph, search_dirs: tuple[str, ...], preview_width: int):
-    """The live runner, polite to the UI: a lower thread priority, and a pause after each frame
-    that grows while the UI is under its frame rate (`yield_s`, set by the controller). On
-    software GL the engine and the UI share the CPU, and the engine's GL calls hold the GIL."""
+    """The live runner, at the UI's own priority: the window draws only what changed (editor/
+    frame_pacer.py), so the engine need not give way to it; a lower priority (it was nice 10)
+    left the pipeline to any other busy program (measured: ./fg bench --only live)."""
     from fusegraph.runtime.live import LiveRunner  # the engine (GL) only when a run starts
 
-    return LiveRunner(graph, search_dirs=search_dirs, preview_width=preview_width, nice=ENGINE_NICE)
+    return LiveRunner(graph, search_dirs=search_dirs, preview_width=preview_width)
 
 
 def has_camera() -> bool:
@@ -72,7 +67,7 @@ class EditorController:
         self._restarts_seen = 0
         self._stale = False  # the runner runs an older, complete graph
         self._ticks: list[float] = []  # UI frame times of the last second
-        self._pace_at = 0.0
+        self.on_frame: Callable[[], None] | None = None  # the live run published a frame (any thread)
 
     # ---- notifications -------------------------------------------------------------------
     def _emit(self, kind: str) -> None:
@@ -317,6 +312,8 @@ class EditorController:
         self.runner = self.runner_factory(graph, self.search_dirs(), self.preview_width)
         if hasattr(self.runner, "set_record"):
             self.runner.set_record(self.recording)
+        if hasattr(self.runner, "frame_listeners"):
+            self.runner.frame_listeners.append(self._frame_published)
         self._sent, self._stale, self._failure_seen, self._restarts_seen = graph, False, "", 0
         self._update_preview()
         self.runner.start()
@@ -347,6 +344,11 @@ class EditorController:
                 self.say(f"recorded {done}")
                 self._emit("record")
         self._sent = None
+
+    def _frame_published(self, stats) -> None:
+        """On the engine's thread: wake the window, which draws what is new."""
+        if self.on_frame is not None:
+            self.on_frame()
 
     def stats(self):
         return self.runner.stats() if self.runner is not None else None
@@ -416,9 +418,9 @@ class EditorController:
         self._sent = self._sent.model_copy(update={"nodes": nodes})
 
     def tick(self, now: float | None = None) -> None:
-        """Once per UI frame: autosave, keep the UI's frame rate, notice a run that stopped."""
+        """Once per UI frame: autosave, count the UI's frames, notice a run that stopped."""
         self.autosave_tick(now)
-        self._pace()
+        self._count_frame()
         stats = self.stats()
         if stats is not None and stats.restarts > self._restarts_seen:  # a runaway shader
             self._restarts_seen = stats.restarts
@@ -435,20 +437,11 @@ class EditorController:
         t = self._ticks
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
-    def _pace(self) -> None:
-        """While the UI is under UI_FPS_TARGET, the engine pauses a little longer after each frame."""
+    def _count_frame(self) -> None:
         now = time.perf_counter()
         self._ticks.append(now)
         while self._ticks and now - self._ticks[0] > 1.0:
             self._ticks.pop(0)
-        if self.runner is None or not hasattr(self.runner, "yield_s") or now < self._pace_at:
-            return
-        self._pace_at = now + 0.25
-        fps = self.ui_fps()
-        if fps < UI_FPS_TARGET + 2:
-            self.runner.yield_s = min(MAX_YIELD_S, self.runner.yield_s + 0.01)
-        elif fps > UI_FPS_TARGET + 5:
-            self.runner.yield_s = max(0.0, self.runner.yield_s - 0.003)
 
     def shutdown(self) -> None:
         self._stop_runner()

@@ -32,6 +32,7 @@ ERROR = (215, 35, 35)
 ERROR_TEXT = (255, 120, 110)
 ERROR_WRAP = 44  # characters: a long message (a GLSL error) wraps under the node's box...
 ERROR_LINES = 4  # ...in at most this many lines (drawn over the canvas: the layout does not move)
+AGE_COLOURS = ((120, 200, 130), (200, 180, 80), (230, 120, 80))  # 0, 1, 2+ frames old
 HEAT_BARS = {"green": (40, 110, 60), "yellow": (130, 110, 25), "red": (165, 75, 20)}
 GREY = (150, 150, 150)
 SELECTED = (230, 200, 90)
@@ -170,6 +171,7 @@ class GraphCanvas:
         stats = self.ctl.stats()
         node_ms = stats.node_ms if stats else {}
         levels = stats.levels if stats else {}
+        ages = stats.ages if stats else {}
         bands = timing.fused_bands(stats.passes) if stats else {}
         errors = self.ctl.node_errors()
         selected = set(self.ctl.selection)
@@ -183,8 +185,9 @@ class GraphCanvas:
             band = bands.get(node_id, [])
             db = levels.get(node_id)
             rec = node_id in recording
+            age = ages.get(node_id)
             look = (ms and round(ms, 1), level, err, node_id in selected, tuple(b.index for b in band),
-                    db if db is None else round(db), rec, first)
+                    db if db is None else round(db), rec, first, age)
             if look == view.look:
                 continue
             view.look = look
@@ -202,6 +205,8 @@ class GraphCanvas:
                 rows.append(("ms", f"{100.0 * ms / timing.BUDGET_MS:.0f}% of frame budget", timing.heat(ms)[1]))
             if db is not None:
                 rows.append(("meter", meter_text(db), meter_colour(db)))
+            if age is not None:  # it runs beside the frame (live): how old its output is
+                rows.append(("age", timing.age_text(age), AGE_COLOURS[min(age, 2)]))
             if [r[:2] for r in rows] != [r[:2] for r in view.rows]:
                 relayout = True
             view.rows = rows

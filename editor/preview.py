@@ -1,9 +1,10 @@
-"""The preview panel: the previewed node's latest frame in a dynamic texture, updated each UI
-frame from LiveRunner.preview() (never waits on the engine).
+"""The preview panel: the previewed node's latest frame in a raw texture, taken from
+LiveRunner.preview() when the window draws (never waits on the engine).
 
-One raw texture of SIZE x SIZE (a float32 array this panel owns and writes in place: no copy
-through set_value) holds any frame up to that size in its top-left corner; the image shows
-only that part (uv_max), so a new frame size needs no new texture.
+The texture is exactly the frame's size (a float32 array this panel owns and writes in place: no
+copy through set_value): Dear PyGui uploads a raw texture whole every frame it draws, so it holds
+nothing the panel does not show. The live runner makes its preview frames at the panel's width;
+a new frame size makes a new texture.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import dearpygui.dearpygui as dpg
 
-SIZE = 480
+SIZE = 480  # the largest side a frame is shown at
 
 
 def fit(frame: np.ndarray, size: int = SIZE) -> np.ndarray:
@@ -33,15 +34,19 @@ class PreviewPanel:
         self.size = size
         self.display_width = display_width
         self.index = -1
-        self.shown: tuple[int, int] = (0, 0)  # width, height of the frame in the texture
-        self.pixels = np.zeros((size, size, 4), np.float32)
-        self.pixels[..., 3] = 1.0
-        with dpg.texture_registry():
-            self.texture = dpg.add_raw_texture(size, size, self.pixels, format=dpg.mvFormat_Float_rgba)
+        self.shown: tuple[int, int] = (16, 9)  # width, height of the frame in the texture
+        self.pixels, self.texture = self._texture(*self.shown)
         with dpg.group(parent=parent):
             self.caption = dpg.add_text("Preview (not running: Run > Run, or F5)")
             self.image = dpg.add_image(self.texture, width=display_width, height=display_width * 9 // 16,
-                                       uv_max=(1.0, 9 / 16), border_color=(70, 70, 70, 255))
+                                       border_color=(70, 70, 70, 255))
+
+    @staticmethod
+    def _texture(w: int, h: int) -> tuple[np.ndarray, int | str]:
+        pixels = np.zeros((h, w, 4), np.float32)
+        pixels[..., 3] = 1.0
+        with dpg.texture_registry():
+            return pixels, dpg.add_raw_texture(w, h, pixels, format=dpg.mvFormat_Float_rgba)
 
     def clear(self) -> None:
         """Nothing shown (the run stopped, or the previewed node is gone): no stale picture."""
@@ -65,16 +70,18 @@ class PreviewPanel:
         self.index = index
         img = fit(np.asarray(frame), self.size)
         h, w = img.shape[:2]
-        np.multiply(img, np.float32(1.0 / 255.0), out=self.pixels[:h, :w], casting="unsafe")
-        if (w, h) != self.shown:
+        if (w, h) != self.shown:  # a texture of the new size; the old one goes
+            old = self.texture
+            self.pixels, self.texture = self._texture(w, h)
             self.shown = (w, h)
             scale = min(self.display_width / w, self.display_width * 0.75 / h)  # fit the panel, aspect kept
-            dpg.configure_item(self.image, width=max(1, round(w * scale)), height=max(1, round(h * scale)),
-                               uv_max=(w / self.size, h / self.size))
+            dpg.configure_item(self.image, texture_tag=self.texture, width=max(1, round(w * scale)),
+                               height=max(1, round(h * scale)))
+            dpg.delete_item(old)
+        np.multiply(img, np.float32(1.0 / 255.0), out=self.pixels, casting="unsafe")
         dpg.set_value(self.caption, f"Preview: {target or '-'}   frame {index}   {frame.shape[1]}x{frame.shape[0]}")
         return True
 
     def texture_pixels(self) -> np.ndarray:
         """What the texture holds now (RGBA float32 in [0, 1], the shown part)."""
-        w, h = self.shown
-        return self.pixels[:h, :w].copy()
+        return self.pixels.copy()

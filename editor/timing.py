@@ -26,6 +26,21 @@ def heat(ms: float, budget: float = BUDGET_MS) -> tuple[str, tuple[int, int, int
     return "yellow", YELLOW
 
 
+def age_text(frames: int) -> str:
+    """A node run beside the frame (live): the age of the output the frame used."""
+    return f"async: output {frames} frame{'' if frames == 1 else 's'} old"
+
+
+def async_status(stats) -> str:
+    """The status bar's word on nodes run beside the frame: their outputs' ages and the time each
+    takes on its thread, and how far the picture is held back to match (sync: delay_video)."""
+    if not stats.ages:
+        return ""
+    parts = [f"{n} {age} old, {stats.async_ms.get(n, 0.0):.1f} ms on its thread" for n, age in stats.ages.items()]
+    held = f", video held back {stats.held_back}" if stats.held_back else ""
+    return f"async: {'; '.join(parts)}{held}  "
+
+
 @dataclass(frozen=True)
 class Band:
     """A GPU pass that holds several nodes (fused): they share a colour and a badge."""
@@ -106,7 +121,7 @@ class TimingPanel:
         self.series: dict[str, int] = {}
         self.last_frame = -1
         with dpg.group(parent=parent):
-            with dpg.plot(label="frame time (ms), stacked by node; newest frame at the right", height=height - 24,
+            with dpg.plot(label="frame time (ms), stacked by node; one frame in 4, newest at the right", height=height - 24,
                           width=-1, no_menus=True, no_box_select=True) as self.plot:
                 dpg.add_plot_legend(location=dpg.mvPlot_Location_NorthWest, horizontal=True)
                 self.x_axis = dpg.add_plot_axis(dpg.mvXAxis, label="frame", no_gridlines=True)

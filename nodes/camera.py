@@ -83,6 +83,8 @@ def fit(frame: np.ndarray, w: int, h: int) -> np.ndarray:
 
 
 class Camera(Source):
+    read_ahead = False  # live: a frame read ahead would be an older one than the device has when asked
+
     def __init__(self, p: CameraParams, node: str | None):
         self.p, self.node = p, node
         cap = _capture(p.device)

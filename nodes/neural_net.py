@@ -4,7 +4,8 @@ Inputs:  in (video)
 Outputs: out (mask, at the model's output size; e.g. 256x144 for "selfie")
 Params:  model (a cached name such as "selfie", or a path to an .onnx file); input size (0: the
          model's own), layout (NHWC/NCHW), channel order, value range or mean/std; which output
-         and channel; activation; threads; backend (auto, onnxruntime, gl)
+         and channel; activation; threads; backend (auto, onnxruntime, gl); sync (live, onnxruntime:
+         latest | delay_video)
 Notes:   the frame is stretched (no letterbox) and normalised on the GPU; only the small
          tensor is read back, and the result returns as a small mask texture. Sessions use one
          intra-op thread without spinning by default, so inference does not fight the rest of
@@ -12,7 +13,10 @@ Notes:   the frame is stretched (no letterbox) and normalised on the GPU; only t
          DirectML, then CPU). Offline runs are synchronous and exact. Backend gl: the network
          itself runs as fused shader passes (nodes/lib/nn), nothing read back; auto takes
          onnxruntime on software GL (faster there) or when the model does not compile to passes,
-         and `fusegraph plan` says which and why.
+         and `fusegraph plan` says which and why. Live, onnxruntime's inference runs on a thread
+         of its own on the newest frame (runtime/beside_frame.py): with `sync: latest` the picture
+         goes on with the newest mask (its age in frames shows on the node), with `delay_video`
+         the picture is held back to the frame the mask was made from (for recording).
 """
 from __future__ import annotations
 
@@ -49,6 +53,9 @@ class NeuralNetParams(Params):
     backend: Literal["auto", "onnxruntime", "gl"] = Field(
         "auto", description="gl: the network as GPU passes; auto: onnxruntime on software GL or when the model "
         "does not compile to passes (fusegraph plan says which and why)")
+    sync: Literal["latest", "delay_video"] = Field(
+        "latest", description="live, onnxruntime: use the newest mask (latest) or hold the video back to match it "
+        "(delay_video)")
 
 
 def scale_offset(p: NeuralNetParams) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -82,7 +89,7 @@ def build(p: NeuralNetParams, ins):
             raise NodeError(str(exc)) from None
         return Body(prep + stages, {"out": len(prep) + len(stages) - 1})
     infer = CpuStage(("@1",), ("video",), "mask", out_size, lambda q, xs: infer_mask(q, xs[0]),
-                     label=f"infer [onnxruntime: {choice.reason}]", float_inputs=True)
+                     label=f"infer [onnxruntime: {choice.reason}]", float_inputs=True, live=lambda q: q.sync)
     return Body(prep + [infer], {"out": 2})
 
 

@@ -17,10 +17,11 @@ import numpy as np
 from fusegraph.nodes import REGISTRY
 from fusegraph.nodes.contract import TYPES, EndOfStream, NodeError, OpenContext, Sink, Source, SourceInfo
 from fusegraph.runtime.audio import AudioPath, close_sinks
+from fusegraph.runtime.beside_frame import BesideTheFrame
 from fusegraph.runtime.codegen import own_glsl_error
 from fusegraph.runtime.compiler import closure, compile_graph, live_nodes
 from fusegraph.runtime.errors import FrameTimeout, ShaderCompileError
-from fusegraph.runtime.frames import FrameReader
+from fusegraph.runtime.frames import FrameReader, LiveFrameReader
 from fusegraph.runtime.gpu import Gpu, ShaderError
 from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.outputs import is_file_sink
@@ -72,10 +73,14 @@ class Engine:
         self.gpu = gpu or Gpu()
         self._own_gpu = gpu is None
         self.fuse, self.profile, self.live = fuse, profile, live
+        # profile: time the steps of one frame in this many (live: the wait after each step that
+        # synchronised timing needs costs ~18% of a frame on llvmpipe); `timed`: the last frame was
+        self.profile_every = 1
+        self.timed = False
         self.search_dirs = search_dirs  # input files not found from the CWD are looked for here
         self.params = {n.id: n.params for n in graph.nodes}
         self.sources: dict[str, Source] = {}
-        self.readers: dict[str, FrameReader] = {}  # per source: RGBA frames, read ahead offline
+        self.readers: dict[str, FrameReader | LiveFrameReader] = {}  # per source: RGBA frames, read ahead
         self.sinks: dict[str, Sink] = {}
         self.audio: AudioPath | None = None  # the sound beside the frames (runtime/audio.py)
         self._audio_key: Any = None
@@ -91,6 +96,8 @@ class Engine:
         self.cut: set[str] = set()  # live runs: sources that failed to open and what they feed (not run)
         self._opened: dict[str, Any] = {}  # node -> what its source or sink was opened with
         self._last_frames: dict[str, np.ndarray] = {}
+        self.beside = BesideTheFrame(self)  # live: CPU stages run on threads of their own
+        self.shown = 0  # the frame index the last process() showed (delay_video: an earlier one)
         # offline, unprofiled: a CPU stage (a network) runs on a worker while the GPU draws the
         # passes that do not need its result; its result is uploaded before the first step that does
         self._cpu_pool: ThreadPoolExecutor | None = None
@@ -178,7 +185,7 @@ class Engine:
         self.audio, self._audio_key = path, key
         path.video_sink = self.sinks.get
         path.plan_only = not open_sinks  # `fusegraph plan`: devices are described, not started
-        if self.profile:
+        if self.profile and not self.live:  # (a live run would grow its trace for ever)
             path.trace, path.trace_t0 = self.trace, self._t0
         path.open_sources()
 
@@ -204,7 +211,10 @@ class Engine:
     def _set_source(self, node_id: str, source: Source) -> None:
         self.sources[node_id] = source
         self._opened[node_id] = self._key(node_id)
-        self.readers[node_id] = FrameReader(node_id, source, read_ahead=not self.live)
+        if self.live and source.read_ahead:
+            self.readers[node_id] = LiveFrameReader(node_id, source)
+        else:  # offline: the next frame, in order; a live camera: its newest frame, when asked
+            self.readers[node_id] = FrameReader(node_id, source, read_ahead=not self.live)
 
     def _close_source(self, node_id: str) -> None:
         self.readers.pop(node_id).close()  # first: a read ahead may be using the source
@@ -260,6 +270,7 @@ class Engine:
         return 1 if infos and all(i.still for i in infos) else None
 
     def _compile(self) -> None:
+        self.beside.close()  # outputs of the old plan's stages do not fit the new one
         self.gl.release_targets()
         failed: set[str] = set()
         taps = tuple(t for t in self.taps if t.split(".", 1)[0] not in self.cut)
@@ -333,6 +344,7 @@ class Engine:
             self._cpu_pool, self._running = None, {}
         for node_id in list(self.sources):
             self._close_source(node_id)
+        self.beside.close()
         self.sinks = {}
         self.gl.release()
         if self._own_gpu:
@@ -420,16 +432,25 @@ class Engine:
                 w, h = self.sources[node_id].info.size
                 frames[node_id] = self._last_frames.get(node_id, np.zeros((h, w, 4), np.uint8))
             read_ms[node_id] = (time.perf_counter() - t) * 1000.0
-        self._index = index
+        self.timed = self.profile and self.frames_done % self.profile_every == 0
+        # delay_video: the frame held back to the one the network's newest mask was made from (the
+        # steps the network needs ran ahead on this frame: `ahead`, their time adds up)
+        index, frames, ahead = self.beside.start_frame(index, frames, read_ms)
+        if ahead:
+            read_ms = {}
+        self._index = self.shown = index
         self._running.clear()  # a frame that failed part way leaves nothing for this one
         for step in self.plan.steps:
-            if self._running:
+            if self.beside.deferred:  # live: the network's mask, taken as late as it can be
+                self.beside.before(step)
+            if self._running:  # offline: the network's result, from its worker
                 self._collect(step.reads())
             t = time.perf_counter()
             getattr(self, STEP_KINDS[type(step)].execute)(step, index, frames)
-            if self.profile and not self.gpu.timers_trustworthy:
+            if self.timed and not self.gpu.timers_trustworthy:
                 self._settle()  # synchronised timing: the step's GPU work is inside its interval
-            self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0)
+            self._record(step, t, extra_ms=read_ms.get(step.node, 0.0) if isinstance(step, Upload) else 0.0,
+                         add=step in ahead)
         self._collect()
         self._settle()
         queries, self._queries = self._queries, []
@@ -441,6 +462,16 @@ class Engine:
         self.frames_done += 1
         self.gl.parity ^= 1  # this frame's states become the next frame's @prev
         return True
+
+    @property
+    def ages(self) -> dict[str, int]:
+        """Live: node run beside the frame -> frames between its output's input and the frame shown."""
+        return self.beside.ages
+
+    @property
+    def async_ms(self) -> dict[str, float]:
+        """Live: node run beside the frame -> ms of its last run on its own thread."""
+        return self.beside.async_ms
 
     def _settle(self) -> None:
         """Before the CPU reads what the GPU made, and at the end of a frame: wait (the GIL
@@ -463,7 +494,7 @@ class Engine:
 
     def _run_pass(self, step: Pass, index: int, frames: dict[str, np.ndarray]) -> None:
         self._unsettled.append(step)
-        if self.profile and self.gpu.timers_trustworthy:
+        if self.timed and self.gpu.timers_trustworthy:
             query = self.gpu.ctx.query(time=True)
             with query:
                 self._draw(step)
@@ -496,10 +527,15 @@ class Engine:
                 raise
             self.node_errors[node] = exc.message
 
-    def _record(self, step, start: float, extra_ms: float = 0.0) -> None:
+    def _record(self, step, start: float, extra_ms: float = 0.0, add: bool = False) -> None:
+        """add: the step ran earlier in this frame too (delay_video's look ahead): its time adds up.
+        A profiled frame that is not timed (profile_every) keeps the last timed frame's times."""
+        if self.profile and not self.timed:
+            return
         end = time.perf_counter()
-        self.timings[step.name].ms = (end - start) * 1000.0 + extra_ms
-        if self.profile:
+        ms = (end - start) * 1000.0 + extra_ms
+        self.timings[step.name].ms = self.timings[step.name].ms + ms if add else ms
+        if self.profile and not self.live:  # (a live run would grow its trace for ever)
             self.trace.append((step.name, start - self._t0 - extra_ms / 1000.0, end - start + extra_ms / 1000.0))
 
     def _upload(self, step: Upload, frame: np.ndarray) -> None:
@@ -533,12 +569,12 @@ class Engine:
             raise
 
     def _run_cpu(self, step: CpuStep, frames: dict[str, np.ndarray]) -> None:
+        if self.beside.mode(step):  # live: on its own thread (runtime/beside_frame.py)
+            self.beside.run(step, frames)
+            return
         ref = step.ref
-        inputs = []
-        for v in ref.inputs:
-            a = self._read_back(v, frames)
-            inputs.append(a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32))
         params = self.params[ref.node]
+        inputs = self._cpu_inputs(step, frames)
         if not (self.live or self.profile):  # overlapped with the passes that do not need it (_collect)
             if self._cpu_pool is None:
                 self._cpu_pool = ThreadPoolExecutor(1, thread_name_prefix="cpu-stages")
@@ -563,14 +599,27 @@ class Engine:
         """Check the stage's result (result() gives it or raises its error) and upload it."""
         ref = step.ref
         try:
-            out = np.asarray(result(), dtype=np.float32)
+            out = result()
         except NodeError as exc:
             exc.node = exc.node or ref.node
             raise
+        self.gl.write(ref.out, self._checked(step, out))
+
+    def _cpu_inputs(self, step: CpuStep, frames: dict[str, np.ndarray]) -> list[np.ndarray]:
+        inputs = []
+        for v in step.ref.inputs:
+            a = self._read_back(v, frames)
+            inputs.append(a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32))
+        return inputs
+
+    def _checked(self, step: CpuStep, out) -> np.ndarray:
+        """A CPU stage's output as 8-bit, or a NodeError when it is not the shape declared."""
+        ref = step.ref
+        out = np.asarray(out, dtype=np.float32)
         want = TYPES[ref.out.type].numpy_shape(ref.out.size)
         if out.shape != want:
             raise NodeError(f"produced an array of shape {out.shape}, expected {want}", node=ref.node)
-        self.gl.write(ref.out, to_uint8(out))
+        return to_uint8(out)
 
     def _read_back(self, v, frames: dict[str, np.ndarray]) -> np.ndarray:
         if v.dtype == "src":  # a source straight into a sink: its frame is still on the CPU

@@ -1,11 +1,15 @@
-"""Source frames ready to upload: RGBA uint8, checked, and (offline) read one frame ahead.
+"""Source frames ready to upload: RGBA uint8, checked, and read ahead of the engine.
 
 Offline runs know which frame comes next, so a worker thread reads and converts frame i+1
 (decoding, drawing the pattern, BGR -> RGBA: OpenCV and FFmpeg release the GIL) while the GPU
-works on frame i. Live runs take the latest frame when asked and never read ahead.
+works on frame i. Live runs ask for the frame the clock says (frames the pipeline could not reach
+are skipped): LiveFrameReader's thread keeps the next couple of frames decoded and converted, and
+jumps to the frame asked for when it falls behind (a video decodes the frames between without
+converting them). A camera is read when asked (its newest frame; a read ahead would be a stale one).
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
@@ -58,3 +62,68 @@ class FrameReader:
         self._drop_pending()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+
+
+class LiveFrameReader:
+    """Live: a thread of its own reads frames `ahead` of the last one asked for."""
+
+    def __init__(self, node: str, source: Source, ahead: int = 2):
+        self.node, self.source, self.ahead = node, source, ahead
+        self._cond = threading.Condition()
+        self._frames: dict[int, np.ndarray | BaseException] = {}
+        self._asked = -1  # the last index asked for
+        self._next = 0  # the index the thread reads next
+        self._reading: int | None = None  # the index the thread is reading now
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def _load(self, index: int) -> np.ndarray:
+        return to_rgba(self.source.read(index), self.node, self.source.info.size, index)
+
+    def read(self, index: int) -> np.ndarray:
+        """Frame `index` as RGBA; raises EndOfStream or NodeError as the source does."""
+        with self._cond:
+            if index not in self._frames and index != self._reading:
+                # behind (the frames between are skipped), or going back (a loop's start)
+                if index < self._next:
+                    self._frames = {}
+                self._next = index
+            self._frames = {i: f for i, f in self._frames.items() if i >= index}
+            self._asked = index
+            self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"read:{self.node}", daemon=True)
+                self._thread.start()
+            while index not in self._frames:
+                self._cond.wait()
+            frame = self._frames.pop(index)
+        if isinstance(frame, BaseException):
+            raise frame
+        return frame
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and self._next > self._asked + self.ahead:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                index = self._reading = self._next
+                self._next += 1
+            try:
+                frame = self._load(index)
+            except BaseException as exc:  # EndOfStream or a NodeError: the engine's, when it asks
+                frame = exc
+            with self._cond:
+                self._reading = None
+                if index >= self._asked and index < self._next:  # else no one asks for it (skipped, or gone back)
+                    self._frames[index] = frame
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop the thread (the source itself is closed by its owner, after this)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()

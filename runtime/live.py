@@ -24,9 +24,10 @@ from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.output_paths import describe_outputs
 from fusegraph.runtime.plan import Pass
 
+PROFILE_EVERY = 4  # per-node times measured on one frame in this many (their waits slow a frame)
 FRAME_LIMIT_S = 3.0  # a frame whose GPU work takes longer is a runaway shader (see _run)
-SMOOTH = 0.15  # weight of the newest frame in the smoothed per-node times
-HISTORY = 120  # frames kept for the frame-time plot
+SMOOTH = 0.45  # weight of the newest timed frame in the smoothed per-node times
+HISTORY = 30  # timed frames kept for the frame-time plot (the last 120 frames)
 
 
 @dataclass
@@ -46,6 +47,11 @@ class LiveStats:
     fixes: dict[str, tuple[str, dict]] = field(default_factory=dict)  # "node.port" -> node to insert there
     restarts: int = 0  # times the engine was restarted after a runaway frame
     restart_reason: str = ""  # the last one: which node, and what became of it
+    frames: int = 0  # frames processed since the run started
+    ages: dict[str, int] = field(default_factory=dict)  # node run beside the frame -> its output's age, frames
+    async_ms: dict[str, float] = field(default_factory=dict)  # such a node -> ms of its last run on its thread
+    held_back: int = 0  # frames the picture is held back to match a mask (sync: delay_video)
+    timed: bool = False  # this frame's per-node times were measured (one in PROFILE_EVERY)
 
 
 class LiveRunner:
@@ -62,12 +68,15 @@ class LiveRunner:
         self._runaway: dict[str, str] = {}  # node -> why it is bypassed (a frame that never ended)
         self._restarts = (0, "")
         self.nice = nice
-        self.yield_s = 0.0  # a pause after each frame, which a UI may raise while it falls behind
+        self.yield_s = 0.0  # a pause after each frame (a slower pipeline, e.g. in tests)
         self.search_dirs = search_dirs
         self.preview_width = preview_width
         self._engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._go = threading.Event()  # cleared: pause between frames
+        self._go.set()
+        self._held = threading.Event()  # set while paused
         self._lock = threading.Lock()
         self._stats = LiveStats()
         self._history: deque = deque(maxlen=HISTORY)
@@ -75,6 +84,7 @@ class LiveRunner:
         self._preview: tuple[np.ndarray | None, int] = (None, -1)
         self._tap: str | None = None
         self._pending: list[tuple] = []  # edits made before the engine exists
+        self.frame_listeners: list = []  # called with each frame's LiveStats on the engine's thread (keep it short)
 
     # ---- control (UI thread) -----------------------------------------------------------------
     def start(self) -> None:
@@ -85,7 +95,17 @@ class LiveRunner:
         self._thread = threading.Thread(target=self._run, name="fusegraph-live", daemon=True)
         self._thread.start()
 
+    def pause(self, on: bool = True, timeout: float = 30.0) -> bool:
+        """Hold the run between frames, its engine and sources open (on), or go on. Pausing
+        returns once the frame in hand is done (False if it was not within `timeout`)."""
+        if not on:
+            self._go.set()
+            return True
+        self._go.clear()
+        return self._held.wait(timeout) if self.running else True
+
     def stop(self) -> None:
+        self._go.set()
         self._stop.set()
         while self._thread is not None:  # a restart may swap the thread while we wait
             thread = self._thread
@@ -156,6 +176,7 @@ class LiveRunner:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
                             frame_limit=self.frame_limit, bypass=tuple(self._runaway), record=self.record)
             engine.taps = (self._tap,) if self._tap else ()
+            engine.profile_every = PROFILE_EVERY
             engine.open()
         except (GraphInvalid, NodeError) as exc:
             self._fail(str(exc), exc)
@@ -230,17 +251,29 @@ class LiveRunner:
             if not engine.process(index):
                 start, last = time.perf_counter(), -1  # a file shorter than it said: start over
                 continue
+            held_back = (index - engine.shown) % (count or 1 << 30)  # delay_video: an earlier frame, its mask's
+            index = engine.shown
             frame_ms = (time.perf_counter() - t) * 1000.0
             fps_clock.append(time.perf_counter())
-            self._publish(engine, index, frame_ms, dropped, fps_clock)
+            self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
             if self.yield_s > 0:
                 time.sleep(self.yield_s)
+            if not self._go.is_set():  # paused: the clock stops with it (no frames counted dropped)
+                paused = time.perf_counter()
+                self._held.set()
+                self._go.wait()
+                self._held.clear()
+                start += time.perf_counter() - paused
 
-    def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque) -> None:
-        node_ms = engine.node_ms()
+    def _publish(self, engine: Engine, index: int, frame_ms: float, dropped: int, clock: deque,
+                 held_back: int = 0) -> None:
         old = self._stats.node_ms
-        smooth = {n: (1 - SMOOTH) * old.get(n, ms) + SMOOTH * ms for n, ms in node_ms.items()}
-        self._history.append(node_ms)
+        if engine.timed or not old:
+            node_ms = engine.node_ms()
+            smooth = {n: (1 - SMOOTH) * old.get(n, ms) + SMOOTH * ms for n, ms in node_ms.items()}
+            self._history.append(node_ms)
+        else:  # the per-node times of the last timed frame stand
+            smooth = old
         passes = [(s.name, s.nodes, engine.timings[s.name].ms) for s in engine.plan.steps if isinstance(s, Pass)]
         fps = (len(clock) - 1) / (clock[-1] - clock[0]) if len(clock) > 1 and clock[-1] > clock[0] else 0.0
         frame = engine.tap_frames.get(self._tap) if self._tap else None
@@ -249,7 +282,8 @@ class LiveRunner:
                           errors={**engine.node_errors, **(engine.audio.errors if engine.audio else {}),
                                   **self._runaway},
                           restarts=self._restarts[0], restart_reason=self._restarts[1],
-                          dropped=dropped, frame=index,
+                          dropped=dropped, frame=index, frames=engine.frames_done, ages=dict(engine.ages),
+                          async_ms=dict(engine.async_ms), held_back=held_back, timed=engine.timed,
                           plan_text=self._describe(engine),
                           sound=engine.audio.counters() if engine.audio else {},
                           levels=dict(engine.audio.levels) if engine.audio else {})
@@ -257,6 +291,8 @@ class LiveRunner:
             self._stats = stats
             if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
+        for listener in self.frame_listeners:
+            listener(stats)
 
     def _describe(self, engine: Engine) -> str:
         """The plan as text, made again only when the plan or the audio path is a new one."""

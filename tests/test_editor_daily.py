@@ -449,7 +449,8 @@ def test_a_link_dropped_on_nothing_offers_only_nodes_that_take_it(editor):
     p = ed.probe()
     a = p["pins"]["out:blur.out"]
     ed.drag(a, (a[0] + 150, a[1] + 260))
-    p = ed.wait(lambda p: p["quick_add"] and p["quick_items"], what="the quick add")
+    # (typed only once its field takes the keyboard: a frame after it shows)
+    p = ed.wait(lambda p: p["quick_add"] and p["quick_items"] and p["text_active"], what="the quick add")
     offered = set(p["quick_items"])
     assert {"threshold", "video_out", "composite"} <= offered
     assert all(any(port.accepts_type("video") for port in REGISTRY[k].inputs) for k in offered)
@@ -527,14 +528,15 @@ def test_file_dialogs_take_an_absolute_path_and_open_on_double_click(editor, tmp
     # Ctrl+O, an absolute path typed into the field, Enter: opened
     ed.point(700, 500)
     ed.key("ctrl+o")
-    ed.wait(lambda p: p["file_dialog"] and "<field>" in p["file_dialog"], what="the file dialog")
+    ed.wait(lambda p: p["file_dialog"] and "<field>" in p["file_dialog"] and p["text_active"], what="the file dialog")
     ed.xdo("type", "--delay", "20", str(other / "second.json"))
     ed.key("Return")
     p = ed.wait(lambda p: p["path"] == str(other / "second.json"), what="the typed path opened")
     assert p["modal"] == [] and "view" in node_ids(p)
     # a name that is not there: said, and the dialog stays; Escape closes it
     ed.key("ctrl+o")
-    ed.wait(lambda p: p["file_dialog"] and "third.json" in p["file_dialog"], what="the dialog in that folder")
+    ed.wait(lambda p: p["file_dialog"] and "third.json" in p["file_dialog"] and p["text_active"],
+            what="the dialog in that folder")
     ed.xdo("type", "--delay", "20", "missing.json")
     ed.key("Return")
     ed.wait(lambda p: "no such file" in p["status"] and p["file_dialog"], what="the refusal")
@@ -551,7 +553,7 @@ def test_file_dialogs_take_an_absolute_path_and_open_on_double_click(editor, tmp
     ed.key("ctrl+n")
     ed.wait(lambda p: p["path"] is None, what="a new graph")
     ed.key("ctrl+s")
-    ed.wait(lambda p: p["file_dialog"] and "<field>" in p["file_dialog"], what="the save dialog")
+    ed.wait(lambda p: p["file_dialog"] and "<field>" in p["file_dialog"] and p["text_active"], what="the save dialog")
     ed.key("ctrl+a")
     ed.xdo("type", "--delay", "20", str(other / "new"))
     ed.key("Return")

@@ -227,7 +227,7 @@ def test_mouse_and_keyboard_edit_the_model(editor, tmp_path):
     # Tab over empty canvas opens quick add; typing and Enter adds a node at the cursor
     ed.point(700, 600)
     ed.key("Tab")
-    ed.wait(lambda p: p["quick_add"], what="quick add")
+    ed.wait(lambda p: p["quick_add"] and p["text_active"], what="quick add")  # its field takes the keys
     ed.xdo("type", "--delay", "60", "thr")
     time.sleep(0.2)
     ed.key("Return")

@@ -477,6 +477,37 @@ def test_live_preview_shows_processed_pixels_and_takes_edits(ed, tmp_path):
     assert not ctl.running
 
 
+def test_the_window_waits_for_something_to_draw(ed):
+    """Idle, a turn of the window's loop waits in GLFW (the GIL released) until something wakes
+    it: input, the live runner's new frame (here a thread's wake), or the quarter-second tick.
+    step() never waits (the tests' and benchmarks' loop)."""
+    import threading
+
+    from fusegraph.editor.frame_pacer import TICK_S
+
+    pacer = ed.pacer
+    if not pacer.waits:
+        pytest.skip("no GLFW wait in this Dear PyGui: the window draws every frame")
+    pump(ed, 2)
+    pacer.awake_until, pacer.awake_frames = 0.0, 0  # no input to settle
+    woken = []
+
+    def wake_later():
+        time.sleep(2 * TICK_S)
+        woken.append(True)
+        pacer.wake()
+
+    thread = threading.Thread(target=wake_later)
+    thread.start()
+    turns = 0
+    while not woken:  # a window drawing without waiting would turn ~30 times (60 Hz) meanwhile
+        ed.turn()
+        turns += 1
+    thread.join()
+    assert turns <= 4  # the ticks, the wake, and perhaps an event of the X server's own
+    pump(ed, 1)
+
+
 def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
     import dearpygui.dearpygui as dpg
 

@@ -25,6 +25,7 @@ class Source:
     """An opened source: frames come as HxWx3 (BGR) or HxWx4 (BGRA) uint8 arrays."""
 
     info: SourceInfo
+    read_ahead = True  # live runs may read the next frames on a thread before they are asked for
 
     def read(self, index: int) -> Any:  # raise EndOfStream when there is no frame `index`
         raise NotImplementedError

@@ -128,6 +128,10 @@ class CpuStage:
     run: Callable[[Any, list[Any]], Any]
     label: str = ""
     float_inputs: bool = False  # read its inputs back as float32 textures (not 8-bit)
+    # live runs only, from the params: "latest" runs `run` on a thread of its own on the newest input
+    # while the frame goes on with its newest output; "delay_video" also holds the frame back to the
+    # one that output was made from (runtime/async_stage.py); None or anything else: in the frame
+    live: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True)
