@@ -440,8 +440,8 @@ class EditorApp:
         self._keys.append(key)  # handled after this frame's other callbacks (a Ctrl press among them)
 
     def ctrl_down(self) -> bool:
-        """Ctrl is held, or was pressed in this or the last frame (a fast Ctrl+key can press and
-        release Ctrl between two of our looks at it)."""
+        """Ctrl is held, or was pressed in this or the last frame and no key has taken that press
+        yet (a fast Ctrl+key can press and release Ctrl between two of our looks at it)."""
         return (dpg.is_key_down(dpg.mvKey_ModCtrl) or dpg.is_key_down(dpg.mvKey_LControl)
                 or dpg.is_key_down(dpg.mvKey_RControl) or self.frames - self._ctrl_frame <= 1)
 
@@ -459,6 +459,9 @@ class EditorApp:
         if self.typing() or dialogs.current:
             return
         if self.ctrl_down() if ctrl is None else ctrl:
+            # One Ctrl press makes one shortcut: Dear PyGui may take Ctrl's release and the next
+            # key (Ctrl+V, then Delete) in the frame after the V, where Delete is no shortcut.
+            self._ctrl_frame = -10
             action = {dpg.mvKey_C: lambda: self.ctl.copy(), dpg.mvKey_V: self.paste, dpg.mvKey_D: self.duplicate,
                       dpg.mvKey_Z: self.ctl.undo, dpg.mvKey_Y: self.ctl.redo, dpg.mvKey_S: self.save,
                       dpg.mvKey_O: self.open_dialog, dpg.mvKey_N: lambda: self.guard_unsaved(self.ctl.new),

@@ -440,6 +440,14 @@ def test_new_nodes_land_apart_and_pasted_nodes_are_selected(editor):
     assert p["selection"] == ["blur2"]
     ed.key("Delete")  # the pasted node is what Delete takes
     ed.wait(lambda p: "blur2" not in node_ids(p) and "blur" in node_ids(p), what="the pasted node deleted")
+    # Typed at once: Ctrl's release and the Delete can reach the editor in one frame, after the
+    # V's; the Ctrl of the paste must not make that Delete a Ctrl+Delete (which does nothing).
+    before, frame = node_ids(ed.probe()), ed.probe()["frame"]
+    ed.key("ctrl+v", "Delete")
+    p = ed.wait(lambda p: p["frame"] >= frame + 12, what="twelve frames after Ctrl+V, Delete")
+    assert node_ids(p) == before  # pasted, then deleted
+    ed.key("ctrl+z")  # undoing the Delete brings the pasted node back: both keys were taken
+    ed.wait(lambda p: len(node_ids(p)) == len(before) + 1, what="the pasted node back after undo")
 
 
 def test_a_link_dropped_on_nothing_offers_only_nodes_that_take_it(editor):
