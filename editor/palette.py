@@ -12,6 +12,12 @@ from fusegraph.nodes import REGISTRY
 CATEGORY_ORDER = ("source", "filter", "composite", "ai", "sink")
 
 
+def port_types() -> set[str]:
+    """The types some node's pins carry (the legend's entries)."""
+    return {str(t) for spec in REGISTRY.values() for port in (*spec.inputs, *spec.outputs)
+            for t in (port.type, *port.accepts)}
+
+
 def summary(kind: str) -> str:
     return REGISTRY[kind].doc.strip().splitlines()[0]
 
@@ -79,8 +85,10 @@ class Palette:
                 self.search = dpg.add_input_text(hint="search: name, category, text", width=230,
                                                  callback=self._filter)
                 typing_items.add(self.search)
+                legend = port_types()  # not the network's inner tensor types: no pin carries them
                 for t, c in PORT_COLOURS.items():
-                    dpg.add_text(t, color=c)
+                    if t in legend:
+                        dpg.add_text(t, color=c)
             for category, kinds in categories().items():
                 with dpg.group() as row:
                     self.rows[category] = row
