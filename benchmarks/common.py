@@ -1,9 +1,11 @@
-"""Benchmark helpers: synchronised frame timing, memory, a table printer."""
+"""Benchmark helpers: synchronised frame timing, side-by-side runs and their results, memory, a table printer."""
 from __future__ import annotations
 
 import statistics
 import time
 from pathlib import Path
+
+import numpy as np
 
 from fusegraph.runtime.engine import Engine
 
@@ -51,6 +53,16 @@ def alternate(engines: dict[str, Engine], rounds: int, frames: int, after=None,
                                        after=None if after is None else (lambda e, n=name: after(n, e)),
                                        cpu=None if cpu is None else cpu.setdefault(name, []))
     return times
+
+
+def finish(engines: dict[str, Engine], sink: str = "view") -> tuple[dict, dict[str, int]]:
+    """After a side-by-side run: each engine's last frame at `sink` (as int, for differences) and
+    its pass count; then the engines are closed."""
+    outs = {k: np.array(e.sinks[sink].last, dtype=int) for k, e in engines.items()}
+    passes = {k: len(e.plan.passes) for k, e in engines.items()}
+    for e in engines.values():
+        e.close()
+    return outs, passes
 
 
 def median(xs: list[float]) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.common import alternate, median, table
+from benchmarks.common import alternate, finish, median, table
 from fusegraph.nodes.pattern import PatternParams, open_pattern
 from fusegraph.nodes.contract import OpenContext
 from fusegraph.runtime.engine import Engine
@@ -59,10 +59,7 @@ def run(rounds: int = 6, frames: int = 10) -> dict:
 
         cpu: dict[str, list[float]] = {}
         times = alternate(engines, rounds, frames, after=passes_cpu, cpu=cpu)
-        outs = {k: np.array(e.sinks["view"].last, dtype=int) for k, e in engines.items()}
-        passes = {k: len(e.plan.passes) for k, e in engines.items()}
-        for e in engines.values():
-            e.close()
+        outs, passes = finish(engines)
     gpu.release()
     ms = {k: median(v) for k, v in times.items()}
     cpu_ms = {k: median(v) for k, v in cpu.items()}
