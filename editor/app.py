@@ -99,6 +99,7 @@ class EditorApp:
         self._build(width, height)
         self.ctl.listeners.append(self._on_change)
         self.ctl.on_frame = self.pacer.wake  # a new live frame to show
+        self.pacer.busy = self.ctl.engine_busy  # input is drawn between live frames where it can
         dialogs.status[:] = [lambda text: self.ctl.say(text, error=True)]
         dpg.create_viewport(title=title, width=width, height=height, x_pos=0, y_pos=0, disable_close=True,
                             vsync=True)  # a real display paces the loop; Xvfb does not wait

@@ -293,6 +293,11 @@ class EditorController:
     def running(self) -> bool:
         return self.runner is not None and self.runner.running
 
+    def engine_busy(self) -> bool:
+        """The live engine is in the middle of a frame (the window would share the cores with it)."""
+        runner = self.runner
+        return runner is not None and hasattr(runner, "in_frame") and runner.running and runner.in_frame()
+
     def search_dirs(self) -> tuple[str, ...]:
         return (str(Path(self.doc.path).resolve().parent),) if self.doc.path else ()
 

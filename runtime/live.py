@@ -75,6 +75,7 @@ class LiveRunner:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._go = threading.Event()  # cleared: pause between frames
+        self._in_frame = threading.Event()  # set while the engine works on a frame
         self._go.set()
         self._held = threading.Event()  # set while paused
         self._lock = threading.Lock()
@@ -116,6 +117,11 @@ class LiveRunner:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def in_frame(self) -> bool:
+        """The engine is working on a frame now (the window draws between frames when it can:
+        editor/frame_pacer.py)."""
+        return self._in_frame.is_set()
 
     def set_param(self, node_id: str, name: str, value) -> None:
         """A value validated by the node's Params model (the document's set_param did)."""
@@ -248,14 +254,18 @@ class LiveRunner:
             count = engine.frame_count()
             index = due % count if count else due  # files loop in the editor
             t = time.perf_counter()
-            if not engine.process(index):
-                start, last = time.perf_counter(), -1  # a file shorter than it said: start over
-                continue
-            held_back = (index - engine.shown) % (count or 1 << 30)  # delay_video: an earlier frame, its mask's
-            index = engine.shown
-            frame_ms = (time.perf_counter() - t) * 1000.0
-            fps_clock.append(time.perf_counter())
-            self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
+            self._in_frame.set()
+            try:
+                if not engine.process(index):
+                    start, last = time.perf_counter(), -1  # a file shorter than it said: start over
+                    continue
+                held_back = (index - engine.shown) % (count or 1 << 30)  # delay_video: an earlier frame, its mask's
+                index = engine.shown
+                frame_ms = (time.perf_counter() - t) * 1000.0
+                fps_clock.append(time.perf_counter())
+                self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
+            finally:
+                self._in_frame.clear()
             if self.yield_s > 0:
                 time.sleep(self.yield_s)
             if not self._go.is_set():  # paused: the clock stops with it (no frames counted dropped)
@@ -291,6 +301,7 @@ class LiveRunner:
             self._stats = stats
             if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
+        self._in_frame.clear()  # before the listeners: the window they wake finds the engine between frames
         for listener in self.frame_listeners:
             listener(stats)
 

@@ -508,6 +508,44 @@ def test_the_window_waits_for_something_to_draw(ed):
     pump(ed, 1)
 
 
+def test_input_is_drawn_between_live_frames(ed):
+    """A frame drawn for input waits while the live engine makes a frame, until the engine's wake
+    (its frame published), but never past the pacer's minimum rate's period."""
+    import threading
+
+    from fusegraph.editor.frame_pacer import MIN_HZ
+
+    pacer = ed.pacer
+    pump(ed, 2)
+    busy = threading.Event()
+    pacer.busy, pacer.min_hz = busy.is_set, 0.1  # a 10 s bound: the end of the frame must end the wait
+
+    def frame_ends():
+        time.sleep(0.05)
+        busy.clear()
+        pacer.wake()
+
+    try:
+        busy.set()
+        pacer.keep_awake()
+        pacer.after_frame()
+        thread = threading.Thread(target=frame_ends)
+        thread.start()
+        pacer.before_frame()
+        done = not busy.is_set()  # it waited for the frame's end (else the frame is still in the making)
+        thread.join()
+        assert done
+        busy.set()  # an engine that never leaves a gap: input is drawn all the same, at the minimum rate
+        pacer.min_hz = 20.0
+        pacer.keep_awake()
+        pacer.after_frame()
+        pacer.before_frame()
+        assert busy.is_set()
+    finally:
+        pacer.busy, pacer.min_hz = ed.ctl.engine_busy, MIN_HZ
+    pump(ed, 1)
+
+
 def test_timing_overlays_and_the_ui_keeps_drawing_while_running(ed):
     import dearpygui.dearpygui as dpg
 

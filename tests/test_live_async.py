@@ -204,6 +204,8 @@ def test_sync_changes_while_running(gpu, clip):
 def test_live_runner_reports_mask_age_thread_time_and_hold_back(clip):
     for sync in ("latest", "delay_video"):
         runner = LiveRunner(parse_graph(blur_doc(clip, sync)), preview_width=128)
+        in_frame_when_published = []  # the window a new frame wakes must find the engine between frames
+        runner.frame_listeners.append(lambda stats: in_frame_when_published.append(runner.in_frame()))
         runner.start()
         try:
             assert wait_for(lambda: runner.stats().frames > 3 and runner.stats().ages)
@@ -212,4 +214,5 @@ def test_live_runner_reports_mask_age_thread_time_and_hold_back(clip):
             assert s.held_back >= 0 and (s.ages["segment"] == 0 if sync == "delay_video" else True)
         finally:
             runner.stop()
+        assert in_frame_when_published and not any(in_frame_when_published) and not runner.in_frame()
         assert not any(t.name.startswith("async:") for t in threading.enumerate())
