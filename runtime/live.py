@@ -7,7 +7,6 @@ stays one frame. Finite files loop. Edits arrive as engine messages, applied bet
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from fusegraph.runtime.errors import FrameTimeout, GraphInvalid
 from fusegraph.runtime.graph import Graph
 from fusegraph.runtime.output_paths import describe_outputs
 from fusegraph.runtime.plan import Pass
+from fusegraph.runtime.thread_priority import lower_this_thread
 
 PROFILE_EVERY = 4  # per-node times measured on one frame in this many (their waits slow a frame)
 FRAME_LIMIT_S = 3.0  # a frame whose GPU work takes longer is a runaway shader (see _run)
@@ -174,10 +174,7 @@ class LiveRunner:
     # ---- the worker ----------------------------------------------------------------------------
     def _run(self) -> None:
         if self.nice:
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-            except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
-                pass
+            lower_this_thread(self.nice)  # Linux; elsewhere, or not allowed: normal priority
         try:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
                             frame_limit=self.frame_limit, bypass=tuple(self._runaway), record=self.record)

@@ -10,6 +10,7 @@ the frame's gaps. Linux only; elsewhere, or where not allowed, the thread keeps 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 BESIDE_FRAME_NICE = 5  # ~1/3 of the frame's weight: they keep up (a few ms of work per frame), but give way
@@ -18,6 +19,8 @@ BESIDE_FRAME_NICE = 5  # ~1/3 of the frame's weight: they keep up (a few ms of w
 def lower_this_thread(nice: int = BESIDE_FRAME_NICE) -> None:
     """Make the calling thread (and the threads it starts from now on, e.g. FFmpeg's decoder
     threads) this much nicer than it is."""
+    if not sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS takes a process id, not a thread's
+        return
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
