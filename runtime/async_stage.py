@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fusegraph.runtime.thread_priority import lower_this_thread
-
 
 @dataclass
 class Output:
@@ -62,7 +60,6 @@ class AsyncStage:
             return self._done
 
     def _loop(self) -> None:
-        lower_this_thread()  # live only: the frame's passes come first (runtime/thread_priority.py)
         while True:
             with self._cond:
                 while not self._stop and self._waiting is None:

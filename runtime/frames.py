@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from fusegraph.nodes.contract import NodeError, Source
-from fusegraph.runtime.thread_priority import lower_this_thread
 
 
 def to_rgba(frame: np.ndarray, node: str, size: tuple[int, int], index: int) -> np.ndarray:
@@ -103,7 +102,6 @@ class LiveFrameReader:
         return frame
 
     def _run(self) -> None:
-        lower_this_thread()  # the frame's passes come first; reading ahead leaves slack (thread_priority.py)
         while True:
             with self._cond:
                 while not self._stop and self._next > self._asked + self.ahead:

@@ -1,11 +1,10 @@
-"""Thread priorities for a live run: work beside the frame yields to the frame.
+"""A thread's priority (Linux): a live run may make its worker nicer than the UI's thread.
 
-Live, the frame's GPU passes (the engine's thread and the GL driver's rasterisers) want both cores
-for ~20 ms of every 33, and the threads beside it (the source's reader, the network's inference)
-have the rest of the frame period to do their work in. At the same priority they take cores from
-the frame's passes while those run, and every pass in the frame is slower live than offline; a
-lower priority (a higher niceness: the kernel's weight, not a strict order) moves their work into
-the frame's gaps. Linux only; elsewhere, or where not allowed, the thread keeps its priority.
+Measured and not kept (./fg bench --only live, 2026-11-30): running the threads beside the frame
+(source readers, the network) at nice +5 or +10 kept them out of the frame's passes on a quiet
+machine (live/offline per node 1.3-1.45x -> 1.0-1.3x) but, with two busy programs beside it, nice
++5 cost the pipeline 8-12% of its frame rate and nice +10 half of it (the engine waits on the
+reader, and a nice thread gives way to every other program, not only to the frame).
 """
 from __future__ import annotations
 
@@ -13,16 +12,14 @@ import os
 import sys
 import threading
 
-BESIDE_FRAME_NICE = 5  # ~1/3 of the frame's weight: they keep up (a few ms of work per frame), but give way
 
-
-def lower_this_thread(nice: int = BESIDE_FRAME_NICE) -> None:
-    """Make the calling thread (and the threads it starts from now on, e.g. FFmpeg's decoder
-    threads) this much nicer than it is."""
+def lower_this_thread(nice: int) -> None:
+    """Make the calling thread (and the threads it starts from now on, e.g. the GL driver's) this
+    much nicer than it is."""
     if not sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS takes a process id, not a thread's
         return
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
-    except (AttributeError, OSError):
+    except (AttributeError, OSError):  # not allowed: the thread keeps its priority
         pass

@@ -14,7 +14,6 @@ from fusegraph.runtime.engine import Engine
 from fusegraph.runtime.frames import LiveFrameReader
 from fusegraph.runtime.live import LiveRunner
 from fusegraph.runtime.loader import parse_graph
-from fusegraph.runtime.thread_priority import BESIDE_FRAME_NICE
 from media import write_clip
 
 
@@ -80,39 +79,6 @@ def test_async_stage_runs_the_newest_input_and_hands_back_its_errors():
         assert out.index == 9 and isinstance(out.error, NodeError)
     finally:
         stage.close()
-
-
-def test_threads_beside_the_frame_give_way_to_it():
-    """The reader and the network's thread run nicer than the thread that made them (the frame's
-    own), so their work goes into the frame's gaps; the caller's priority is left alone."""
-    import os
-
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("thread priorities are Linux's")
-    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    seen = {}
-
-    def run(params, inputs):
-        seen["stage"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        return 0
-
-    class Spy(Numbered):
-        def read(self, index):
-            seen["reader"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-            return super().read(index)
-
-    stage, reader = AsyncStage("t", run), LiveFrameReader("src", Spy(), ahead=1)
-    try:
-        stage.latest(at_least=stage.submit(0, None, [0]), timeout=10)
-        reader.read(0)
-    finally:
-        stage.close()
-        reader.close()
-    nicer = min(own + BESIDE_FRAME_NICE, 19)  # 19: the kernel's lowest priority
-    assert seen == {"stage": nicer, "reader": nicer}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
 
 
 def blur_doc(clip, sync: str) -> dict:
