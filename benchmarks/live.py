@@ -372,6 +372,10 @@ def run(seconds: float = SECONDS) -> dict:
         rows.append([k, *(f"{r['cpu'].get(k, 0.0):.0f}" for r in cases.values())])
     rows.append(["total", *(f"{sum(r['cpu'].values()):.0f}" for r in cases.values())])
     print(table(rows))
+    for name, r in cases.items():  # % of a core is 10 ms a second
+        if r["ui_fps"]:
+            ui_ms = 10.0 * sum(v for k, v in r["cpu"].items() if k in ("MainThread (UI)", "llvmpipe (window)"))
+            print(f"{name}: the window's CPU per UI frame {ui_ms / r['ui_fps']:.1f} ms")
     print(f"load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} at the start, "
           f"{load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} at the end, on {os.cpu_count()} cores")
     return cases
