@@ -10,6 +10,7 @@ converting them). A camera is read when asked (its newest frame; a read ahead wo
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import cv2
@@ -64,11 +65,18 @@ class FrameReader:
             self.pool.shutdown(wait=True)
 
 
-class LiveFrameReader:
-    """Live: a thread of its own reads frames `ahead` of the last one asked for."""
+GAP_WAIT_S = 1.0 / 30.0  # the longest a read ahead waits for the engine's gap between frames
 
-    def __init__(self, node: str, source: Source, ahead: int = 2):
-        self.node, self.source, self.ahead = node, source, ahead
+
+class LiveFrameReader:
+    """Live: a thread of its own reads frames `ahead` of the last one asked for. Given `gap` (an
+    event set while the engine is between frames), a frame no one waits for yet is read in the
+    gap, so that decoding does not take the cores from the frame's passes (up to GAP_WAIT_S:
+    a pipeline that leaves no gap still gets its frames); a frame the engine waits for is read
+    at once."""
+
+    def __init__(self, node: str, source: Source, ahead: int = 2, gap: threading.Event | None = None):
+        self.node, self.source, self.ahead, self.gap = node, source, ahead, gap
         self._cond = threading.Condition()
         self._frames: dict[int, np.ndarray | BaseException] = {}
         self._asked = -1  # the last index asked for
@@ -106,6 +114,11 @@ class LiveFrameReader:
             with self._cond:
                 while not self._stop and self._next > self._asked + self.ahead:
                     self._cond.wait()
+                if self.gap is not None:  # ahead of what was asked: in the engine's gap
+                    end = time.perf_counter() + GAP_WAIT_S
+                    while (not self._stop and self._next > self._asked and not self.gap.is_set()
+                           and time.perf_counter() < end):
+                        self._cond.wait(0.002)  # a read() that waits wakes it at once
                 if self._stop:
                     return
                 index = self._reading = self._next

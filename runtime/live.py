@@ -25,6 +25,7 @@ from fusegraph.runtime.plan import Pass
 from fusegraph.runtime.thread_priority import lower_this_thread
 
 PROFILE_EVERY = 4  # per-node times measured on one frame in this many (their waits slow a frame)
+KEEPING_UP = 30  # frames in a row without a drop before the sources' readers wait for gaps
 FRAME_LIMIT_S = 3.0  # a frame whose GPU work takes longer is a runaway shader (see _run)
 SMOOTH = 0.45  # weight of the newest timed frame in the smoothed per-node times
 HISTORY = 30  # timed frames kept for the frame-time plot (the last 120 frames)
@@ -76,6 +77,9 @@ class LiveRunner:
         self._stop = threading.Event()
         self._go = threading.Event()  # cleared: pause between frames
         self._in_frame = threading.Event()  # set while the engine works on a frame
+        self._between = threading.Event()  # set between frames, and while the engine drops frames (no gaps):
+        # the sources' readers read ahead then (runtime/frames.py)
+        self._between.set()
         self._go.set()
         self._held = threading.Event()  # set while paused
         self._lock = threading.Lock()
@@ -179,6 +183,7 @@ class LiveRunner:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
                             frame_limit=self.frame_limit, bypass=tuple(self._runaway), record=self.record)
             engine.taps = (self._tap,) if self._tap else ()
+            engine.between_frames = self._between
             engine.profile_every = PROFILE_EVERY
             engine.open()
         except (GraphInvalid, NodeError) as exc:
@@ -240,6 +245,7 @@ class LiveRunner:
         last = -1
         dropped = 0
         fps_clock: deque = deque(maxlen=30)
+        keeping_up = 0  # frames in a row made without dropping one
         while not self._stop.is_set():
             fps = engine.fps or 30.0
             due = int((time.perf_counter() - start) * fps)
@@ -247,11 +253,14 @@ class LiveRunner:
                 time.sleep(max(0.0, (last + 1) / fps - (time.perf_counter() - start)))
                 continue
             dropped += max(0, due - last - 1)
+            keeping_up = keeping_up + 1 if due == last + 1 else 0
             last = due
             count = engine.frame_count()
             index = due % count if count else due  # files loop in the editor
             t = time.perf_counter()
             self._in_frame.set()
+            if keeping_up >= KEEPING_UP:  # else no gap comes between frames: the readers read on
+                self._between.clear()
             try:
                 if not engine.process(index):
                     start, last = time.perf_counter(), -1  # a file shorter than it said: start over
@@ -263,6 +272,7 @@ class LiveRunner:
                 self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
             finally:
                 self._in_frame.clear()
+                self._between.set()
             if self.yield_s > 0:
                 time.sleep(self.yield_s)
             if not self._go.is_set():  # paused: the clock stops with it (no frames counted dropped)
@@ -299,6 +309,7 @@ class LiveRunner:
             if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
         self._in_frame.clear()  # before the listeners: the window they wake finds the engine between frames
+        self._between.set()
         for listener in self.frame_listeners:
             listener(stats)
 

@@ -54,6 +54,32 @@ def test_live_reader_reads_ahead_skips_what_is_dropped_and_goes_back():
     assert not any(t.name == "read:src" for t in threading.enumerate())
 
 
+def test_live_reader_reads_ahead_in_the_engines_gaps(monkeypatch):
+    """With a gap event (set between frames), frames no one waits for are read only in the gap;
+    a frame the engine waits for is read at once, gap or not."""
+    import time
+
+    import fusegraph.runtime.frames as frames
+
+    monkeypatch.setattr(frames, "GAP_WAIT_S", 30.0)  # only the gap (or a wait) may start a read here
+    source, gap = Numbered(), threading.Event()
+    reader = LiveFrameReader("src", source, ahead=2, gap=gap)
+    try:
+        assert reader.read(0)[0, 0, 0] == 0  # asked, in the frame: read at once
+        time.sleep(0.3)
+        assert source.asked == [0]  # no read ahead while the engine makes its frame
+        gap.set()
+        assert wait_for(lambda: source.asked == [0, 1, 2])  # the gap: the next two
+        gap.clear()
+        got = []
+        asked = threading.Thread(target=lambda: got.append(reader.read(5)))  # frames 3, 4 skipped
+        asked.start()
+        asked.join(15)  # the engine waits for frame 5: read at once, though there is no gap
+        assert got and got[0][0, 0, 0] == 5 and 3 not in source.asked
+    finally:
+        reader.close()
+
+
 def test_async_stage_runs_the_newest_input_and_hands_back_its_errors():
     gate = threading.Event()
     ran = []
