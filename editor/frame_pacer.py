@@ -14,7 +14,7 @@ display's rate.
 While a live run makes a frame, a frame drawn for input waits for its end (the engine's wake), up
 to MIN_HZ's period since the window's last frame: on two cores the window's rasterisers and the
 engine's passes otherwise run at once and each takes longer (the worst node 1.4-1.6x its offline
-time with the pointer moving over the canvas, 1.3-1.4x now; measured: ./fg bench --only live).
+time with the pointer moving over the canvas, 1.1-1.2x now; measured: ./fg bench --only live).
 Input is still drawn at MIN_HZ or more, and at the display's rate when the engine leaves time.
 """
 from __future__ import annotations
