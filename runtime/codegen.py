@@ -18,16 +18,19 @@ void main() {
 }
 """
 TILE_VERTEX = """#version 330 core
-// Instanced quads over the tile mask t{unit}, one instance per tile: a tile starting a run of
+// Quads over the tile mask t{unit}, six vertices a tile in one draw: a tile starting a run of
 // tiles of its class along its row draws the run's quad, if this draw covers that class
 // ({which}); every other tile collapses to a point (nothing drawn). A few long quads, not one
-// per tile: software GL pays per triangle. The class reaches the fragment shader as fg_tile.
+// per tile: software GL pays per triangle. Not instanced: llvmpipe shades each instance's six
+// vertices as a batch of their own (twice the vertex time at 1080p). The class reaches the
+// fragment shader as fg_tile.
 uniform sampler2D t{unit};
 uniform vec2 fg_size;
 flat out float fg_tile;
 void main() {{
     ivec2 grid = textureSize(t{unit}, 0);
-    ivec2 tile = ivec2(gl_InstanceID % grid.x, gl_InstanceID / grid.x);
+    int id = gl_VertexID / 6;  // the tile
+    ivec2 tile = ivec2(id % grid.x, id / grid.x);
     float c = texelFetch(t{unit}, tile, 0).r;
     bool covered = {covered};
     bool starts = tile.x == 0 || texelFetch(t{unit}, tile - ivec2(1, 0), 0).r != c;
@@ -36,7 +39,7 @@ void main() {{
         while (end < grid.x && texelFetch(t{unit}, ivec2(end, tile.y), 0).r == c)
             end++;
     fg_tile = c;
-    int v = gl_VertexID;
+    int v = gl_VertexID % 6;
     vec2 corner = vec2(v == 1 || v == 2 || v == 4 ? float(end - tile.x) : 0.0, v == 2 || v == 4 || v == 5 ? 1.0 : 0.0);
     vec2 px = min((vec2(tile) + corner) * {tile}.0, fg_size);
     gl_Position = covered && starts ? vec4(px / fg_size * 2.0 - 1.0, 0.0, 1.0) : vec4(0.0, 0.0, 0.0, 1.0);

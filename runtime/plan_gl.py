@@ -126,7 +126,7 @@ class PlanGL:
             sure = [(p.name, self.gpu.program(p.source, p.sure_vertex))]
         for key, (prog, vao) in (*sure, (p.name + ":border", self.gpu.program(p.border_source, p.border_vertex))):
             self._set_uniforms(prog, p, key, values, clock)
-            vao.render(vertices=6, instances=w * h)
+            vao.render(vertices=6 * w * h)
 
     def _class_program(self, p: Pass, cls: int, values) -> tuple:
         """The program of a tiled pass's class-`cls` sure tiles for the uniform values now, this
