@@ -7,11 +7,10 @@ changes it (a size, a stage) recompiles without reopening the sources.
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -82,7 +81,7 @@ class Engine:
         self.params = {n.id: n.params for n in graph.nodes}
         self.sources: dict[str, Source] = {}
         self.readers: dict[str, FrameReader | LiveFrameReader] = {}  # per source: RGBA frames, read ahead
-        self.between_frames: threading.Event | None = None  # live: set between frames (the readers work then)
+        self.reader_gap: Callable[[], bool] | None = None  # live: when the readers may read ahead
         self.sinks: dict[str, Sink] = {}
         self.audio: AudioPath | None = None  # the sound beside the frames (runtime/audio.py)
         self._audio_key: Any = None
@@ -214,7 +213,7 @@ class Engine:
         self.sources[node_id] = source
         self._opened[node_id] = self._key(node_id)
         if self.live and source.read_ahead:
-            self.readers[node_id] = LiveFrameReader(node_id, source, gap=self.between_frames)
+            self.readers[node_id] = LiveFrameReader(node_id, source, gap=self.reader_gap)
         else:  # offline: the next frame, in order; a live camera: its newest frame, when asked
             self.readers[node_id] = FrameReader(node_id, source, read_ahead=not self.live)
 

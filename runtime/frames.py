@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -69,13 +70,13 @@ GAP_WAIT_S = 1.0 / 30.0  # the longest a read ahead waits for the engine's gap b
 
 
 class LiveFrameReader:
-    """Live: a thread of its own reads frames `ahead` of the last one asked for. Given `gap` (an
-    event set while the engine is between frames), a frame no one waits for yet is read in the
+    """Live: a thread of its own reads frames `ahead` of the last one asked for. Given `gap` (true
+    while the engine is between frames), a frame no one waits for yet is read in the
     gap, so that decoding does not take the cores from the frame's passes (up to GAP_WAIT_S:
     a pipeline that leaves no gap still gets its frames); a frame the engine waits for is read
     at once."""
 
-    def __init__(self, node: str, source: Source, ahead: int = 2, gap: threading.Event | None = None):
+    def __init__(self, node: str, source: Source, ahead: int = 2, gap: Callable[[], bool] | None = None):
         self.node, self.source, self.ahead, self.gap = node, source, ahead, gap
         self._cond = threading.Condition()
         self._frames: dict[int, np.ndarray | BaseException] = {}
@@ -116,7 +117,7 @@ class LiveFrameReader:
                     self._cond.wait()
                 if self.gap is not None:  # ahead of what was asked: in the engine's gap
                     end = time.perf_counter() + GAP_WAIT_S
-                    while (not self._stop and self._next > self._asked and not self.gap.is_set()
+                    while (not self._stop and self._next > self._asked and not self.gap()
                            and time.perf_counter() < end):
                         self._cond.wait(0.002)  # a read() that waits wakes it at once
                 if self._stop:

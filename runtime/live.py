@@ -77,9 +77,7 @@ class LiveRunner:
         self._stop = threading.Event()
         self._go = threading.Event()  # cleared: pause between frames
         self._in_frame = threading.Event()  # set while the engine works on a frame
-        self._between = threading.Event()  # set between frames, and while the engine drops frames (no gaps):
-        # the sources' readers read ahead then (runtime/frames.py)
-        self._between.set()
+        self._keeping_up = 0  # frames in a row made without dropping one
         self._go.set()
         self._held = threading.Event()  # set while paused
         self._lock = threading.Lock()
@@ -126,6 +124,11 @@ class LiveRunner:
         """The engine is working on a frame now (the window draws between frames when it can:
         editor/frame_pacer.py)."""
         return self._in_frame.is_set()
+
+    def in_gap(self) -> bool:
+        """The sources' readers may read ahead now (runtime/frames.py): between frames, or any
+        time while the engine drops frames (then no gap comes between them)."""
+        return not self._in_frame.is_set() or self._keeping_up < KEEPING_UP
 
     def set_param(self, node_id: str, name: str, value) -> None:
         """A value validated by the node's Params model (the document's set_param did)."""
@@ -183,7 +186,7 @@ class LiveRunner:
             engine = Engine(self.graph, live=True, profile=True, search_dirs=self.search_dirs,
                             frame_limit=self.frame_limit, bypass=tuple(self._runaway), record=self.record)
             engine.taps = (self._tap,) if self._tap else ()
-            engine.between_frames = self._between
+            engine.reader_gap = self.in_gap
             engine.profile_every = PROFILE_EVERY
             engine.open()
         except (GraphInvalid, NodeError) as exc:
@@ -245,7 +248,7 @@ class LiveRunner:
         last = -1
         dropped = 0
         fps_clock: deque = deque(maxlen=30)
-        keeping_up = 0  # frames in a row made without dropping one
+        self._keeping_up = 0
         while not self._stop.is_set():
             fps = engine.fps or 30.0
             due = int((time.perf_counter() - start) * fps)
@@ -253,14 +256,12 @@ class LiveRunner:
                 time.sleep(max(0.0, (last + 1) / fps - (time.perf_counter() - start)))
                 continue
             dropped += max(0, due - last - 1)
-            keeping_up = keeping_up + 1 if due == last + 1 else 0
+            self._keeping_up = self._keeping_up + 1 if due == last + 1 else 0
             last = due
             count = engine.frame_count()
             index = due % count if count else due  # files loop in the editor
             t = time.perf_counter()
             self._in_frame.set()
-            if keeping_up >= KEEPING_UP:  # else no gap comes between frames: the readers read on
-                self._between.clear()
             try:
                 if not engine.process(index):
                     start, last = time.perf_counter(), -1  # a file shorter than it said: start over
@@ -272,7 +273,6 @@ class LiveRunner:
                 self._publish(engine, index, frame_ms, dropped, fps_clock, held_back)
             finally:
                 self._in_frame.clear()
-                self._between.set()
             if self.yield_s > 0:
                 time.sleep(self.yield_s)
             if not self._go.is_set():  # paused: the clock stops with it (no frames counted dropped)
@@ -309,7 +309,6 @@ class LiveRunner:
             if preview is not None or self._tap is None or self._tap in engine.taps:  # none: a failed branch
                 self._preview = (preview, index)
         self._in_frame.clear()  # before the listeners: the window they wake finds the engine between frames
-        self._between.set()
         for listener in self.frame_listeners:
             listener(stats)
 

@@ -63,7 +63,7 @@ def test_live_reader_reads_ahead_in_the_engines_gaps(monkeypatch):
 
     monkeypatch.setattr(frames, "GAP_WAIT_S", 30.0)  # only the gap (or a wait) may start a read here
     source, gap = Numbered(), threading.Event()
-    reader = LiveFrameReader("src", source, ahead=2, gap=gap)
+    reader = LiveFrameReader("src", source, ahead=2, gap=gap.is_set)
     try:
         assert reader.read(0)[0, 0, 0] == 0  # asked, in the frame: read at once
         time.sleep(0.3)
